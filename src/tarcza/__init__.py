@@ -1,0 +1,3 @@
+"""tarcza — a national response to online child sexual exploitation."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,111 @@
+"""``tarcza``: serve, db upgrade, demo, hash, audit verify."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from tarcza.config import get_settings
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    uvicorn.run(
+        "tarcza.web.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+        proxy_headers=True,
+        server_header=False,
+    )
+    return 0
+
+
+def _db_upgrade(_args: argparse.Namespace) -> int:
+    from tarcza.store import migrate
+
+    settings = get_settings()
+    migrate.upgrade(settings.resolved_database_url)
+    print("database is up to date")
+    return 0
+
+
+def _demo(_args: argparse.Namespace) -> int:
+    from tarcza.intake.demo import load_demo
+    from tarcza.web.app import build_context
+
+    ctx = build_context(get_settings())
+    receipts = load_demo(ctx.intake)
+    print(f"{len(receipts)} demo reports are loaded. Try the status page with:")
+    for receipt in receipts[:2]:
+        print(f"  reference {receipt.reference}  PIN {receipt.pin}  ({receipt.category.value})")
+    ctx.db.dispose()
+    return 0
+
+
+def _hash(args: argparse.Namespace) -> int:
+    from tarcza.hashing.service import hash_command
+
+    return hash_command(args.files, sys.stdout)
+
+
+def _audit_verify(_args: argparse.Namespace) -> int:
+    from tarcza.audit.service import verify_log
+    from tarcza.store.engine import make_database
+
+    settings = get_settings()
+    db = make_database(settings.resolved_database_url, settings)
+    with db.sessions() as session:
+        verdict = verify_log(session)
+    db.dispose()
+    if verdict.ok:
+        print(f"audit log intact: {verdict.count} entries")
+        return 0
+    print(
+        f"audit log BROKEN at entry {verdict.broken_seq}: {verdict.problem} "
+        f"({verdict.count} entries before it are intact)"
+    )
+    return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line's parser."""
+    parser = argparse.ArgumentParser(prog="tarcza", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve the web pages and the API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--log-level", default="info")
+    serve.set_defaults(func=_serve)
+
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="apply the migrations").set_defaults(func=_db_upgrade)
+
+    sub.add_parser("demo", help="load invented demo reports").set_defaults(func=_demo)
+
+    hash_ = sub.add_parser("hash", help="print MD5, SHA-256 and PDQ of files as JSON lines")
+    hash_.add_argument("files", nargs="+")
+    hash_.set_defaults(func=_hash)
+
+    audit = sub.add_parser("audit", help="the audit log")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    audit_sub.add_parser("verify", help="recompute the hash chain").set_defaults(func=_audit_verify)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; the exit code is the command's."""
+    args = build_parser().parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

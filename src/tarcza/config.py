@@ -1,0 +1,130 @@
+"""Configuration: every setting comes from the environment (prefix ``TARCZA_``).
+
+The embedded default is a SQLite file under ``var/`` and a development key file
+generated on first use; production sets ``TARCZA_ENV=production`` and must
+supply its keys explicitly.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot be used as given."""
+
+
+class Settings(BaseSettings):
+    """All of tarcza's settings; see README for each."""
+
+    model_config = SettingsConfigDict(env_prefix="TARCZA_", extra="ignore")
+
+    env: str = "development"
+    var_dir: Path = Path("var")
+    database_url: str = ""
+    evidence_dir: Path | None = None
+    # "id:base64key,id:base64key" — the first key encrypts, all of them decrypt (rotation).
+    data_keys: str = ""
+    # Secret for keyed hashes (PINs, idempotency keys); base64, 32 bytes.
+    hmac_key: str = ""
+    country: str = "PL"
+    default_language: str = "pl"
+    max_json_bytes: int = 1024 * 1024
+    max_files: int = 10
+    max_file_bytes: int = 20 * 1024 * 1024
+    max_image_pixels: int = 40_000_000
+    pin_max_failures: int = 5
+    pin_lock_seconds: int = 900
+    db_pool_size: int = 10
+    db_max_overflow: int = 20
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.var_dir / 'tarcza.sqlite3').resolve()}"
+
+    @property
+    def resolved_evidence_dir(self) -> Path:
+        return self.evidence_dir or self.var_dir / "evidence"
+
+    @property
+    def max_multipart_bytes(self) -> int:
+        return self.max_files * self.max_file_bytes + self.max_json_bytes
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Secret keys: data keys by id (first one current) and the HMAC key."""
+
+    data_keys: dict[str, bytes]
+    current_key_id: str
+    hmac_key: bytes
+
+
+def _parse_data_keys(spec: str) -> tuple[dict[str, bytes], str]:
+    keys: dict[str, bytes] = {}
+    first = ""
+    for part in spec.split(","):
+        key_id, sep, b64 = part.strip().partition(":")
+        if not sep or not key_id:
+            raise ConfigError("TARCZA_DATA_KEYS must be 'id:base64key[,id:base64key...]'")
+        raw = base64.b64decode(b64, validate=True)
+        if len(raw) != 32:
+            raise ConfigError(f"data key {key_id!r} must be 32 bytes")
+        keys[key_id] = raw
+        first = first or key_id
+    return keys, first
+
+
+def _dev_key_file(settings: Settings) -> dict[str, str]:
+    """Load or create ``var/keys.json`` (development only, mode 0600)."""
+    path = settings.var_dir / "keys.json"
+    if path.exists():
+        loaded: dict[str, str] = json.loads(path.read_text())
+        return loaded
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    content = {
+        "data_keys": "dev1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+        "hmac_key": base64.b64encode(secrets.token_bytes(32)).decode(),
+    }
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(content, fh)
+    return content
+
+
+def load_keys(settings: Settings) -> Keys:
+    """Keys from the environment, or in development from a generated key file."""
+    data_spec, hmac_b64 = settings.data_keys, settings.hmac_key
+    if not (data_spec and hmac_b64):
+        if settings.production:
+            raise ConfigError("production needs TARCZA_DATA_KEYS and TARCZA_HMAC_KEY")
+        dev = _dev_key_file(settings)
+        data_spec = data_spec or dev["data_keys"]
+        hmac_b64 = hmac_b64 or dev["hmac_key"]
+    keys, current = _parse_data_keys(data_spec)
+    hmac_key = base64.b64decode(hmac_b64, validate=True)
+    if len(hmac_key) < 32:
+        raise ConfigError("TARCZA_HMAC_KEY must be at least 32 bytes")
+    return Keys(data_keys=keys, current_key_id=current, hmac_key=hmac_key)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Image hashing: safe decoding of uploads, PDQ perceptual hashes and file digests."""

@@ -1,0 +1,135 @@
+"""Hashing of uploaded or local files: cryptographic digests plus PDQ for images.
+
+Used by the intake (``hash_image_bytes``) and by ``tarcza hash FILE...`` (``hash_command``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from tarcza.hashing.images import ImageLimits, ImageRejected, open_image
+from tarcza.hashing.pdq import pdq_from_image
+
+DEFAULT_LIMITS = ImageLimits()
+
+_READ_CHUNK = 1024 * 1024
+
+CliResult = dict[str, str | int | None]
+
+
+@dataclass(frozen=True)
+class FileHashes:
+    """Digests and basic facts of an accepted image.
+
+    ``pdq`` is set for every decoded image, even when ``pdq_quality`` is below
+    MIN_USEFUL_QUALITY (matching code discards those); it is None only if the decoded pixels
+    could not be hashed at all.
+    """
+
+    md5: str
+    sha256: str
+    pdq: str | None
+    pdq_quality: int | None
+    media_type: str
+    width: int
+    height: int
+    size_bytes: int
+
+
+def hash_image_bytes(data: bytes, limits: ImageLimits = DEFAULT_LIMITS) -> FileHashes:
+    """Decode ``data`` safely and return its MD5, SHA-256 and PDQ hashes.
+
+    Raises ImageRejected if the bytes are not an acceptable image within ``limits``.
+    """
+    img, media_type = open_image(data, limits)
+    with img:
+        width, height = img.size
+        try:
+            pdq = pdq_from_image(img)
+        except ValueError:
+            # Decoded but unhashable pixel data (e.g. an exotic mode). The digests still let the
+            # file be matched exactly, so it is not rejected.
+            pdq = None
+    return FileHashes(
+        md5=hashlib.md5(data, usedforsecurity=False).hexdigest(),
+        sha256=hashlib.sha256(data).hexdigest(),
+        pdq=None if pdq is None else pdq.hex,
+        pdq_quality=None if pdq is None else pdq.quality,
+        media_type=media_type,
+        width=width,
+        height=height,
+        size_bytes=len(data),
+    )
+
+
+def _read_with_digests(path: Path, max_bytes: int) -> tuple[bytes | None, str, str]:
+    """Digest a file in chunks; keep its content only if it is small enough to decode.
+
+    Streaming lets the CLI report the digests of files of any size (e.g. videos) without holding
+    them in memory.
+    """
+    md5 = hashlib.md5(usedforsecurity=False)
+    sha256 = hashlib.sha256()
+    chunks: list[bytes] | None = []
+    size = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(_READ_CHUNK):
+            md5.update(chunk)
+            sha256.update(chunk)
+            size += len(chunk)
+            if chunks is not None and size <= max_bytes:
+                chunks.append(chunk)
+            else:
+                chunks = None
+    return (None if chunks is None else b"".join(chunks)), md5.hexdigest(), sha256.hexdigest()
+
+
+def hash_file_for_cli(path: Path, limits: ImageLimits = DEFAULT_LIMITS) -> CliResult:
+    """Return the JSON object that ``tarcza hash`` prints for one file.
+
+    Images give {"path", "md5", "sha256", "pdq", "quality"}. A readable file that is not an
+    acceptable image gives the same keys with "pdq" and "quality" null plus "error". A path that
+    cannot be read gives {"path", "error"}.
+    """
+    name = str(path)
+    try:
+        data, md5, sha256 = _read_with_digests(path, limits.max_bytes)
+    except OSError as exc:
+        return {"path": name, "error": f"cannot read file: {exc.strerror or exc}"}
+    result: CliResult = {"path": name, "md5": md5, "sha256": sha256, "pdq": None, "quality": None}
+    if data is None:
+        result["error"] = (
+            f"too_large_bytes: the file is larger than the limit of {limits.max_bytes} bytes"
+        )
+        return result
+    try:
+        hashes = hash_image_bytes(data, limits)
+    except ImageRejected as exc:
+        result["error"] = f"{exc.code}: {exc.message}"
+        return result
+    if hashes.pdq is None:
+        result["error"] = "corrupt: the image pixels cannot be hashed"
+        return result
+    result["pdq"] = hashes.pdq
+    result["quality"] = hashes.pdq_quality
+    return result
+
+
+def hash_command(paths: list[str], out: TextIO) -> int:
+    """Print one compact JSON object per file to ``out``, in the order given.
+
+    Returns the exit status: 0 if every file was hashed as an image, 1 if any failed (all files
+    are still processed and printed).
+    """
+    status = 0
+    for raw in paths:
+        result = hash_file_for_cli(Path(raw), DEFAULT_LIMITS)
+        if "error" in result:
+            status = 1
+        # ASCII-only output keeps undecodable file names (surrogate escapes) printable.
+        out.write(json.dumps(result, separators=(",", ":")) + "\n")
+    return status

@@ -1,0 +1,1 @@
+"""Intake: a new report, its evidence, and the public status check."""

@@ -1,0 +1,102 @@
+"""Intake tables: reports, their evidence, idempotency records and PIN throttling."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from tarcza.store.base import Base, UTCDateTime
+
+
+class Report(Base):
+    """One submission by a person or a platform.
+
+    Free text, usernames and contact details are personal data and are stored
+    sealed (see tarcza.crypto); URLs stay readable because the hotline folds
+    reports by the content they point at.
+    """
+
+    __tablename__ = "reports"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    reference: Mapped[str] = mapped_column(String(12), unique=True, nullable=False)
+    pin_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    category: Mapped[str] = mapped_column(String(16), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, index=True)
+    priority: Mapped[int] = mapped_column(SmallInteger, nullable=False)
+    child_in_danger: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    child_age_range: Mapped[str | None] = mapped_column(String(16))
+    language: Mapped[str] = mapped_column(String(5), nullable=False)
+    source: Mapped[str] = mapped_column(String(16), nullable=False)
+    platform: Mapped[str | None] = mapped_column(String(200))
+    urls: Mapped[list[Any]] = mapped_column(JSON, nullable=False)
+    description_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    usernames_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    contact_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+    evidence: Mapped[list[Evidence]] = relationship(
+        back_populates="report", order_by="Evidence.id", cascade="all, delete-orphan"
+    )
+
+
+class Evidence(Base):
+    """One file attached to a report: its hashes here, its bytes sealed on disk."""
+
+    __tablename__ = "evidence"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    report_id: Mapped[int] = mapped_column(
+        ForeignKey("reports.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    storage_key: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    media_type: Mapped[str] = mapped_column(String(32), nullable=False)
+    size_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    width: Mapped[int] = mapped_column(Integer, nullable=False)
+    height: Mapped[int] = mapped_column(Integer, nullable=False)
+    md5: Mapped[str] = mapped_column(String(32), nullable=False, index=True)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    pdq: Mapped[str | None] = mapped_column(String(64))
+    pdq_quality: Mapped[int | None] = mapped_column(SmallInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+    report: Mapped[Report] = relationship(back_populates="evidence")
+
+
+class IdempotencyRecord(Base):
+    """What a POST with an Idempotency-Key answered, so that a retry gets the same."""
+
+    __tablename__ = "idempotency_records"
+
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    report_id: Mapped[int] = mapped_column(
+        ForeignKey("reports.id", ondelete="CASCADE"), nullable=False
+    )
+    # The answer holds the PIN, so it is sealed like any other secret.
+    response_sealed: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, index=True)
+
+
+class Throttle(Base):
+    """Failed attempts per key (a reference, a client address), and a lock-out."""
+
+    __tablename__ = "throttles"
+
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, nullable=False)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())

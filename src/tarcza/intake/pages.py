@@ -1,0 +1,230 @@
+"""The public pages: home, the report form, the receipt, the status check.
+
+They work without JavaScript, by keyboard alone and on a phone-sized screen.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse
+from pydantic import ValidationError
+from starlette.datastructures import FormData, UploadFile
+
+from tarcza.intake import rules
+from tarcza.intake.schemas import ReportIn
+from tarcza.intake.service import ReportNotFound, ReportRejected, Throttled, Upload
+from tarcza.web import i18n
+from tarcza.web.context import AppContext, app_context, page_language, render
+
+router = APIRouter(include_in_schema=False)
+
+TEXT_FIELDS = (
+    "category",
+    "description",
+    "urls",
+    "platform",
+    "usernames",
+    "child_age_range",
+    "contact_name",
+    "contact_email",
+    "contact_phone",
+)
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.replace("\r\n", "\n").split("\n") if line.strip()]
+
+
+def _form_values(form: FormData) -> dict[str, str]:
+    values = {name: form.get(name) for name in TEXT_FIELDS}
+    return {k: v if isinstance(v, str) else "" for k, v in values.items()}
+
+
+def _report_data(values: dict[str, str], danger: bool, language: str) -> dict[str, Any]:
+    contact = {
+        "name": values["contact_name"] or None,
+        "email": values["contact_email"] or None,
+        "phone": values["contact_phone"] or None,
+    }
+    return {
+        "category": values["category"] or None,
+        "description": values["description"],
+        "urls": _lines(values["urls"]),
+        "child_in_danger": danger,
+        "child_age_range": values["child_age_range"] or None,
+        "platform": values["platform"] or None,
+        "usernames": [u.strip() for line in _lines(values["usernames"]) for u in line.split(",")],
+        "contact": contact if any(contact.values()) else None,
+        "language": language,
+    }
+
+
+def _field_of(loc: tuple[int | str, ...]) -> str:
+    """The form field a validation error belongs to."""
+    if not loc:
+        return "description"
+    if loc[0] == "contact" and len(loc) > 1:
+        return f"contact_{loc[1]}"
+    return str(loc[0])
+
+
+def _error_text(tr: i18n.Translator, code: str, loc: tuple[int | str, ...]) -> str:
+    reason = tr.gettext(ERROR_REASONS.get(code, "This value is not valid."))
+    if len(loc) > 1 and isinstance(loc[1], int) and loc[0] in ("urls", "usernames"):
+        return tr.format("Line {n}: ", n=loc[1] + 1) + reason
+    if len(loc) > 1 and isinstance(loc[1], int) and loc[0] == "files":
+        return tr.format("File {n}: ", n=loc[1] + 1) + reason
+    return reason
+
+
+def N_(message: str) -> str:
+    """Mark ``message`` for the catalogs without translating it here."""
+    return message
+
+
+# Message ids (translated in the catalogs) for each error code.
+ERROR_REASONS = {
+    "missing": N_("Please choose one."),
+    "enum": N_("Please choose one of the options."),
+    "literal_error": N_("Please choose one of the options."),
+    "string_too_long": N_("This is too long."),
+    "too_long": N_("This is too long."),
+    "control_character": N_("This contains characters that cannot be stored. Please retype it."),
+    "invalid_character": N_("This contains characters that cannot be stored. Please retype it."),
+    "invalid_url": N_("This is not a web address."),
+    "url_scheme": N_("A web address must start with http:// or https://."),
+    "empty": N_("This file is empty."),
+    "invalid_email": N_("This is not an e-mail address."),
+    "invalid_phone": N_("This is not a phone number."),
+    "nothing_reported": N_("Please describe what happened, or give a link or a file."),
+    "unsupported_type": N_("We accept only images: JPEG, PNG, GIF or WebP."),
+    "too_large_bytes": N_("This file is too large."),
+    "too_many_pixels": N_("This image is too large."),
+    "corrupt": N_("This image cannot be read. It may be damaged."),
+    "too_many_files": N_("Too many files."),
+}
+
+
+def _form_page(
+    request: Request,
+    lang: str,
+    *,
+    values: dict[str, str] | None = None,
+    danger: bool = False,
+    errors: dict[str, str] | None = None,
+    token: str | None = None,
+) -> HTMLResponse:
+    return render(
+        request,
+        "report_form.html",
+        {
+            "values": values or {name: "" for name in TEXT_FIELDS},
+            "danger": danger,
+            "errors": errors or {},
+            "form_token": token or secrets.token_urlsafe(24),
+            "categories": [c.value for c in rules.Category],
+            "age_ranges": [a.value for a in rules.AgeRange],
+        },
+        status_code=422 if errors else 200,
+        language=lang,
+    )
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request) -> HTMLResponse:
+    """What can be reported, and where to get help now."""
+    return render(request, "home.html", {"categories": [c.value for c in rules.Category]})
+
+
+@router.get("/report", response_class=HTMLResponse)
+def report_form(request: Request, lang: Annotated[str, Depends(page_language)]) -> HTMLResponse:
+    """The report form; ``?category=`` preselects a category."""
+    values = {name: "" for name in TEXT_FIELDS}
+    chosen = request.query_params.get("category", "")
+    if chosen in {c.value for c in rules.Category}:
+        values["category"] = chosen
+    return _form_page(request, lang, values=values)
+
+
+@router.post("/report", response_class=HTMLResponse)
+async def submit_report(
+    request: Request,
+    ctx: Annotated[AppContext, Depends(app_context)],
+    lang: Annotated[str, Depends(page_language)],
+) -> HTMLResponse:
+    """Take a report from the form and show the reference, PIN and guidance."""
+    tr = i18n.translator(lang)
+    form = await request.form(
+        max_files=ctx.settings.max_files, max_fields=40, max_part_size=ctx.settings.max_json_bytes
+    )
+    values = _form_values(form)
+    danger = form.get("child_in_danger") == "yes"
+    token = form.get("form_token")
+    token = token if isinstance(token, str) and 16 <= len(token) <= 64 else None
+    uploads = [
+        Upload(field=f"files[{i}]", data=await part.read())
+        for i, part in enumerate(
+            p for p in form.getlist("files") if isinstance(p, UploadFile) and p.filename
+        )
+    ]
+    errors: dict[str, str] = {}
+    try:
+        report = ReportIn.model_validate(_report_data(values, danger, lang))
+    except ValidationError as exc:
+        for err in exc.errors():
+            field = _field_of(err["loc"])
+            errors.setdefault(field, _error_text(tr, err["type"], err["loc"]))
+        return _form_page(request, lang, values=values, danger=danger, errors=errors, token=token)
+    try:
+        receipt = await run_in_threadpool(
+            ctx.intake.submit,
+            report.to_new_report("web"),
+            uploads,
+            f"form:{token}" if token else None,
+        )
+    except ReportRejected as exc:
+        loc = (
+            (exc.field.split("[")[0], int(exc.field.split("[")[1].rstrip("]")))
+            if "[" in exc.field
+            else (exc.field,)
+        )
+        errors[str(loc[0])] = _error_text(tr, exc.code, loc)
+        return _form_page(request, lang, values=values, danger=danger, errors=errors, token=token)
+    return render(
+        request,
+        "receipt.html",
+        {"receipt": receipt, "guidance": rules.guidance_for(receipt.category).items},
+        language=lang,
+    )
+
+
+@router.get("/status", response_class=HTMLResponse)
+def status_form(request: Request) -> HTMLResponse:
+    """Ask for the reference and the PIN."""
+    return render(request, "status.html", {"values": {"reference": "", "pin": ""}})
+
+
+@router.post("/status", response_class=HTMLResponse)
+async def status_check(
+    request: Request,
+    ctx: Annotated[AppContext, Depends(app_context)],
+) -> HTMLResponse:
+    """Show a report's status to whoever has its reference and PIN."""
+    form = await request.form(max_files=0, max_fields=5, max_part_size=1024)
+    reference = str(form.get("reference") or "")[:64]
+    pin = str(form.get("pin") or "")[:64]
+    client = request.client.host if request.client else "unknown"
+    context: dict[str, Any] = {"values": {"reference": reference, "pin": ""}}
+    code = 200
+    try:
+        context["status"] = await run_in_threadpool(ctx.intake.status, reference, pin, client)
+        context["values"]["reference"] = rules.normalise_reference(reference)
+    except ReportNotFound:
+        context["not_found"], code = True, 404
+    except Throttled as exc:
+        context["retry_minutes"], code = max(1, (exc.retry_after + 59) // 60), 429
+    return render(request, "status.html", context, status_code=code)

@@ -1,0 +1,171 @@
+"""The intake API: ``POST /api/v1/reports`` and the status check."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+
+from tarcza.intake.rules import normalise_reference
+from tarcza.intake.schemas import (
+    MessageBody,
+    ReportCreated,
+    ReportIn,
+    ReportStatus,
+    ValidationErrorBody,
+)
+from tarcza.intake.service import Upload
+from tarcza.web.context import AppContext, app_context
+
+router = APIRouter(prefix="/api/v1", tags=["reports"])
+
+IDEMPOTENCY_KEY_MAX = 255
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    413: {"model": MessageBody, "description": "The body or a file is too large."},
+    415: {"model": MessageBody, "description": "The body is neither JSON nor multipart."},
+    422: {"model": ValidationErrorBody, "description": "A field is missing or wrong."},
+}
+
+_REQUEST_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/ReportIn"}},
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["report"],
+                "properties": {
+                    "report": {
+                        "type": "string",
+                        "description": "The report as JSON (the same fields as application/json).",
+                    },
+                    "files": {
+                        "type": "array",
+                        "items": {"type": "string", "format": "binary"},
+                        "description": "Evidence images: JPEG, PNG, GIF or WebP.",
+                    },
+                },
+            }
+        },
+    },
+}
+
+
+def _body_error(loc: list[str | int], msg: str, kind: str) -> RequestValidationError:
+    return RequestValidationError([{"loc": ["body", *loc], "msg": msg, "type": kind}])
+
+
+def _parse_report(raw: bytes | str) -> ReportIn:
+    try:
+        return ReportIn.model_validate_json(raw)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ["body", *e["loc"]]} for e in exc.errors(include_url=False)]
+        ) from None
+
+
+async def _read_multipart(request: Request, ctx: AppContext) -> tuple[ReportIn, list[Upload]]:
+    form = await request.form(
+        max_files=ctx.settings.max_files, max_fields=10, max_part_size=ctx.settings.max_json_bytes
+    )
+    raw = form.get("report")
+    if not isinstance(raw, str):
+        raise _body_error(["report"], "Field required: the report as JSON", "missing")
+    report = _parse_report(raw)
+    uploads = []
+    for index, part in enumerate(form.getlist("files")):
+        if not isinstance(part, UploadFile):
+            raise _body_error(["files", index], "Expected a file", "not_a_file")
+        uploads.append(Upload(field=f"files[{index}]", data=await part.read()))
+    unknown = set(form.keys()) - {"report", "files"}
+    if unknown:
+        raise _body_error([sorted(unknown)[0]], "Extra inputs are not permitted", "extra_forbidden")
+    return report, uploads
+
+
+def _check_idempotency_key(key: str | None) -> None:
+    if key is None:
+        return
+    if not 1 <= len(key) <= IDEMPOTENCY_KEY_MAX or not all(33 <= ord(c) <= 126 for c in key):
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ["header", "Idempotency-Key"],
+                    "msg": f"must be 1 to {IDEMPOTENCY_KEY_MAX} printable ASCII characters",
+                    "type": "invalid_idempotency_key",
+                }
+            ]
+        )
+
+
+@router.post(
+    "/reports",
+    status_code=201,
+    response_model=ReportCreated,
+    summary="Make a report",
+    responses={
+        **_ERRORS,
+        409: {
+            "model": MessageBody,
+            "description": "The Idempotency-Key was used for another report.",
+        },
+    },
+    openapi_extra={"requestBody": _REQUEST_BODY},
+)
+async def create_report(
+    request: Request,
+    ctx: Annotated[AppContext, Depends(app_context)],
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", max_length=IDEMPOTENCY_KEY_MAX)
+    ] = None,
+) -> ReportCreated:
+    """Take a report (JSON, or multipart with evidence files) and answer its reference and PIN.
+
+    The answer comes only after the report is committed to the database.
+    """
+    _check_idempotency_key(idempotency_key)
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    uploads: list[Upload] = []
+    if content_type == "application/json":
+        report = _parse_report(await request.body())
+    elif content_type == "multipart/form-data":
+        report, uploads = await _read_multipart(request, ctx)
+    else:
+        raise HTTPException(415, "Send application/json, or multipart/form-data with files.")
+    receipt = await run_in_threadpool(
+        ctx.intake.submit, report.to_new_report("api"), uploads, idempotency_key
+    )
+    return ReportCreated(reference=receipt.reference, pin=receipt.pin, status=receipt.status)
+
+
+@router.get(
+    "/reports/{reference}/status",
+    response_model=ReportStatus,
+    summary="Check a report's status",
+    responses={
+        404: {"model": MessageBody, "description": "No report with this reference and PIN."},
+        422: {"model": ValidationErrorBody, "description": "The PIN header is missing."},
+        429: {"model": MessageBody, "description": "Too many wrong PINs; see Retry-After."},
+    },
+)
+async def report_status(
+    reference: str,
+    request: Request,
+    ctx: Annotated[AppContext, Depends(app_context)],
+    pin: Annotated[str, Header(alias="X-Report-PIN", max_length=64)],
+) -> ReportStatus:
+    """The status of a report, for whoever holds its reference and PIN — nothing more."""
+    client = request.client.host if request.client else "unknown"
+    status = await run_in_threadpool(ctx.intake.status, reference[:64], pin, client)
+    return ReportStatus(reference=normalise_reference(reference) or reference, status=status)
+
+
+def report_schema() -> dict[str, Any]:
+    """The JSON schema of ReportIn, for the OpenAPI components."""
+    return ReportIn.model_json_schema(ref_template="#/components/schemas/{model}")

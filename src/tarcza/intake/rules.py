@@ -1,0 +1,212 @@
+"""Intake rules — pure: no web, database or network imports.
+
+What a report may contain, how references and PINs look, which guidance fits
+which category, and how a report is first prioritised.
+"""
+
+from __future__ import annotations
+
+import secrets
+import unicodedata
+from dataclasses import dataclass
+from enum import StrEnum
+from urllib.parse import urlsplit
+
+
+class Category(StrEnum):
+    """What the report is about."""
+
+    CSAM = "csam"
+    SEXTORTION = "sextortion"
+    GROOMING = "grooming"
+    OTHER = "other"
+
+
+class Status(StrEnum):
+    """The public life of a report: all a reporter ever learns about it."""
+
+    RECEIVED = "received"
+    IN_ASSESSMENT = "in_assessment"
+    FORWARDED = "forwarded"
+    CLOSED = "closed"
+
+
+class AgeRange(StrEnum):
+    """The child's apparent age, when the reporter knows it."""
+
+    UNDER_13 = "under_13"
+    AGE_13_15 = "13_15"
+    AGE_16_17 = "16_17"
+    UNKNOWN = "unknown"
+
+
+LANGUAGES = ("pl", "en")
+
+MAX_DESCRIPTION = 20_000
+MAX_URLS = 50
+MAX_URL_LENGTH = 2048
+MAX_USERNAMES = 50
+MAX_USERNAME = 200
+MAX_PLATFORM = 200
+MAX_CONTACT_NAME = 200
+MAX_EMAIL = 254
+MAX_PHONE = 32
+
+# Crockford's base32: no I, L, O, U — nothing to misread or mishear.
+REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+REFERENCE_PREFIX = "TZ"
+_REFERENCE_BODY = 8  # 40 bits of randomness
+PIN_DIGITS = 6
+_READ_ALIKE = str.maketrans({"O": "0", "I": "1", "L": "1"})
+
+
+class RuleViolation(ValueError):
+    """A value breaks an intake rule: ``field`` names it, ``code`` says why."""
+
+    def __init__(self, field: str, code: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.code = code
+        self.message = message
+
+
+def new_reference() -> str:
+    """A fresh reference such as ``TZ-7K2M-9QXP`` (40 random bits)."""
+    body = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(_REFERENCE_BODY))
+    return f"{REFERENCE_PREFIX}-{body[:4]}-{body[4:]}"
+
+
+def normalise_reference(raw: str) -> str | None:
+    """The canonical reference for what a person typed, or None if it cannot be one.
+
+    Case, spaces, hyphens and the prefix are optional; O, I and L are read as 0, 1, 1.
+    """
+    compact = "".join(ch for ch in raw.upper() if ch not in " -\t")
+    if compact.startswith(REFERENCE_PREFIX) and len(compact) == _REFERENCE_BODY + 2:
+        compact = compact[2:]
+    compact = compact.translate(_READ_ALIKE)
+    if len(compact) != _REFERENCE_BODY or any(ch not in REFERENCE_ALPHABET for ch in compact):
+        return None
+    return f"{REFERENCE_PREFIX}-{compact[:4]}-{compact[4:]}"
+
+
+def new_pin() -> str:
+    """A fresh numeric PIN, separate from the reference."""
+    return "".join(secrets.choice("0123456789") for _ in range(PIN_DIGITS))
+
+
+def normalise_pin(raw: str) -> str | None:
+    """The PIN's digits, or None if what was typed cannot be a PIN."""
+    digits = "".join(ch for ch in raw if ch not in " -")
+    if len(digits) != PIN_DIGITS or not digits.isascii() or not digits.isdigit():
+        return None
+    return digits
+
+
+def clean_text(field: str, value: str, max_length: int, *, multiline: bool = False) -> str:
+    """Check free text: length, no control characters but newline and tab.
+
+    CRLF is folded to LF (browsers send textareas that way); NUL, other control
+    characters and lone surrogates are refused, since no database stores them.
+    """
+    if multiline:
+        value = value.replace("\r\n", "\n")
+    for ch in value:
+        category = unicodedata.category(ch)
+        if category == "Cs":
+            raise RuleViolation(field, "invalid_character", "contains an invalid character")
+        if category == "Cc" and not (multiline and ch in "\n\t"):
+            raise RuleViolation(
+                field, "control_character", f"contains a control character (U+{ord(ch):04X})"
+            )
+    stripped = value.strip()
+    if len(stripped) > max_length:
+        raise RuleViolation(field, "too_long", f"is longer than {max_length} characters")
+    return stripped
+
+
+def check_url(field: str, value: str) -> str:
+    """An http(s) URL with a host, as typed (trimmed); anything else is refused."""
+    url = clean_text(field, value, MAX_URL_LENGTH)
+    if not url:
+        raise RuleViolation(field, "empty", "is empty")
+    if any(ch.isspace() for ch in url):
+        raise RuleViolation(field, "invalid_url", "must not contain spaces")
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 — raises ValueError on a bad port
+    except ValueError as exc:
+        raise RuleViolation(field, "invalid_url", "is not a valid address") from exc
+    if parts.scheme.lower() not in ("http", "https"):
+        raise RuleViolation(field, "url_scheme", "must start with http:// or https://")
+    if not host:
+        raise RuleViolation(field, "invalid_url", "has no host name")
+    return url
+
+
+def check_email(field: str, value: str) -> str:
+    """A plausible e-mail address (one @, a dot in the domain, no spaces)."""
+    email = clean_text(field, value, MAX_EMAIL)
+    local, at, domain = email.rpartition("@")
+    if not at or not local or "." not in domain or any(ch.isspace() for ch in email):
+        raise RuleViolation(field, "invalid_email", "is not an e-mail address")
+    return email
+
+
+def check_phone(field: str, value: str) -> str:
+    """A phone number: digits with optional +, spaces, hyphens and brackets."""
+    phone = clean_text(field, value, MAX_PHONE)
+    if (
+        not phone
+        or any(ch not in "0123456789+ -()" for ch in phone)
+        or not any(ch.isdigit() for ch in phone)
+    ):
+        raise RuleViolation(field, "invalid_phone", "is not a phone number")
+    return phone
+
+
+def initial_priority(*, child_in_danger: bool, category: Category) -> int:
+    """Higher is more urgent: a child in danger now outranks everything."""
+    if child_in_danger:
+        return 100
+    if category in (Category.SEXTORTION, Category.GROOMING):
+        return 50
+    return 10
+
+
+@dataclass(frozen=True)
+class Guidance:
+    """Which advice items (message ids in the catalog) fit a report."""
+
+    items: tuple[str, ...]
+
+
+_COMMON_GUIDANCE = ("keep_evidence", "trusted_adult")
+_GUIDANCE: dict[Category, tuple[str, ...]] = {
+    Category.SEXTORTION: (
+        "not_to_blame",
+        "do_not_pay",
+        "do_not_send_more",
+        "stop_contact_keep_conversation",
+        "keep_evidence",
+        "report_account",
+        "trusted_adult",
+        "report_police",
+    ),
+    Category.GROOMING: (
+        "not_to_blame",
+        "stop_contact_keep_conversation",
+        "keep_evidence",
+        "report_account",
+        "trusted_adult",
+        "report_police",
+    ),
+    Category.CSAM: ("do_not_share", "do_not_download", "we_assess"),
+    Category.OTHER: _COMMON_GUIDANCE,
+}
+
+
+def guidance_for(category: Category) -> Guidance:
+    """The advice shown after a report of ``category``."""
+    return Guidance(items=_GUIDANCE[category])

@@ -1,0 +1,159 @@
+"""The intake API's edge: request and answer models (pydantic)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
+from pydantic_core import PydanticCustomError
+
+from tarcza.intake import rules
+from tarcza.intake.service import NewReport
+
+
+def _rule(check: rules.RuleViolation) -> PydanticCustomError:
+    return PydanticCustomError(check.code, check.message)
+
+
+def _text(max_length: int, *, multiline: bool = False) -> AfterValidator:
+    def validate(value: str) -> str:
+        try:
+            return rules.clean_text("value", value, max_length, multiline=multiline)
+        except rules.RuleViolation as exc:
+            raise _rule(exc) from None
+
+    return AfterValidator(validate)
+
+
+# Advertised in the schema so that clients (and schemathesis) know; enforced by rules.clean_text.
+SINGLE_LINE: dict[str, Any] = {"pattern": r"^[^\u0000-\u001f\u007f]*$"}
+MULTI_LINE: dict[str, Any] = {"pattern": r"^[^\u0000-\u0008\u000b-\u001f\u007f]*$"}
+
+
+def _checked(check: Callable[[str, str], str]) -> AfterValidator:
+    def validate(value: str) -> str:
+        try:
+            result = check("value", value)
+        except rules.RuleViolation as exc:
+            raise _rule(exc) from None
+        return result
+
+    return AfterValidator(validate)
+
+
+def _line(max_length: int) -> object:
+    return Field(max_length=max_length, json_schema_extra=SINGLE_LINE)
+
+
+Url = Annotated[
+    str,
+    Field(max_length=rules.MAX_URL_LENGTH, json_schema_extra={"format": "uri"}),
+    _checked(rules.check_url),
+]
+Username = Annotated[str, _line(rules.MAX_USERNAME), _text(rules.MAX_USERNAME)]
+Name = Annotated[str, _line(rules.MAX_CONTACT_NAME), _text(rules.MAX_CONTACT_NAME)]
+Email = Annotated[str, _line(rules.MAX_EMAIL), _checked(rules.check_email)]
+Phone = Annotated[str, _line(rules.MAX_PHONE), _checked(rules.check_phone)]
+Platform = Annotated[str, _line(rules.MAX_PLATFORM), _text(rules.MAX_PLATFORM)]
+Description = Annotated[
+    str,
+    Field(max_length=rules.MAX_DESCRIPTION, json_schema_extra=MULTI_LINE),
+    _text(rules.MAX_DESCRIPTION, multiline=True),
+]
+
+
+class ContactIn(BaseModel):
+    """How the hotline may reach the reporter — all optional, none needed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+
+    def as_dict(self) -> dict[str, str] | None:
+        data = {k: v for k, v in self.model_dump().items() if v}
+        return data or None
+
+
+class ReportIn(BaseModel):
+    """A new report. Unknown fields are refused."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "category": "sextortion",
+                    "description": "Someone threatens to share my photos unless I pay.",
+                    "urls": ["https://example.com/profile/someone"],
+                    "child_in_danger": False,
+                    "child_age_range": "13_15",
+                    "platform": "Example chat",
+                    "usernames": ["someone123"],
+                    "language": "pl",
+                }
+            ]
+        },
+    )
+
+    category: rules.Category
+    description: Description = ""
+    urls: list[Url] = Field(default_factory=list, max_length=rules.MAX_URLS)
+    child_in_danger: StrictBool = False
+    child_age_range: rules.AgeRange | None = None
+    platform: Platform | None = None
+    usernames: list[Username] = Field(default_factory=list, max_length=rules.MAX_USERNAMES)
+    contact: ContactIn | None = None
+    language: Literal["pl", "en"] = "pl"
+
+    def to_new_report(self, source: str) -> NewReport:
+        """The service's view of this request."""
+        return NewReport(
+            category=self.category,
+            description=self.description,
+            urls=tuple(self.urls),
+            child_in_danger=self.child_in_danger,
+            child_age_range=self.child_age_range,
+            platform=self.platform or None,
+            usernames=tuple(u for u in self.usernames if u),
+            contact=self.contact.as_dict() if self.contact else None,
+            language=self.language,
+            source=source,
+        )
+
+
+class ReportCreated(BaseModel):
+    """The answer to a new report: keep the reference and the PIN."""
+
+    reference: str = Field(examples=["TZ-7K2M-9QXP"])
+    pin: str = Field(examples=["493027"])
+    status: rules.Status
+
+
+class ReportStatus(BaseModel):
+    """All that a reference and PIN reveal: the status."""
+
+    reference: str
+    status: rules.Status
+
+
+class ErrorItem(BaseModel):
+    """One problem with a request: where (``loc``) and why (``msg``)."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationErrorBody(BaseModel):
+    """The body of a 422 answer."""
+
+    detail: list[ErrorItem]
+
+
+class MessageBody(BaseModel):
+    """The body of other error answers."""
+
+    detail: str

@@ -1,0 +1,385 @@
+"""Intake operations: take a report, keep it safely, answer its status."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from tarcza.audit import service as audit
+from tarcza.crypto import KeyRing
+from tarcza.hashing.images import ImageLimits, ImageRejected
+from tarcza.hashing.service import FileHashes, hash_image_bytes
+from tarcza.intake import rules
+from tarcza.intake.evidence_store import EvidenceStore
+from tarcza.intake.models import Evidence, IdempotencyRecord, Report, Throttle
+from tarcza.store.base import utcnow
+from tarcza.store.engine import Database
+
+PUBLIC_ACTOR = "public"
+
+
+@dataclass(frozen=True)
+class NewReport:
+    """A validated report as it arrives (see schemas for the edge checks)."""
+
+    category: rules.Category
+    description: str = ""
+    urls: tuple[str, ...] = ()
+    child_in_danger: bool = False
+    child_age_range: rules.AgeRange | None = None
+    platform: str | None = None
+    usernames: tuple[str, ...] = ()
+    contact: dict[str, str] | None = None
+    language: str = "pl"
+    source: str = "api"
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One evidence file as received, and the field it came in."""
+
+    field: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What the reporter is told: a reference, a PIN and the status."""
+
+    reference: str
+    pin: str
+    status: rules.Status
+    category: rules.Category
+    child_in_danger: bool
+    replayed: bool = False
+    evidence: tuple[FileHashes, ...] = field(default=())
+
+
+class ReportRejected(Exception):
+    """The report cannot be taken as it is: ``field`` says where, ``code`` why."""
+
+    def __init__(self, field: str, code: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.code = code
+        self.message = message
+
+
+class IdempotencyConflict(Exception):
+    """The Idempotency-Key was used before for a different report."""
+
+
+class ReportNotFound(Exception):
+    """No report answers to this reference and PIN (which one is wrong is not said)."""
+
+
+class Throttled(Exception):
+    """Too many wrong PINs: try again after ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"retry after {retry_after} s")
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class ThrottlePolicy:
+    """How many wrong PINs a reference or a client may try before a lock-out."""
+
+    per_reference: int = 5
+    per_client: int = 20
+    window: timedelta = timedelta(minutes=15)
+    lock: timedelta = timedelta(minutes=15)
+
+
+class IntakeService:
+    """Takes reports and answers status checks; collaborators are passed in."""
+
+    def __init__(
+        self,
+        db: Database,
+        keyring: KeyRing,
+        evidence: EvidenceStore,
+        *,
+        image_limits: ImageLimits | None = None,
+        throttle: ThrottlePolicy | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._db = db
+        self._keys = keyring
+        self._evidence = evidence
+        self._limits = image_limits or ImageLimits()
+        self._throttle = throttle or ThrottlePolicy()
+        self._clock = clock
+
+    # -- submitting ---------------------------------------------------------------
+
+    def submit(
+        self, new: NewReport, uploads: Sequence[Upload] = (), idempotency_key: str | None = None
+    ) -> Receipt:
+        """Store a report durably and return its receipt (only after the commit).
+
+        With an ``idempotency_key``, a retry of the same request returns the
+        first receipt; a different request under the same key is refused.
+        """
+        if not (new.description or new.urls or uploads):
+            raise ReportRejected(
+                "description",
+                "nothing_reported",
+                "describe what happened, or give a link or a file",
+            )
+        hashes = [self._hash_upload(upload) for upload in uploads]
+        key_hash = request_hash = None
+        if idempotency_key is not None:
+            key_hash = self._keys.keyed_hash("idempotency", idempotency_key)
+            request_hash = _request_fingerprint(new, hashes)
+            earlier = self._replay(key_hash, request_hash)
+            if earlier:
+                return earlier
+        storage_keys = [self._evidence.put(upload.data) for upload in uploads]
+        try:
+            return self._commit_new(new, hashes, storage_keys, key_hash, request_hash)
+        except IntegrityError:
+            for storage_key in storage_keys:
+                self._evidence.delete(storage_key)
+            if key_hash is None or request_hash is None:
+                raise
+            # Another request with the same key committed first: answer as it did.
+            earlier = self._replay(key_hash, request_hash)
+            if earlier is None:
+                raise
+            return earlier
+        except BaseException:
+            for storage_key in storage_keys:
+                self._evidence.delete(storage_key)
+            raise
+
+    def _hash_upload(self, upload: Upload) -> FileHashes:
+        try:
+            return hash_image_bytes(upload.data, self._limits)
+        except ImageRejected as exc:
+            raise ReportRejected(upload.field, exc.code, exc.message) from exc
+
+    def _replay(self, key_hash: str, request_hash: str) -> Receipt | None:
+        with self._db.sessions() as session:
+            record = session.get(IdempotencyRecord, key_hash)
+            if record is None:
+                return None
+            if record.request_hash != request_hash:
+                raise IdempotencyConflict()
+            answer = json.loads(self._keys.open_text(record.response_sealed, f"idem:{key_hash}"))
+        return Receipt(
+            reference=answer["reference"],
+            pin=answer["pin"],
+            status=rules.Status(answer["status"]),
+            category=rules.Category(answer["category"]),
+            child_in_danger=bool(answer["child_in_danger"]),
+            replayed=True,
+        )
+
+    def _commit_new(
+        self,
+        new: NewReport,
+        hashes: list[FileHashes],
+        storage_keys: list[str],
+        key_hash: str | None,
+        request_hash: str | None,
+    ) -> Receipt:
+        now = self._clock()
+        for attempt in range(3):
+            reference, pin = rules.new_reference(), rules.new_pin()
+            try:
+                with self._db.transaction() as session:
+                    report = self._build_report(new, reference, pin, now)
+                    session.add(report)
+                    session.flush()
+                    for digest, storage_key in zip(hashes, storage_keys, strict=True):
+                        session.add(_evidence_row(report.id, digest, storage_key, now))
+                    receipt = Receipt(
+                        reference=reference,
+                        pin=pin,
+                        status=rules.Status.RECEIVED,
+                        category=new.category,
+                        child_in_danger=new.child_in_danger,
+                        evidence=tuple(hashes),
+                    )
+                    if key_hash is not None and request_hash is not None:
+                        session.add(self._idempotency_row(key_hash, request_hash, report, receipt))
+                    audit.append(
+                        session,
+                        actor=PUBLIC_ACTOR,
+                        action="report.created",
+                        subject_type="report",
+                        subject_id=reference,
+                        now=now,
+                        details={
+                            "category": new.category.value,
+                            "source": new.source,
+                            "child_in_danger": new.child_in_danger,
+                            "evidence": [h.sha256 for h in hashes],
+                        },
+                    )
+                return receipt
+            except IntegrityError:
+                if attempt == 2 or not _reference_taken(self._db, reference):
+                    raise
+        raise AssertionError("unreachable")
+
+    def _build_report(self, new: NewReport, reference: str, pin: str, now: datetime) -> Report:
+        seal = self._keys.seal_text
+        return Report(
+            reference=reference,
+            pin_hash=self._pin_hash(reference, pin),
+            category=new.category.value,
+            status=rules.Status.RECEIVED.value,
+            priority=rules.initial_priority(
+                child_in_danger=new.child_in_danger, category=new.category
+            ),
+            child_in_danger=new.child_in_danger,
+            child_age_range=new.child_age_range.value if new.child_age_range else None,
+            language=new.language,
+            source=new.source,
+            platform=new.platform,
+            urls=list(new.urls),
+            description_sealed=(
+                seal(new.description, f"report:{reference}:description")
+                if new.description
+                else None
+            ),
+            usernames_sealed=(
+                seal(json.dumps(list(new.usernames)), f"report:{reference}:usernames")
+                if new.usernames
+                else None
+            ),
+            contact_sealed=(
+                seal(json.dumps(new.contact), f"report:{reference}:contact")
+                if new.contact
+                else None
+            ),
+            created_at=now,
+            updated_at=now,
+        )
+
+    def _idempotency_row(
+        self, key_hash: str, request_hash: str, report: Report, receipt: Receipt
+    ) -> IdempotencyRecord:
+        answer = {
+            "reference": receipt.reference,
+            "pin": receipt.pin,
+            "status": receipt.status.value,
+            "category": receipt.category.value,
+            "child_in_danger": receipt.child_in_danger,
+        }
+        return IdempotencyRecord(
+            key_hash=key_hash,
+            request_hash=request_hash,
+            report_id=report.id,
+            response_sealed=self._keys.seal_text(json.dumps(answer), f"idem:{key_hash}"),
+            created_at=report.created_at,
+        )
+
+    def _pin_hash(self, reference: str, pin: str) -> str:
+        return self._keys.keyed_hash("pin", f"{reference}:{pin}")
+
+    # -- following a report -------------------------------------------------------
+
+    def status(self, reference: str, pin: str, client: str) -> rules.Status:
+        """The public status of a report, given its reference and PIN.
+
+        Wrong or unknown references and PINs fail alike (ReportNotFound), and
+        count towards a lock-out per reference and per client (Throttled).
+        """
+        canonical_ref = rules.normalise_reference(reference) or reference.strip().upper()[:40]
+        canonical_pin = rules.normalise_pin(pin)
+        now = self._clock()
+        ref_key = self._keys.keyed_hash("throttle-ref", canonical_ref)
+        client_key = self._keys.keyed_hash("throttle-client", client)
+        with self._db.transaction() as session:
+            self._refuse_if_locked(session, (ref_key, client_key), now)
+            report = session.scalar(select(Report).where(Report.reference == canonical_ref))
+            if (
+                report is not None
+                and canonical_pin is not None
+                and self._keys.verify_keyed_hash(
+                    "pin", f"{canonical_ref}:{canonical_pin}", report.pin_hash
+                )
+            ):
+                return rules.Status(report.status)
+            self._count_failure(session, ref_key, self._throttle.per_reference, now)
+            self._count_failure(session, client_key, self._throttle.per_client, now)
+        raise ReportNotFound()
+
+    def _refuse_if_locked(self, session: Session, keys: tuple[str, ...], now: datetime) -> None:
+        for row in session.scalars(select(Throttle).where(Throttle.key_hash.in_(keys))):
+            if row.locked_until is not None and row.locked_until > now:
+                raise Throttled(max(1, int((row.locked_until - now).total_seconds()) + 1))
+
+    def _count_failure(self, session: Session, key: str, limit: int, now: datetime) -> None:
+        row = session.get(Throttle, key, with_for_update=True)
+        if row is None:
+            row = Throttle(key_hash=key, failures=0, window_start=now)
+            session.add(row)
+        elif now - row.window_start > self._throttle.window:
+            row.failures, row.window_start, row.locked_until = 0, now, None
+        row.failures += 1
+        if row.failures >= limit:
+            row.locked_until = now + self._throttle.lock
+
+    # -- changing a report --------------------------------------------------------
+
+    def set_status(
+        self, reference: str, status: rules.Status, *, actor: str, reason: str | None = None
+    ) -> None:
+        """Move a report to ``status`` and audit the change."""
+        now = self._clock()
+        with self._db.transaction() as session:
+            report = session.scalar(select(Report).where(Report.reference == reference))
+            if report is None:
+                raise ReportNotFound()
+            before = report.status
+            report.status, report.updated_at = status.value, now
+            audit.append(
+                session,
+                actor=actor,
+                action="report.status_changed",
+                subject_type="report",
+                subject_id=reference,
+                now=now,
+                reason=reason,
+                details={"from": before, "to": status.value},
+            )
+
+
+def _evidence_row(report_id: int, digest: FileHashes, storage_key: str, now: datetime) -> Evidence:
+    return Evidence(
+        report_id=report_id,
+        storage_key=storage_key,
+        media_type=digest.media_type,
+        size_bytes=digest.size_bytes,
+        width=digest.width,
+        height=digest.height,
+        md5=digest.md5,
+        sha256=digest.sha256,
+        pdq=digest.pdq,
+        pdq_quality=digest.pdq_quality,
+        created_at=now,
+    )
+
+
+def _reference_taken(db: Database, reference: str) -> bool:
+    with db.sessions() as session:
+        return session.scalar(select(Report.id).where(Report.reference == reference)) is not None
+
+
+def _request_fingerprint(new: NewReport, hashes: list[FileHashes]) -> str:
+    data: dict[str, Any] = asdict(new)
+    data["files"] = [h.sha256 for h in hashes]
+    blob = json.dumps(data, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()

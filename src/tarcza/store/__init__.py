@@ -1,0 +1,1 @@
+"""Shared storage: engine and sessions, the declarative base, migrations."""

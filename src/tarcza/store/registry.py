@@ -1,0 +1,14 @@
+"""Imports every concept's models so that the metadata knows all tables."""
+
+from __future__ import annotations
+
+from sqlalchemy import MetaData
+
+
+def metadata() -> MetaData:
+    """The metadata of all of tarcza's tables."""
+    from tarcza.audit import models as _audit  # noqa: F401
+    from tarcza.intake import models as _intake  # noqa: F401
+    from tarcza.store.base import Base
+
+    return Base.metadata

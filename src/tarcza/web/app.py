@@ -1,0 +1,85 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.staticfiles import StaticFiles
+from starlette.formparsers import MultiPartParser
+
+from tarcza import __version__
+from tarcza.config import Settings, get_settings, load_keys
+from tarcza.crypto import KeyRing
+from tarcza.hashing.images import ImageLimits
+from tarcza.intake import pages as intake_pages
+from tarcza.intake import routes as intake_routes
+from tarcza.intake.evidence_store import EvidenceStore
+from tarcza.intake.service import IntakeService, ThrottlePolicy
+from tarcza.store.engine import Database, make_database
+from tarcza.web import errors
+from tarcza.web.context import AppContext, make_templates
+from tarcza.web.middleware import BodyLimit, SecurityHeaders
+
+
+def build_context(settings: Settings, db: Database | None = None) -> AppContext:
+    """Wire the collaborators from ``settings`` (a given ``db`` is used as is)."""
+    database = db or make_database(settings.resolved_database_url, settings)
+    keyring = KeyRing(load_keys(settings))
+    intake = IntakeService(
+        database,
+        keyring,
+        EvidenceStore(Path(settings.resolved_evidence_dir), keyring),
+        image_limits=ImageLimits(
+            max_bytes=settings.max_file_bytes, max_pixels=settings.max_image_pixels
+        ),
+        throttle=ThrottlePolicy(per_reference=settings.pin_max_failures),
+    )
+    return AppContext(
+        settings=settings, db=database, keyring=keyring, intake=intake, templates=make_templates()
+    )
+
+
+def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
+    """The tarcza web application: public pages and the API."""
+    settings = settings or get_settings()
+    ctx = build_context(settings, db)
+    # Evidence must never touch the disk unsealed: keep uploads in memory
+    # (their size is already capped by BodyLimit and max_file_bytes).
+    MultiPartParser.spool_max_size = settings.max_file_bytes + 1
+
+    app = FastAPI(
+        title="tarcza",
+        version=__version__,
+        openapi_url="/api/v1/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.ctx = ctx
+    errors.install(app)
+    app.include_router(intake_routes.router)
+    app.include_router(intake_pages.router)
+    app.mount("/static", StaticFiles(packages=[("tarcza.web", "static")]), name="static")
+
+    def limit_for(content_type: str) -> int:
+        if content_type.startswith("multipart/form-data"):
+            return settings.max_multipart_bytes
+        return settings.max_json_bytes
+
+    app.add_middleware(BodyLimit, limit_for=limit_for)
+    app.add_middleware(SecurityHeaders, hsts=settings.production)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            report_schema = intake_routes.report_schema()
+            components.update(report_schema.pop("$defs", {}))
+            components["ReportIn"] = report_schema
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

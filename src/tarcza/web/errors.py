@@ -1,0 +1,92 @@
+"""Domain errors and framework errors turned into HTTP answers, in one place.
+
+API paths (``/api/``) answer JSON; pages answer HTML in the reader's language.
+No error answer echoes the submitted input back.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
+
+from tarcza.intake.service import IdempotencyConflict, ReportNotFound, ReportRejected, Throttled
+from tarcza.web.context import render
+
+log = logging.getLogger("tarcza.web")
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or request.url.path.startswith("/m/")
+
+
+def _clean(errors: Any) -> list[dict[str, Any]]:
+    return [
+        {
+            "loc": list(e.get("loc", [])),
+            "msg": str(e.get("msg", "")),
+            "type": str(e.get("type", "")),
+        }
+        for e in errors
+    ]
+
+
+def _page_error(request: Request, status: int, message: str | None = None) -> Response:
+    return render(request, "error.html", {"status": status, "message": message}, status_code=status)
+
+
+def install(app: FastAPI) -> None:
+    """Register every error handler on ``app``."""
+
+    @app.exception_handler(RequestValidationError)
+    async def validation(request: Request, exc: RequestValidationError) -> Response:
+        return JSONResponse({"detail": _clean(exc.errors())}, status_code=422)
+
+    @app.exception_handler(ReportRejected)
+    async def rejected(request: Request, exc: ReportRejected) -> Response:
+        loc: list[str | int] = ["body"]
+        name, _, rest = exc.field.partition("[")
+        loc.append(name)
+        if rest.rstrip("]").isdigit():
+            loc.append(int(rest.rstrip("]")))
+        body = {"detail": [{"loc": loc, "msg": exc.message, "type": exc.code}]}
+        return JSONResponse(body, status_code=422)
+
+    @app.exception_handler(IdempotencyConflict)
+    async def conflict(request: Request, exc: IdempotencyConflict) -> Response:
+        msg = "This Idempotency-Key was already used for a different report."
+        return JSONResponse({"detail": msg}, status_code=409)
+
+    @app.exception_handler(ReportNotFound)
+    async def not_found(request: Request, exc: ReportNotFound) -> Response:
+        return JSONResponse({"detail": "No report matches this reference and PIN."}, 404)
+
+    @app.exception_handler(Throttled)
+    async def throttled(request: Request, exc: Throttled) -> Response:
+        return JSONResponse(
+            {"detail": "Too many attempts. Try again later."},
+            status_code=429,
+            headers={"Retry-After": str(exc.retry_after)},
+        )
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        headers = dict(exc.headers or {})
+        if _is_api(request):
+            return JSONResponse(
+                {"detail": exc.detail}, status_code=exc.status_code, headers=headers
+            )
+        response = _page_error(request, exc.status_code)
+        response.headers.update(headers)
+        return response
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        if _is_api(request):
+            return JSONResponse({"detail": "Internal error. The request was not completed."}, 500)
+        return _page_error(request, 500)

@@ -1,0 +1,67 @@
+"""Fixtures shared by the whole suite.
+
+Storage-touching tests take the ``db`` fixture, which runs them on SQLite and
+on PostgreSQL; both databases are built by the Alembic migrations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import delete
+
+from tarcza.config import Settings
+from tarcza.store import migrate, registry
+from tarcza.store.engine import Database, make_database
+from tests.support.databases import fresh_postgres_database, require_postgres
+from tests.support.keys import HMAC_KEY, KEY_A
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A migrated database of each kind, once per test session."""
+    if request.param == "postgresql":
+        require_postgres()
+        with fresh_postgres_database() as url:
+            migrate.upgrade(url)
+            yield url
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'test.sqlite3'}"
+        migrate.upgrade(url)
+        yield url
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    """The database, emptied after each test."""
+    database = make_database(database_url)
+    yield database
+    with database.transaction() as session:
+        for table in reversed(registry.metadata().sorted_tables):
+            session.execute(delete(table))
+    database.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings for one test: keys given, files under a temporary folder."""
+    return Settings(
+        var_dir=tmp_path,
+        data_keys=f"k1:{KEY_A}",
+        hmac_key=HMAC_KEY,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+
+
+@pytest.fixture
+def client(settings: Settings, db: Database) -> Iterator[TestClient]:
+    """An HTTP client for the app, on each database."""
+    from tarcza.web.app import create_app
+
+    with TestClient(create_app(settings, db), base_url="http://127.0.0.1") as test_client:
+        yield test_client
