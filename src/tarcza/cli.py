@@ -1,4 +1,4 @@
-"""``tarcza``: serve, db upgrade, demo, hash, audit verify."""
+"""``tarcza``: serve, db upgrade, demo, hash, scan, audit verify, bank, partner."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from tarcza.config import get_settings
+from tarcza.config import ConfigError, get_settings
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -53,6 +53,12 @@ def _hash(args: argparse.Namespace) -> int:
     return hash_command(args.files, sys.stdout)
 
 
+def _scan(args: argparse.Namespace) -> int:
+    from tarcza.hashing.scan import scan_command
+
+    return scan_command(args)
+
+
 def _audit_verify(_args: argparse.Namespace) -> int:
     from tarcza.audit.service import verify_log
     from tarcza.store.engine import make_database
@@ -94,16 +100,33 @@ def build_parser() -> argparse.ArgumentParser:
     hash_.add_argument("files", nargs="+")
     hash_.set_defaults(func=_hash)
 
+    scan = sub.add_parser("scan", help="hash every image under a folder (resumable), match banks")
+    scan.add_argument("path", help="the folder, e.g. a seized drive's export")
+    scan.add_argument("--bank", action="append", default=[], metavar="NAME", help="match a bank")
+    scan.add_argument("--out", default="tarcza-scan.csv", help="results, .csv or .json")
+    scan.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    scan.add_argument("--resume", action="store_true", help="go on after an interruption")
+    scan.add_argument("--ray", metavar="ADDRESS", help="hash on Ray: auto, ray://host:10001")
+    scan.set_defaults(func=_scan)
+
     audit = sub.add_parser("audit", help="the audit log")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     audit_sub.add_parser("verify", help="recompute the hash chain").set_defaults(func=_audit_verify)
+
+    from tarcza.hashing.commands import add_parsers as add_hashing_parsers
+
+    add_hashing_parsers(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; the exit code is the command's."""
     args = build_parser().parse_args(argv)
-    code: int = args.func(args)
+    try:
+        code: int = args.func(args)
+    except ConfigError as exc:
+        print(f"tarcza: configuration error: {exc}", file=sys.stderr)
+        return 2
     return code
 
 

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     max_image_pixels: int = 40_000_000
     pin_max_failures: int = 5
     pin_lock_seconds: int = 900
+    # Partner lookups: each signal costs a token; a key earns this many a second, up to burst.
+    partner_rate_per_second: float = 200.0
+    partner_burst: int = 2000
     db_pool_size: int = 10
     db_max_overflow: int = 20
     trusted_proxies: list[str] = Field(default_factory=list)

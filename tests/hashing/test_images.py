@@ -49,7 +49,9 @@ def _blank_bilevel_png(width: int, height: int) -> bytes:
     parts = []
     batch = row * 256
     for start in range(0, height, 256):
-        parts.append(compressor.compress(batch if height - start >= 256 else row * (height - start)))
+        parts.append(
+            compressor.compress(batch if height - start >= 256 else row * (height - start))
+        )
     parts.append(compressor.flush())
     ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
     return (
@@ -77,7 +79,9 @@ def _rejected(data: bytes, limits: ImageLimits = LIMITS) -> str:
         ("WEBP", "image/webp", {"lossless": True}),
     ],
 )
-def test_supported_formats_are_decoded(fmt: str, media_type: str, params: dict[str, object]) -> None:
+def test_supported_formats_are_decoded(
+    fmt: str, media_type: str, params: dict[str, object]
+) -> None:
     data = _encode(_synthetic(), fmt, **params)
     assert sniff_media_type(data) == media_type
     img, sniffed = open_image(data, LIMITS)
@@ -87,6 +91,21 @@ def test_supported_formats_are_decoded(fmt: str, media_type: str, params: dict[s
     assert hashes.media_type == media_type
     assert (hashes.width, hashes.height, hashes.size_bytes) == (96, 64, len(data))
     assert hashes.pdq is not None and hashes.pdq_quality is not None
+
+
+def test_pillow_is_limited_to_the_sniffed_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Pillow must not fall back to its other (less hardened) plugins for hostile bytes.
+    seen: list[object] = []
+    original = Image.open
+
+    def spy(fp: object, mode: str = "r", formats: object = None) -> Image.Image:
+        seen.append(formats)
+        return original(fp, mode, formats)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Image, "open", spy)
+    for fmt in ("JPEG", "PNG", "GIF", "WEBP"):
+        open_image(_encode(_synthetic(), fmt), LIMITS)
+    assert seen == [["JPEG"], ["PNG"], ["GIF"], ["WEBP"]]
 
 
 def test_type_comes_from_content_not_file_name(tmp_path: Path) -> None:

@@ -44,9 +44,7 @@ REFERENCE = _rows("reference-pdq.csv")
 QUALITY = {row["path"]: int(row["quality"]) for row in REFERENCE}
 CONFORMANCE_ROWS = [r for r in REFERENCE if int(r["quality"]) >= MIN_CONFORMANCE_QUALITY]
 DIHEDRAL_ROWS = [
-    r
-    for r in _rows("reference-pdq-dihedral.csv")
-    if QUALITY[r["path"]] >= MIN_CONFORMANCE_QUALITY
+    r for r in _rows("reference-pdq-dihedral.csv") if QUALITY[r["path"]] >= MIN_CONFORMANCE_QUALITY
 ]
 EXIF_ROWS = [r for r in REFERENCE if r["path"].startswith("reg-test-input/exif-rotn/")]
 ORIGINAL = "misc-images/modes/original.jpg"

@@ -39,7 +39,13 @@ def test_an_unknown_language_falls_back_to_polish() -> None:
 
 @pytest.mark.parametrize(
     ("query", "cookie", "expected"),
-    [(None, None, "pl"), ("en", None, "en"), (None, "en", "en"), ("pl", "en", "pl"), ("de", "xx", "pl")],
+    [
+        (None, None, "pl"),
+        ("en", None, "en"),
+        (None, "en", "en"),
+        ("pl", "en", "pl"),
+        ("de", "xx", "pl"),
+    ],
 )
 def test_language_choice(query: str | None, cookie: str | None, expected: str) -> None:
     assert i18n.pick_language(query, cookie) == expected

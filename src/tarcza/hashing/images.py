@@ -125,7 +125,7 @@ def open_image(data: bytes, limits: ImageLimits) -> tuple[Image.Image, str]:
     img = _open_header(data, _PILLOW_FORMAT[media_type], limits)
     try:
         img.load()  # decodes the current frame, i.e. the first one, only
-        # Some plugins can revise the size while loading; re-check so a caller never receives a
+        # Defence in depth: whatever a plugin did while loading, a caller must never receive a
         # canvas larger than allowed.
         _check_pixels(img, limits)
     except ImageRejected:

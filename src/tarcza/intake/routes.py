@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
@@ -13,6 +14,7 @@ from starlette.exceptions import HTTPException
 
 from tarcza.intake.rules import normalise_reference
 from tarcza.intake.schemas import (
+    NOT_BLANK,
     MessageBody,
     ReportCreated,
     ReportIn,
@@ -32,17 +34,29 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": ValidationErrorBody, "description": "A field is missing or wrong."},
 }
 
+IMAGE_TYPES = "image/jpeg, image/png, image/gif, image/webp"
+
+_REPORT_REF = {"$ref": "#/components/schemas/ReportIn"}
+# A report must say something: a description that is not blank, a link, or (multipart) a file.
+_SAYS_SOMETHING: dict[str, Any] = {
+    "anyOf": [
+        {"required": ["description"], "properties": {"description": {"pattern": NOT_BLANK}}},
+        {"required": ["urls"], "properties": {"urls": {"minItems": 1}}},
+    ]
+}
+
 _REQUEST_BODY = {
     "required": True,
     "content": {
-        "application/json": {"schema": {"$ref": "#/components/schemas/ReportIn"}},
+        "application/json": {"schema": {"allOf": [_REPORT_REF, _SAYS_SOMETHING]}},
         "multipart/form-data": {
             "schema": {
                 "type": "object",
                 "required": ["report"],
+                "additionalProperties": False,
                 "properties": {
                     "report": {
-                        "type": "string",
+                        **_REPORT_REF,
                         "description": "The report as JSON (the same fields as application/json).",
                     },
                     "files": {
@@ -51,7 +65,15 @@ _REQUEST_BODY = {
                         "description": "Evidence images: JPEG, PNG, GIF or WebP.",
                     },
                 },
-            }
+                "anyOf": [
+                    {"required": ["files"], "properties": {"files": {"minItems": 1}}},
+                    {"properties": {"report": _SAYS_SOMETHING}},
+                ],
+            },
+            "encoding": {
+                "report": {"contentType": "application/json"},
+                "files": {"contentType": IMAGE_TYPES},
+            },
         },
     },
 }
@@ -71,9 +93,24 @@ def _parse_report(raw: bytes | str) -> ReportIn:
 
 
 async def _read_multipart(request: Request, ctx: AppContext) -> tuple[ReportIn, list[Upload]]:
-    form = await request.form(
-        max_files=ctx.settings.max_files, max_fields=10, max_part_size=ctx.settings.max_json_bytes
-    )
+    try:
+        form = await request.form(
+            max_files=ctx.settings.max_files,
+            max_fields=10,
+            max_part_size=ctx.settings.max_json_bytes,
+        )
+    except HTTPException as exc:
+        # Starlette answers 400 to every multipart limit; two of them are the API's own limits.
+        detail = str(exc.detail)
+        if detail.startswith("Too many files"):
+            raise _body_error(
+                ["files"], f"Attach at most {ctx.settings.max_files} files", "too_many_files"
+            ) from None
+        if detail.startswith(("Part exceeded maximum size", "Field exceeded maximum size")):
+            raise HTTPException(
+                413, f"The report is larger than the limit of {ctx.settings.max_json_bytes} bytes."
+            ) from None
+        raise
     raw = form.get("report")
     if not isinstance(raw, str):
         raise _body_error(["report"], "Field required: the report as JSON", "missing")
@@ -111,6 +148,10 @@ def _check_idempotency_key(key: str | None) -> None:
     summary="Make a report",
     responses={
         **_ERRORS,
+        400: {
+            "model": MessageBody,
+            "description": "The multipart body cannot be parsed (or has too many parts).",
+        },
         409: {
             "model": MessageBody,
             "description": "The Idempotency-Key was used for another report.",
@@ -122,7 +163,13 @@ async def create_report(
     request: Request,
     ctx: Annotated[AppContext, Depends(app_context)],
     idempotency_key: Annotated[
-        str | None, Header(alias="Idempotency-Key", max_length=IDEMPOTENCY_KEY_MAX)
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=IDEMPOTENCY_KEY_MAX,
+            pattern=r"^[!-~]+$",  # printable ASCII, no spaces (what _check_idempotency_key allows)
+        ),
     ] = None,
 ) -> ReportCreated:
     """Take a report (JSON, or multipart with evidence files) and answer its reference and PIN.
@@ -164,6 +211,13 @@ async def report_status(
     client = request.client.host if request.client else "unknown"
     status = await run_in_threadpool(ctx.intake.status, reference[:64], pin, client)
     return ReportStatus(reference=normalise_reference(reference) or reference, status=status)
+
+
+def document_limits(schema: dict[str, Any], *, max_files: int) -> None:
+    """Write the configured limits into an OpenAPI document (a copy: _REQUEST_BODY is shared)."""
+    operation = schema["paths"]["/api/v1/reports"]["post"]
+    operation["requestBody"] = body = copy.deepcopy(operation["requestBody"])
+    body["content"]["multipart/form-data"]["schema"]["properties"]["files"]["maxItems"] = max_files
 
 
 def report_schema() -> dict[str, Any]:

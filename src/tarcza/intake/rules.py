@@ -6,6 +6,7 @@ which category, and how a report is first prioritised.
 
 from __future__ import annotations
 
+import re
 import secrets
 import unicodedata
 from dataclasses import dataclass
@@ -142,7 +143,36 @@ def check_url(field: str, value: str) -> str:
         raise RuleViolation(field, "url_scheme", "must start with http:// or https://")
     if not host:
         raise RuleViolation(field, "invalid_url", "has no host name")
+    if "[" in parts.netloc or "]" in parts.netloc:
+        # urlsplit lets through brackets in the user name, text after the "]" and scope ids.
+        userinfo, _, hostinfo = parts.netloc.rpartition("@")
+        if "[" in userinfo or "]" in userinfo or not _IP_LITERAL.fullmatch(hostinfo):
+            raise RuleViolation(field, "invalid_url", "has an invalid IPv6 address")
     return url
+
+
+def _ipv6_pattern() -> str:
+    """RFC 3986's IPv6address as a regex (no scope id); the same as ipaddress accepts."""
+    h16 = "[0-9A-Fa-f]{1,4}"
+    octet = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+    ls32 = rf"(?:{h16}:{h16}|{octet}\.{octet}\.{octet}\.{octet})"
+    forms = [
+        f"(?:{h16}:){{6}}{ls32}",
+        f"::(?:{h16}:){{5}}{ls32}",
+        f"(?:{h16})?::(?:{h16}:){{4}}{ls32}",
+        f"(?:(?:{h16}:){{0,1}}{h16})?::(?:{h16}:){{3}}{ls32}",
+        f"(?:(?:{h16}:){{0,2}}{h16})?::(?:{h16}:){{2}}{ls32}",
+        f"(?:(?:{h16}:){{0,3}}{h16})?::{h16}:{ls32}",
+        f"(?:(?:{h16}:){{0,4}}{h16})?::{ls32}",
+        f"(?:(?:{h16}:){{0,5}}{h16})?::{h16}",
+        f"(?:(?:{h16}:){{0,6}}{h16})?::",
+    ]
+    return "(?:" + "|".join(forms) + ")"
+
+
+#: An IPv6 address as a URL may hold it in brackets (published in the OpenAPI document too).
+IPV6_PATTERN = _ipv6_pattern()
+_IP_LITERAL = re.compile(rf"\[{IPV6_PATTERN}\](?::[0-9]*)?")
 
 
 def check_email(field: str, value: str) -> str:
@@ -173,6 +203,16 @@ def initial_priority(*, child_in_danger: bool, category: Category) -> int:
     if category in (Category.SEXTORTION, Category.GROOMING):
         return 50
     return 10
+
+
+#: A file already in a hash bank is known material: it outranks every report without a match,
+#: but never a child in danger now (100).
+BANK_MATCH_PRIORITY = 80
+
+
+def priority_after_match(priority: int, *, matched: bool) -> int:
+    """The priority once the evidence has been matched against the hash banks."""
+    return max(priority, BANK_MATCH_PRIORITY) if matched else priority
 
 
 @dataclass(frozen=True)

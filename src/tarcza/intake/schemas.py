@@ -26,9 +26,40 @@ def _text(max_length: int, *, multiline: bool = False) -> AfterValidator:
     return AfterValidator(validate)
 
 
-# Advertised in the schema so that clients (and schemathesis) know; enforced by rules.clean_text.
-SINGLE_LINE: dict[str, Any] = {"pattern": r"^[^\u0000-\u001f\u007f]*$"}
-MULTI_LINE: dict[str, Any] = {"pattern": r"^[^\u0000-\u0008\u000b-\u001f\u007f]*$"}
+# Advertised in the schema so that clients (and schemathesis) know exactly what the rules
+# accept; enforced by rules.clean_text, check_url, check_email and check_phone. The classes are
+# spelled out (no \s, \d: regex dialects disagree on them). Controls are Unicode's Cc:
+# C0, DEL and C1. Blanks are the other characters str.strip() removes.
+_CONTROLS = r"\u0000-\u001f\u007f-\u009f"
+_BLANKS = r" \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_BLANK = f"[{_BLANKS}]"
+_VISIBLE = f"[^{_CONTROLS}{_BLANKS}]"
+# Characters that NFKC turns into one of / ? # @ : — urlsplit refuses them in a host.
+_NFKC_DELIMITERS = (
+    r"\u2047-\u2049\u2100\u2101\u2105\u2106\u2a74"
+    r"\ufe13\ufe16\ufe55\ufe56\ufe5f\ufe6b\uff03\uff0f\uff1a\uff1f\uff20"
+)
+_NETLOC_CHAR = f"[^{_CONTROLS}{_BLANKS}/?#\\[\\]{_NFKC_DELIMITERS}]"
+_HOST_CHAR = f"[^{_CONTROLS}{_BLANKS}/?#@:\\[\\]{_NFKC_DELIMITERS}]"
+_PORT = "0*(?:[0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+SINGLE_LINE: dict[str, Any] = {"pattern": f"^[^{_CONTROLS}]*$"}
+# A lone CR is refused; CRLF is folded to LF.
+MULTI_LINE: dict[str, Any] = {"pattern": r"^(?:[^\u0000-\u0008\u000b-\u001f\u007f-\u009f]|\r\n)*$"}
+#: Text with something in it once blanks are stripped.
+NOT_BLANK = f"[^{_BLANKS}\\t\\n\\r]"
+URL_PATTERN: dict[str, Any] = {
+    "pattern": (
+        f"^{_BLANK}*[Hh][Tt][Tt][Pp][Ss]?://(?:{_NETLOC_CHAR}*@)?"
+        f"(?:{_HOST_CHAR}+|\\[{rules.IPV6_PATTERN}\\])(?::(?:{_PORT})?)?"
+        f"(?:[/?#]{_VISIBLE}*)?{_BLANK}*$"
+    )
+}
+EMAIL_PATTERN: dict[str, Any] = {
+    "pattern": (
+        f"^{_BLANK}*{_VISIBLE}+@[^{_CONTROLS}{_BLANKS}@]*[.][^{_CONTROLS}{_BLANKS}@]*{_BLANK}*$"
+    )
+}
+PHONE_PATTERN: dict[str, Any] = {"pattern": f"^{_BLANK}*[-0-9+ ()]*[0-9][-0-9+ ()]*{_BLANK}*$"}
 
 
 def _checked(check: Callable[[str, str], str]) -> AfterValidator:
@@ -48,13 +79,21 @@ def _line(max_length: int) -> object:
 
 Url = Annotated[
     str,
-    Field(max_length=rules.MAX_URL_LENGTH, json_schema_extra={"format": "uri"}),
+    Field(max_length=rules.MAX_URL_LENGTH, json_schema_extra=URL_PATTERN),
     _checked(rules.check_url),
 ]
 Username = Annotated[str, _line(rules.MAX_USERNAME), _text(rules.MAX_USERNAME)]
 Name = Annotated[str, _line(rules.MAX_CONTACT_NAME), _text(rules.MAX_CONTACT_NAME)]
-Email = Annotated[str, _line(rules.MAX_EMAIL), _checked(rules.check_email)]
-Phone = Annotated[str, _line(rules.MAX_PHONE), _checked(rules.check_phone)]
+Email = Annotated[
+    str,
+    Field(max_length=rules.MAX_EMAIL, json_schema_extra=EMAIL_PATTERN),
+    _checked(rules.check_email),
+]
+Phone = Annotated[
+    str,
+    Field(max_length=rules.MAX_PHONE, json_schema_extra=PHONE_PATTERN),
+    _checked(rules.check_phone),
+]
 Platform = Annotated[str, _line(rules.MAX_PLATFORM), _text(rules.MAX_PLATFORM)]
 Description = Annotated[
     str,

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from tarcza.audit import service as audit
 from tarcza.crypto import KeyRing
 from tarcza.hashing.images import ImageLimits, ImageRejected
+from tarcza.hashing.matcher import ItemResult, Matcher, evidence_match_rows, match_or_nothing
 from tarcza.hashing.service import FileHashes, hash_image_bytes
 from tarcza.intake import rules
 from tarcza.intake.evidence_store import EvidenceStore
@@ -111,8 +112,10 @@ class IntakeService:
         image_limits: ImageLimits | None = None,
         throttle: ThrottlePolicy | None = None,
         clock: Callable[[], datetime] = utcnow,
+        matcher: Matcher | None = None,
     ) -> None:
         self._db = db
+        self._matcher = matcher
         self._keys = keyring
         self._evidence = evidence
         self._limits = image_limits or ImageLimits()
@@ -143,9 +146,10 @@ class IntakeService:
             earlier = self._replay(key_hash, request_hash)
             if earlier:
                 return earlier
+        found = match_or_nothing(self._matcher, hashes)
         storage_keys = [self._evidence.put(upload.data) for upload in uploads]
         try:
-            return self._commit_new(new, hashes, storage_keys, key_hash, request_hash)
+            return self._commit_new(new, hashes, storage_keys, key_hash, request_hash, found)
         except IntegrityError:
             for storage_key in storage_keys:
                 self._evidence.delete(storage_key)
@@ -191,6 +195,7 @@ class IntakeService:
         storage_keys: list[str],
         key_hash: str | None,
         request_hash: str | None,
+        found: list[ItemResult],
     ) -> Receipt:
         now = self._clock()
         for attempt in range(3):
@@ -200,8 +205,7 @@ class IntakeService:
                     report = self._build_report(new, reference, pin, now)
                     session.add(report)
                     session.flush()
-                    for digest, storage_key in zip(hashes, storage_keys, strict=True):
-                        session.add(_evidence_row(report.id, digest, storage_key, now))
+                    matched = _add_evidence(session, report, hashes, storage_keys, found, now)
                     receipt = Receipt(
                         reference=reference,
                         pin=pin,
@@ -224,6 +228,7 @@ class IntakeService:
                             "source": new.source,
                             "child_in_danger": new.child_in_danger,
                             "evidence": [h.sha256 for h in hashes],
+                            "bank_matches": matched,
                         },
                     )
                 return receipt
@@ -296,14 +301,21 @@ class IntakeService:
         Wrong or unknown references and PINs fail alike (ReportNotFound), and
         count towards a lock-out per reference and per client (Throttled).
         """
-        canonical_ref = rules.normalise_reference(reference) or reference.strip().upper()[:40]
+        valid_ref = rules.normalise_reference(reference)
+        canonical_ref = valid_ref or reference.strip().upper()[:40]
         canonical_pin = rules.normalise_pin(pin)
         now = self._clock()
         ref_key = self._keys.keyed_hash("throttle-ref", canonical_ref)
         client_key = self._keys.keyed_hash("throttle-client", client)
         with self._db.transaction() as session:
             self._refuse_if_locked(session, (ref_key, client_key), now)
-            report = session.scalar(select(Report).where(Report.reference == canonical_ref))
+            # A malformed reference names no report (and may hold a NUL, which PostgreSQL
+            # refuses): skip the lookup, but count the failure all the same.
+            report = (
+                session.scalar(select(Report).where(Report.reference == valid_ref))
+                if valid_ref is not None
+                else None
+            )
             if (
                 report is not None
                 and canonical_pin is not None
@@ -371,6 +383,27 @@ def _evidence_row(report_id: int, digest: FileHashes, storage_key: str, now: dat
         pdq_quality=digest.pdq_quality,
         created_at=now,
     )
+
+
+def _add_evidence(
+    session: Session,
+    report: Report,
+    hashes: list[FileHashes],
+    storage_keys: list[str],
+    found: list[ItemResult],
+    now: datetime,
+) -> int:
+    """Store the evidence rows and their bank matches; a match raises the priority."""
+    rows = [
+        _evidence_row(report.id, digest, storage_key, now)
+        for digest, storage_key in zip(hashes, storage_keys, strict=True)
+    ]
+    session.add_all(rows)
+    session.flush()
+    matches = evidence_match_rows([row.id for row in rows], found, now)
+    session.add_all(matches)
+    report.priority = rules.priority_after_match(report.priority, matched=bool(matches))
+    return len(matches)
 
 
 def _reference_taken(db: Database, reference: str) -> bool:

@@ -8,6 +8,7 @@ from sqlalchemy import MetaData
 def metadata() -> MetaData:
     """The metadata of all of tarcza's tables."""
     from tarcza.audit import models as _audit  # noqa: F401
+    from tarcza.hashing import models as _hashing  # noqa: F401
     from tarcza.intake import models as _intake  # noqa: F401
     from tarcza.store.base import Base
 

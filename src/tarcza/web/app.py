@@ -13,7 +13,10 @@ from starlette.formparsers import MultiPartParser
 from tarcza import __version__
 from tarcza.config import Settings, get_settings, load_keys
 from tarcza.crypto import KeyRing
+from tarcza.hashing import routes as hashing_routes
 from tarcza.hashing.images import ImageLimits
+from tarcza.hashing.matcher import Matcher
+from tarcza.hashing.partners import RateLimiter
 from tarcza.intake import pages as intake_pages
 from tarcza.intake import routes as intake_routes
 from tarcza.intake.evidence_store import EvidenceStore
@@ -28,6 +31,7 @@ def build_context(settings: Settings, db: Database | None = None) -> AppContext:
     """Wire the collaborators from ``settings`` (a given ``db`` is used as is)."""
     database = db or make_database(settings.resolved_database_url, settings)
     keyring = KeyRing(load_keys(settings))
+    matcher = Matcher(database, Path(settings.var_dir) / "index")
     intake = IntakeService(
         database,
         keyring,
@@ -36,9 +40,16 @@ def build_context(settings: Settings, db: Database | None = None) -> AppContext:
             max_bytes=settings.max_file_bytes, max_pixels=settings.max_image_pixels
         ),
         throttle=ThrottlePolicy(per_reference=settings.pin_max_failures),
+        matcher=matcher,
     )
     return AppContext(
-        settings=settings, db=database, keyring=keyring, intake=intake, templates=make_templates()
+        settings=settings,
+        db=database,
+        keyring=keyring,
+        intake=intake,
+        templates=make_templates(),
+        matcher=matcher,
+        rate_limiter=RateLimiter(settings.partner_rate_per_second, settings.partner_burst),
     )
 
 
@@ -60,6 +71,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.ctx = ctx
     errors.install(app)
     app.include_router(intake_routes.router)
+    app.include_router(hashing_routes.router)
+    app.include_router(hashing_routes.hma_router)
     app.include_router(intake_pages.router)
     app.mount("/static", StaticFiles(packages=[("tarcza.web", "static")]), name="static")
 
@@ -78,6 +91,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             report_schema = intake_routes.report_schema()
             components.update(report_schema.pop("$defs", {}))
             components["ReportIn"] = report_schema
+            intake_routes.document_limits(schema, max_files=settings.max_files)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -11,6 +11,8 @@ from jinja2 import ChoiceLoader, Environment, PackageLoader, select_autoescape
 
 from tarcza.config import Settings
 from tarcza.crypto import KeyRing
+from tarcza.hashing.matcher import Matcher
+from tarcza.hashing.partners import RateLimiter
 from tarcza.intake.contacts import help_directory
 from tarcza.intake.service import IntakeService
 from tarcza.store.engine import Database
@@ -26,6 +28,8 @@ class AppContext:
     keyring: KeyRing
     intake: IntakeService
     templates: Environment
+    matcher: Matcher | None = None
+    rate_limiter: RateLimiter | None = None
 
 
 def make_templates() -> Environment:

@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
+from tarcza.hashing.schemas import MatchRequestRejected, PartnerUnauthorized, RateLimited
 from tarcza.intake.service import IdempotencyConflict, ReportNotFound, ReportRejected, Throttled
 from tarcza.web.context import render
 
@@ -73,6 +74,8 @@ def install(app: FastAPI) -> None:
             headers={"Retry-After": str(exc.retry_after)},
         )
 
+    _install_matching(app)
+
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
         headers = dict(exc.headers or {})
@@ -90,3 +93,39 @@ def install(app: FastAPI) -> None:
         if _is_api(request):
             return JSONResponse({"detail": "Internal error. The request was not completed."}, 500)
         return _page_error(request, 500)
+
+
+def _hma_body(request: Request, detail: Any, message: str) -> dict[str, Any]:
+    """HMA's clients read ``message`` (its /m/ error shape); tarcza's read ``detail``."""
+    if request.url.path.startswith("/m/"):
+        return {"message": message, "detail": detail}
+    return {"detail": detail}
+
+
+def _install_matching(app: FastAPI) -> None:
+    """The partner lookup API's errors: 400/422 with field and reason, 401, 429."""
+
+    @app.exception_handler(MatchRequestRejected)
+    async def bad_lookup(request: Request, exc: MatchRequestRejected) -> Response:
+        detail = [{"loc": loc, "msg": msg, "type": code} for loc, code, msg in exc.problems]
+        # HMA answers 400 to a bad query; the JSON API answers 422 like its other validation.
+        status = 400 if request.url.path.startswith("/m/") else 422
+        return JSONResponse(_hma_body(request, detail, str(exc)), status_code=status)
+
+    @app.exception_handler(PartnerUnauthorized)
+    async def unauthorized(request: Request, exc: PartnerUnauthorized) -> Response:
+        message = "A valid API key is required: Authorization: Bearer <key>."
+        return JSONResponse(
+            _hma_body(request, message, message),
+            status_code=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+    @app.exception_handler(RateLimited)
+    async def rate_limited(request: Request, exc: RateLimited) -> Response:
+        message = "Too many lookups. Try again later."
+        return JSONResponse(
+            _hma_body(request, message, message),
+            status_code=429,
+            headers={"Retry-After": str(exc.retry_after)},
+        )

@@ -99,16 +99,35 @@ class BodyLimit:
                 await _too_large(scope, send, limit)
 
 
+_TOO_LARGE_PAGE = (
+    '<!doctype html><html lang="pl"><head><meta charset="utf-8">'
+    '<meta name="viewport" content="width=device-width, initial-scale=1">'
+    '<title>Za duże dane / Too large</title><link rel="stylesheet" href="/static/style.css">'
+    '</head><body><main class="wrap"><h1>Przesłane dane są za duże</h1>'
+    "<p>Pliki razem nie mogą przekraczać {mib} MiB. Wróć i dołącz mniej lub mniejsze pliki.</p>"
+    '<p lang="en">What you sent is larger than {mib} MiB. Go back and attach fewer or smaller'
+    ' files.</p><p><a href="/report">Wróć do formularza / Back to the form</a></p>'
+    '<p>Dziecko w niebezpieczeństwie? <a href="tel:112">Dzwoń pod 112</a></p>'
+    "</main></body></html>"
+)
+
+
 async def _too_large(scope: Scope, send: Send, limit: int) -> None:
-    body = json.dumps(
-        {"detail": f"The request body is larger than the limit of {limit} bytes."}
-    ).encode()
+    # Pages get a page (this runs before the app, so before its i18n); the API gets JSON.
+    if str(scope.get("path", "")).startswith("/api/"):
+        content_type = b"application/json"
+        body = json.dumps(
+            {"detail": f"The request body is larger than the limit of {limit} bytes."}
+        ).encode()
+    else:
+        content_type = b"text/html; charset=utf-8"
+        body = _TOO_LARGE_PAGE.format(mib=max(1, limit // (1024 * 1024))).encode()
     await send(
         {
             "type": "http.response.start",
             "status": 413,
             "headers": [
-                (b"content-type", b"application/json"),
+                (b"content-type", content_type),
                 (b"content-length", str(len(body)).encode()),
                 (b"connection", b"close"),
             ],

@@ -1,0 +1,328 @@
+"""Bank operations: create, enable and disable banks, add and remove signals, import, export.
+
+Every function takes the session (or the database, for the all-or-nothing import), the acting
+person and the time as arguments. Each change to a bank's signals is written to the
+``signal_changes`` log in the same transaction, which is how matchers catch up without a rebuild.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TypeVar
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from tarcza.audit import service as audit
+from tarcza.hashing import banks, formats
+from tarcza.hashing.banks import BankKind, Entry, SignalType
+from tarcza.hashing.changes import (
+    CHUNK,
+    existing_signals,
+    insert_signals,
+    lock_changes,
+    log_changes,
+    plan_additions,
+)
+from tarcza.hashing.formats import ExchangeFormat, LineError
+from tarcza.hashing.models import Bank, BankSignal
+from tarcza.store.engine import Database
+
+T = TypeVar("T")
+V = TypeVar("V")
+
+
+class BankError(Exception):
+    """A bank operation cannot be done: ``field`` says where, ``code`` why."""
+
+    def __init__(self, field: str, code: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.code = code
+        self.message = message
+
+
+class BankNotFound(BankError):
+    """No bank has this name."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__("bank", "unknown_bank", f"there is no bank called {name!r}")
+
+
+class ImportRejected(BankError):
+    """The file has malformed lines; nothing was imported."""
+
+    def __init__(self, errors: tuple[LineError, ...], error_count: int) -> None:
+        super().__init__("file", "malformed_file", f"{error_count} malformed line(s)")
+        self.errors = errors
+        self.error_count = error_count
+
+
+@dataclass(frozen=True)
+class BankInfo:
+    """A bank as listed: its settings and how many signals it holds now."""
+
+    id: int
+    name: str
+    kind: BankKind
+    source: str
+    terms: str
+    pdq_threshold: int
+    enabled: bool
+    signal_count: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class AddResult:
+    """What adding signals did: new ones, removed ones restored, ones already there."""
+
+    added: int
+    restored: int
+    unchanged: int
+
+
+def _info(bank: Bank, count: int) -> BankInfo:
+    return BankInfo(
+        id=bank.id,
+        name=bank.name,
+        kind=BankKind(bank.kind),
+        source=bank.source,
+        terms=bank.terms,
+        pdq_threshold=bank.pdq_threshold,
+        enabled=bank.enabled,
+        signal_count=count,
+        created_at=bank.created_at,
+    )
+
+
+def _bank(session: Session, name: str) -> Bank:
+    bank = session.scalar(select(Bank).where(Bank.name == name))
+    if bank is None:
+        raise BankNotFound(name)
+    return bank
+
+
+def _checked(field: str, check: Callable[[V], T], value: V) -> T:
+    try:
+        return check(value)
+    except banks.InvalidSignal as exc:
+        raise BankError(field, exc.code, exc.message) from exc
+
+
+def create_bank(
+    session: Session,
+    name: str,
+    *,
+    actor: str,
+    now: datetime,
+    kind: BankKind = BankKind.BLOCK,
+    source: str = "",
+    terms: str = "",
+    pdq_threshold: int = banks.DEFAULT_PDQ_THRESHOLD,
+) -> BankInfo:
+    """Create an empty, enabled bank; names are unique."""
+    bank = Bank(
+        name=_checked("name", banks.check_bank_name, name),
+        kind=BankKind(kind).value,
+        source=_checked("source", banks.check_source, source),
+        terms=_checked("terms", banks.check_terms, terms),
+        pdq_threshold=_checked("threshold", banks.check_threshold, pdq_threshold),
+        enabled=True,
+        created_at=now,
+        updated_at=now,
+    )
+    if session.scalar(select(Bank.id).where(Bank.name == bank.name)) is not None:
+        raise BankError("name", "bank_exists", f"a bank called {bank.name!r} exists already")
+    session.add(bank)
+    session.flush()
+    audit.append(
+        session,
+        actor=actor,
+        action="bank.created",
+        subject_type="bank",
+        subject_id=bank.name,
+        now=now,
+        details={
+            "kind": bank.kind,
+            "source": bank.source,
+            "terms": bank.terms,
+            "pdq_threshold": bank.pdq_threshold,
+        },
+    )
+    return _info(bank, 0)
+
+
+def list_banks(session: Session) -> list[BankInfo]:
+    """Every bank, by name, with the number of signals it holds (removed ones not counted)."""
+    counts = dict(
+        session.execute(
+            select(BankSignal.bank_id, func.count())
+            .where(BankSignal.removed_at.is_(None))
+            .group_by(BankSignal.bank_id)
+        ).all()
+    )
+    rows = session.scalars(select(Bank).order_by(Bank.name))
+    return [_info(bank, counts.get(bank.id, 0)) for bank in rows]
+
+
+def get_bank(session: Session, name: str) -> BankInfo:
+    """One bank by name (BankNotFound if there is none)."""
+    bank = _bank(session, name)
+    count = session.scalar(
+        select(func.count())
+        .select_from(BankSignal)
+        .where(BankSignal.bank_id == bank.id, BankSignal.removed_at.is_(None))
+    )
+    return _info(bank, count or 0)
+
+
+def set_bank_enabled(
+    session: Session,
+    name: str,
+    enabled: bool,
+    *,
+    actor: str,
+    now: datetime,
+    reason: str | None = None,
+) -> BankInfo:
+    """Enable or disable a bank; a disabled bank never matches. Audited when it changes."""
+    bank = _bank(session, name)
+    if bank.enabled != enabled:
+        bank.enabled, bank.updated_at = enabled, now
+        audit.append(
+            session,
+            actor=actor,
+            action="bank.enabled" if enabled else "bank.disabled",
+            subject_type="bank",
+            subject_id=bank.name,
+            now=now,
+            reason=reason,
+        )
+    return get_bank(session, name)
+
+
+def add_signals(
+    session: Session,
+    name: str,
+    entries: Iterable[Entry],
+    *,
+    actor: str,
+    now: datetime,
+    origin: str = "api",
+) -> AddResult:
+    """Add ``entries`` (already validated) to a bank; removed signals are restored.
+
+    A signal already in the bank keeps its row; a new label replaces the old one.
+    """
+    lock_changes(session)
+    bank = _bank(session, name)
+    entries = list(entries)
+    keys = [(entry.signal_type.value, banks.lookup_key(entry.value)) for entry in entries]
+    new_rows, restored, relabelled, unchanged = plan_additions(
+        bank.id, entries, existing_signals(session, bank.id, keys), now
+    )
+    new_ids = insert_signals(session, new_rows)
+    for start in range(0, len(restored), CHUNK):
+        session.execute(
+            update(BankSignal)
+            .where(BankSignal.id.in_(restored[start : start + CHUNK]))
+            .values(removed_at=None)
+        )
+    if relabelled:
+        session.execute(update(BankSignal), relabelled)
+    log_changes(session, new_ids + restored, "add", now)
+    result = AddResult(added=len(new_ids), restored=len(restored), unchanged=unchanged)
+    audit.append(
+        session,
+        actor=actor,
+        action="bank.signals_added",
+        subject_type="bank",
+        subject_id=bank.name,
+        now=now,
+        details={"added": result.added, "restored": result.restored, "origin": origin},
+    )
+    return result
+
+
+def remove_signal(
+    session: Session,
+    name: str,
+    signal_type: SignalType,
+    value: str,
+    *,
+    actor: str,
+    now: datetime,
+    reason: str | None = None,
+) -> None:
+    """Take one signal out of a bank (soft: the row stays, marked removed) and audit it."""
+    lock_changes(session)
+    bank = _bank(session, name)
+    try:
+        canonical = banks.normalise_signal(signal_type, value)
+    except banks.InvalidSignal as exc:
+        raise BankError("signal", exc.code, exc.message) from exc
+    row = session.scalar(
+        select(BankSignal).where(
+            BankSignal.bank_id == bank.id,
+            BankSignal.signal_type == signal_type.value,
+            BankSignal.lookup_key == banks.lookup_key(canonical),
+            BankSignal.removed_at.is_(None),
+        )
+    )
+    if row is None:
+        raise BankError("signal", "unknown_signal", "the bank does not hold this signal")
+    row.removed_at = now
+    session.flush()
+    log_changes(session, [row.id], "remove", now)
+    audit.append(
+        session,
+        actor=actor,
+        action="bank.signal_removed",
+        subject_type="bank",
+        subject_id=bank.name,
+        now=now,
+        reason=reason,
+        details={"signal_id": row.id, "signal_type": row.signal_type, "signal": row.lookup_key},
+    )
+
+
+def import_file(
+    db: Database,
+    name: str,
+    fmt: ExchangeFormat,
+    content: str,
+    *,
+    actor: str,
+    now: datetime,
+) -> AddResult:
+    """Import a whole file into a bank in one transaction, or nothing at all.
+
+    Every line is validated first; if any is malformed, ImportRejected lists them (up to
+    formats.MAX_REPORTED_ERRORS, with the total) and the bank is left as it was.
+    """
+    parsed = formats.parse(fmt, content)
+    if not parsed.ok:
+        raise ImportRejected(parsed.errors, parsed.error_count)
+    with db.transaction() as session:
+        return add_signals(
+            session, name, parsed.entries, actor=actor, now=now, origin=f"import:{fmt.value}"
+        )
+
+
+def bank_entries(session: Session, name: str) -> list[Entry]:
+    """The signals a bank holds now, as entries."""
+    bank = _bank(session, name)
+    rows = session.execute(
+        select(BankSignal.signal_type, BankSignal.value, BankSignal.label).where(
+            BankSignal.bank_id == bank.id, BankSignal.removed_at.is_(None)
+        )
+    )
+    return [Entry(SignalType(kind), value, label) for kind, value, label in rows]
+
+
+def export_file(session: Session, name: str, fmt: ExchangeFormat) -> tuple[str, int]:
+    """A bank's signals in ``fmt``, and how many of them the format cannot hold."""
+    return formats.serialise(fmt, bank_entries(session, name))

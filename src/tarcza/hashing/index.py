@@ -1,0 +1,952 @@
+"""Exact radius search over PDQ hashes: multi-index hashing with numba kernels.
+
+A PDQ hash is 256 bits (32 bytes, 64 hex characters); two hashes match when their Hamming
+distance (the number of differing bits, 0..256) is at or below a threshold, 31 by default.
+:class:`PdqIndex` answers "every stored hash within ``threshold`` bits of this query" *exactly*:
+its result set is always identical to a brute-force scan of every stored hash.
+
+How it works (multi-index hashing, Norouzi et al. 2012):
+
+- Each hash is cut into 16 chunks of 16 bits. If two hashes are within ``t`` bits, then by the
+  pigeonhole principle at least one chunk ``i`` differs by at most ``r_i`` bits, for any chunk
+  radii with ``sum(r_i + 1) == t + 1`` (a chunk with radius -1 is not probed). For ``t = 31``
+  every chunk is probed at radius 1; for ``t = 8`` nine chunks are probed at radius 0.
+- For each chunk there is a table in CSR form (``offsets[chunk]``: 65,537 uint32, and the rows
+  of that chunk's postings sorted by chunk value), so probing a chunk value is two reads.
+  The rows are stored sorted by chunk 0, so chunk 0 needs no postings at all; the other 15
+  chunks store row numbers packed in 3 bytes (4 bytes above 16,777,216 rows).
+- Every candidate row is verified with a full 256-bit popcount. A row found through several
+  chunks is reported once, with no set: it is accepted only from the first probed chunk in which
+  it lies within that chunk's radius.
+- Thresholds 48 and above would need radius 3: 16 x 697 probes, each finding N / 65,536
+  candidates, as many as scanning everything. They are answered by a linear scan instead
+  (about 7 ms per query at 1M hashes), still exactly, since banks may set thresholds to 64.
+
+Speed: at 1M random hashes and threshold 31 a query verifies about 4,200 candidates in random
+places, so memory latency is the cost (about 50 us, one thread). The kernel (1) finds every
+bucket to probe, prefetching its postings, (2) decodes blocks of candidate rows, prefetching
+their hashes, then (3) verifies a block in a loop that LLVM vectorises, so that many cache misses
+are in flight at once. Hash rows are aligned on 64-byte cache lines so that each costs one miss.
+The first call in a new environment compiles the kernels (about 5 s); numba caches them on disk.
+
+Memory: 32 bytes (hash) + 8 (id) + 15 x 3 (postings) + 1/8 (tombstone bit) = 85.1 bytes per
+stored hash, plus 4 MiB of offsets whatever the size (about 89 bytes per hash at 1M hashes,
+85.5 at 10M).
+
+Changes: :meth:`PdqIndex.add` appends to a small *delta* segment that every query scans
+(8,192 hashes at most: about 13 us) and that is merged into the main tables (a rebuild, about
+0.4 s at 1M) once full, so adding costs about 2 us, plus 50 us amortised. :meth:`PdqIndex.remove`
+sets tombstone bits, which a merge compacts away.
+
+Persistence: :meth:`PdqIndex.save` writes a folder of ``.npy`` files (no pickle) and a JSON
+header; :meth:`PdqIndex.load` memory-maps them (copy-on-write, never written), so loading 10M
+hashes costs page cache, not process memory, after checking their structure, so that a damaged
+folder raises instead of letting the kernels read out of bounds.
+
+Searches release the GIL and may run concurrently; ``add``, ``remove``, ``compact`` and
+``build`` must not run concurrently with anything else on the same index (callers hold a lock,
+as the matcher does).
+
+This module is pure: numpy and numba (and llvmlite, numba's code generator, for the prefetch
+hint) only; no file access but in ``save``/``load``.
+"""
+
+from __future__ import annotations
+
+import json
+import operator
+import os
+import re
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, Final, TypeVar, cast
+
+import numba
+import numba.extending
+import numpy as np
+import numpy.typing as npt
+from llvmlite import ir  # type: ignore[import-untyped]
+
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "HASH_BYTES",
+    "MAX_MIH_THRESHOLD",
+    "MAX_THRESHOLD",
+    "PdqIndex",
+    "bytes_to_hex",
+    "hex_to_bytes",
+    "hex_to_hashes",
+]
+
+#: Bytes in a PDQ hash (256 bits).
+HASH_BYTES: Final[int] = 32
+#: The default match threshold, a Hamming distance in bits (the PDQ reference's operating point).
+DEFAULT_THRESHOLD: Final[int] = 31
+#: The largest threshold (bits) answered through the chunk tables; above it, a linear scan.
+MAX_MIH_THRESHOLD: Final[int] = 47
+#: The largest threshold accepted (bits): every hash is within 256 bits of every other.
+MAX_THRESHOLD: Final[int] = 256
+#: Hashes the delta segment holds before it is merged into the main tables.
+DEFAULT_DELTA_LIMIT: Final[int] = 8192
+
+_CHUNKS: Final = 16
+_BUCKETS: Final = 1 << 16
+_FORMAT: Final = "tarcza.pdq-index"
+_VERSION: Final = 1
+_HEADER: Final = "pdq_index.json"
+_HEX: Final = re.compile(r"[0-9a-fA-F]{64}")
+_MAX_ROWS: Final = (1 << 32) - 1
+_CACHE_LINE: Final = 64
+_BLOCK: Final = 2048  # candidate rows verified together (32 KiB of scratch)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+U8 = npt.NDArray[np.uint8]
+U32 = npt.NDArray[np.uint32]
+U64 = npt.NDArray[np.uint64]
+I64 = npt.NDArray[np.int64]
+
+
+def _jit(fn: F) -> F:
+    """Compile ``fn`` with numba (no Python objects, GIL released, cached on disk)."""
+    return cast(F, numba.njit(cache=True, nogil=True)(fn))
+
+
+# -- hex helpers ---------------------------------------------------------------------------------
+
+
+def hex_to_bytes(value: str) -> U8:
+    """The 32 bytes of a PDQ hash given as 64 hex characters, as a uint8 array of shape (32,).
+
+    ``bytes(hex_to_bytes(h))`` gives a :class:`bytes` object. Raises ValueError for anything but
+    exactly 64 hex digits (either case).
+    """
+    if not isinstance(value, str) or not _HEX.fullmatch(value):
+        raise ValueError("a PDQ hash is 64 hex characters")
+    return np.frombuffer(bytes.fromhex(value), dtype=np.uint8).copy()
+
+
+def hex_to_hashes(values: Iterable[str]) -> U8:
+    """Many PDQ hashes in hex as a uint8 array of shape (N, 32), for :meth:`PdqIndex.build`."""
+    chunks: list[bytes] = []
+    for value in values:
+        if not isinstance(value, str) or not _HEX.fullmatch(value):
+            raise ValueError("a PDQ hash is 64 hex characters")
+        chunks.append(bytes.fromhex(value))
+    out = np.frombuffer(b"".join(chunks), dtype=np.uint8).reshape(len(chunks), HASH_BYTES)
+    return out.copy()
+
+
+def bytes_to_hex(value: bytes | bytearray | memoryview | npt.NDArray[Any]) -> str:
+    """The 64 lowercase hex characters of a 32-byte PDQ hash (bytes or a uint8 array)."""
+    raw = _as_uint8_row(value).tobytes()
+    return raw.hex()
+
+
+def _as_uint8_row(value: object) -> U8:
+    if isinstance(value, str):
+        return hex_to_bytes(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        row = np.frombuffer(bytes(value), dtype=np.uint8)
+    elif isinstance(value, np.ndarray):
+        if value.dtype != np.uint8:
+            raise TypeError(f"a PDQ hash array must be uint8, not {value.dtype}")
+        row = np.ascontiguousarray(value.reshape(-1))
+    else:
+        raise TypeError(
+            f"a PDQ hash is 32 bytes, a uint8 array or 64 hex characters, not {value!r}"
+        )
+    if row.shape != (HASH_BYTES,):
+        raise ValueError(f"a PDQ hash is {HASH_BYTES} bytes, not {row.size}")
+    return row
+
+
+def _words(hashes: npt.ArrayLike) -> U64:
+    """uint8[N, 32] hashes as uint64[N, 4] words (little-endian: byte 0 is the lowest)."""
+    arr = np.asarray(hashes)
+    if arr.dtype != np.uint8:
+        raise TypeError(f"hashes must be a uint8 array of shape (N, 32), not {arr.dtype}")
+    if arr.ndim != 2 or arr.shape[1] != HASH_BYTES:
+        raise ValueError(f"hashes must have shape (N, 32), not {arr.shape}")
+    arr = np.ascontiguousarray(arr)
+    words: U64 = arr.view("<u8").astype(np.uint64, copy=False)
+    return words
+
+
+def _aligned_words(rows: int) -> U64:
+    """An uninitialised uint64[rows, 4] whose every row lies in one 64-byte cache line.
+
+    malloc only promises 16-byte alignment, and a 32-byte row straddling two cache lines costs
+    two memory reads instead of one: at 1M hashes that alone makes queries 1.5x slower.
+    """
+    raw = np.empty(rows * 32 + _CACHE_LINE, dtype=np.uint8)
+    skip = -raw.ctypes.data % _CACHE_LINE
+    words: U64 = raw[skip : skip + rows * 32].view(np.uint64).reshape(rows, 4)
+    return words
+
+
+def _ids(ids: npt.ArrayLike, count: int) -> I64:
+    arr = np.asarray(ids)
+    if arr.ndim != 1 or arr.shape[0] != count:
+        raise ValueError(f"expected {count} ids in a 1-d array, got shape {arr.shape}")
+    if arr.size and arr.dtype.kind not in "iu":
+        raise TypeError(f"ids must be integers, not {arr.dtype}")
+    if arr.dtype == np.uint64 and arr.size and int(arr.max()) > np.iinfo(np.int64).max:
+        raise ValueError("ids must fit in int64")
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def _posting_width(rows: int) -> int:
+    """Bytes per posting for a table of ``rows`` hashes: 3 up to 2**24 rows, else 4."""
+    return 3 if rows <= (1 << 24) else 4
+
+
+def _check_threshold(threshold: int) -> int:
+    if isinstance(threshold, bool):
+        raise TypeError("the threshold is a number of bits, not a bool")
+    value = operator.index(threshold)
+    if not 0 <= value <= MAX_THRESHOLD:
+        raise ValueError(f"the threshold is a Hamming distance from 0 to {MAX_THRESHOLD} bits")
+    return value
+
+
+def _radii(threshold: int) -> I64:
+    """Per-chunk probe radii (bits; -1 = not probed) with sum(r + 1) == threshold + 1."""
+    base, extra = divmod(threshold + 1, _CHUNKS)
+    radii = np.full(_CHUNKS, base - 1, dtype=np.int64)
+    radii[:extra] += 1
+    return radii
+
+
+def _flip_masks() -> tuple[I64, I64]:
+    """All 16-bit masks of weight 0, 1 and 2 in that order, and how many have weight <= r."""
+    masks = [0]
+    masks += [1 << i for i in range(16)]
+    masks += [(1 << i) | (1 << j) for i in range(16) for j in range(i + 1, 16)]
+    return np.array(masks, dtype=np.int64), np.array([1, 17, 137], dtype=np.int64)
+
+
+_MASKS, _MASK_COUNTS = _flip_masks()
+_RADII: Final = np.stack([_radii(t) for t in range(MAX_MIH_THRESHOLD + 1)])
+
+
+# -- numba kernels -------------------------------------------------------------------------------
+
+
+def _prefetch_intrinsic(typingctx: Any, array: Any, index: Any) -> tuple[Any, Any]:
+    """numba intrinsic: prefetch (for reading, into every cache level) element ``index`` of a
+    1-d array. A hint only: it never faults and never changes a result."""
+    signature = numba.types.void(array, index)
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        data = context.make_array(sig.args[0])(context, builder, args[0]).data
+        address = builder.bitcast(builder.gep(data, [args[1]]), ir.IntType(8).as_pointer())
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [address.type, i32, i32, i32])
+        fn = builder.module.declare_intrinsic("llvm.prefetch", [address.type], fnty)
+        # read (0), high temporal locality (3), data cache (1)
+        builder.call(fn, [address, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return signature, codegen
+
+
+_prefetch = cast(
+    Callable[[npt.NDArray[Any], int | np.integer[Any]], None],
+    numba.extending.intrinsic(_prefetch_intrinsic),
+)
+
+
+@_jit
+def _popcount(x: np.uint64) -> np.int64:
+    """Set bits in a uint64 (LLVM turns this into one popcnt instruction)."""
+    x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return np.int64((x * np.uint64(0x0101010101010101)) >> np.uint64(56))
+
+
+@_jit
+def _chunk(words: U64, row: int | np.int64, c: int) -> np.int64:
+    """The 16-bit value of chunk ``c`` (bytes 2c and 2c+1) of hash ``row``."""
+    shift = np.uint64((c & 3) * 16)
+    return np.int64((words[row, c >> 2] >> shift) & np.uint64(0xFFFF))
+
+
+@_jit
+def _distance(
+    words: U64, row: int | np.int64, q0: np.uint64, q1: np.uint64, q2: np.uint64, q3: np.uint64
+) -> np.int64:
+    """Hamming distance (bits) between hash ``row`` and the query words."""
+    return (
+        _popcount(words[row, 0] ^ q0)
+        + _popcount(words[row, 1] ^ q1)
+        + _popcount(words[row, 2] ^ q2)
+        + _popcount(words[row, 3] ^ q3)
+    )
+
+
+@_jit
+def _posting(postings: U8, c: int, k: int, width: int) -> np.int64:
+    """Row number at position ``k`` of chunk ``c``'s postings (packed little-endian)."""
+    base = k * width
+    p = postings[c - 1]
+    row = np.int64(p[base]) | (np.int64(p[base + 1]) << 8) | (np.int64(p[base + 2]) << 16)
+    if width == 4:
+        row |= np.int64(p[base + 3]) << 24
+    return row
+
+
+@_jit
+def _sort_by_chunk0(words: U64, ids: I64, out_words: U64, out_ids: I64, offsets: U32) -> None:
+    """Copy ``words`` and ``ids`` into ``out_*`` in order of chunk 0 (a stable counting sort)
+    and write chunk 0's offsets into ``offsets[0]``."""
+    n = words.shape[0]
+    counts = np.zeros(_BUCKETS + 1, dtype=np.int64)
+    for row in range(n):
+        counts[_chunk(words, row, 0) + 1] += 1
+    for v in range(_BUCKETS):
+        counts[v + 1] += counts[v]
+    for v in range(_BUCKETS + 1):
+        offsets[0, v] = counts[v]
+    for row in range(n):
+        value = _chunk(words, row, 0)
+        at = counts[value]
+        counts[value] += 1
+        for w in range(4):
+            out_words[at, w] = words[row, w]
+        out_ids[at] = ids[row]
+
+
+@_jit
+def _fill_chunks(words: U64, offsets: U32, postings: U8, width: int) -> None:
+    """Offsets and packed postings of chunks 1..15 for ``words`` (already sorted by chunk 0)."""
+    n = words.shape[0]
+    counts = np.zeros(_BUCKETS + 1, dtype=np.int64)
+    cursor = np.zeros(_BUCKETS, dtype=np.int64)
+    for c in range(1, _CHUNKS):
+        counts[:] = 0
+        for row in range(n):
+            counts[_chunk(words, row, c) + 1] += 1
+        for v in range(_BUCKETS):
+            counts[v + 1] += counts[v]
+        for v in range(_BUCKETS + 1):
+            offsets[c, v] = counts[v]
+        cursor[:] = counts[:_BUCKETS]
+        p = postings[c - 1]
+        for row in range(n):
+            value = _chunk(words, row, c)
+            base = cursor[value] * width
+            cursor[value] += 1
+            p[base] = row & 0xFF
+            p[base + 1] = (row >> 8) & 0xFF
+            p[base + 2] = (row >> 16) & 0xFF
+            if width == 4:
+                p[base + 3] = (row >> 24) & 0xFF
+
+
+@_jit
+def _is_dead(tombs: U8, row: int) -> bool:
+    """Whether main-segment ``row`` has been removed (its tombstone bit is set)."""
+    return (tombs[row >> 3] >> (row & 7)) & 1 != 0  # type: ignore[no-any-return]
+
+
+@_jit
+def _verify(
+    words: U64,
+    ids: I64,
+    tombs: U8,
+    radii: I64,
+    qc: I64,
+    query: U64,
+    threshold: int,
+    rows: I64,
+    chunks: I64,
+    count: int,
+    qi: int,
+    out: I64,
+    n: int,
+) -> int:
+    """Check the first ``count`` candidate rows and append the matches as ``out[:, n]``
+    (query, id, distance); the new result count, or -1 when ``out`` is full.
+
+    A row is reported only from the first probed chunk within its radius (no duplicates).
+    """
+    q0 = query[0]
+    q1 = query[1]
+    q2 = query[2]
+    q3 = query[3]
+    # First only count the matches: a loop with no store, which LLVM vectorises (its gathers
+    # issue 8 row loads at once); blocks without a match, nearly all of them, end there.
+    hits = 0
+    for j in range(count):
+        if _distance(words, rows[j], q0, q1, q2, q3) <= threshold:
+            hits += 1
+    if hits == 0:
+        return n
+    capacity = out.shape[1]
+    for j in range(count):
+        row = rows[j]
+        d = _distance(words, row, q0, q1, q2, q3)
+        if d > threshold:
+            continue
+        first = True
+        for c2 in range(chunks[j]):
+            r2 = radii[c2]
+            if r2 >= 0 and _popcount(np.uint64(_chunk(words, row, c2) ^ qc[c2])) <= r2:
+                first = False
+                break
+        if first and not _is_dead(tombs, row):
+            if n == capacity:
+                return -1
+            out[0, n] = qi
+            out[1, n] = ids[row]
+            out[2, n] = d
+            n += 1
+    return n
+
+
+@_jit
+def _scan(
+    words: U64,
+    ids: I64,
+    tombs: U8,
+    count: int,
+    query: U64,
+    threshold: int,
+    qi: int,
+    out: I64,
+    n: int,
+) -> int:
+    """Linear scan of the first ``count`` rows (tombstones honoured when ``tombs`` is
+    non-empty); appends matches to ``out`` like :func:`_verify`; -1 when ``out`` is full."""
+    q0 = query[0]
+    q1 = query[1]
+    q2 = query[2]
+    q3 = query[3]
+    capacity = out.shape[1]
+    check = tombs.shape[0] > 0
+    for start in range(0, count, _BLOCK):
+        stop = min(start + _BLOCK, count)
+        hits = 0  # counted first, in a loop that LLVM vectorises (see _verify)
+        for row in range(start, stop):
+            if _distance(words, row, q0, q1, q2, q3) <= threshold:
+                hits += 1
+        if hits == 0:
+            continue
+        for row in range(start, stop):
+            d = _distance(words, row, q0, q1, q2, q3)
+            if d <= threshold and not (check and _is_dead(tombs, row)):
+                if n == capacity:
+                    return -1
+                out[0, n] = qi
+                out[1, n] = ids[row]
+                out[2, n] = d
+                n += 1
+    return n
+
+
+@_jit
+def _search_kernel(
+    queries: U64,
+    threshold: int,
+    scan_main: bool,
+    radii: I64,
+    masks: I64,
+    mask_counts: I64,
+    words: U64,
+    ids: I64,
+    tombs: U8,
+    offsets: U32,
+    postings: U8,
+    width: int,
+    dwords: U64,
+    dids: I64,
+    dcount: int,
+    capacity: int,
+) -> tuple[I64, int, int]:
+    """Every live hash within ``threshold`` bits of each query.
+
+    Returns ``(out, n, done)``: ``out[:, :n]`` holds (query row, id, distance) of the matches of
+    ``queries[:done]``, grouped by query in order, unsorted within a query. ``done`` is less than
+    the number of queries when ``capacity`` results did not suffice: search the rest again.
+
+    No array is ever reassigned here: numba would then pay an atomic reference count per loop
+    iteration, which triples the cost of a query.
+    """
+    out = np.empty((3, capacity), dtype=np.int64)
+    n = 0
+    done = 0
+    nmain = words.shape[0]
+    no_tombs = tombs[:0]
+    flat_words = words.reshape(-1)
+    flat_postings = postings.reshape(-1)
+    stride = postings.shape[1]
+    qc = np.empty(_CHUNKS, dtype=np.int64)
+    probes = _CHUNKS * masks.shape[0]
+    b_chunk = np.empty(probes, dtype=np.int64)
+    b_lo = np.empty(probes, dtype=np.int64)
+    b_hi = np.empty(probes, dtype=np.int64)
+    rows = np.empty(_BLOCK, dtype=np.int64)
+    chunks = np.empty(_BLOCK, dtype=np.int64)
+    for qi in range(queries.shape[0]):
+        query = queries[qi]
+        start_n = n
+        if scan_main:
+            n = _scan(words, ids, tombs, nmain, query, threshold, qi, out, n)
+        elif nmain > 0:
+            for c in range(_CHUNKS):
+                qc[c] = _chunk(queries, qi, c)
+            # 1. The row ranges of the buckets to probe, prefetching their postings: these
+            #    loads are independent, so the memory system serves them together.
+            nb = 0
+            for c in range(_CHUNKS):
+                r = radii[c]
+                if r < 0:
+                    continue
+                for m in range(mask_counts[r]):
+                    v = qc[c] ^ masks[m]
+                    lo = np.int64(offsets[c, v])
+                    hi = np.int64(offsets[c, v + 1])
+                    if hi > lo:
+                        if c > 0:
+                            _prefetch(flat_postings, (c - 1) * stride + lo * width)
+                            _prefetch(flat_postings, (c - 1) * stride + hi * width - 1)
+                        b_chunk[nb] = c
+                        b_lo[nb] = lo
+                        b_hi[nb] = hi
+                        nb += 1
+            # 2. Blocks of candidate rows with the chunk each came through (prefetching their
+            #    hashes), 3. verified together.
+            b = 0
+            pos = b_lo[0] if nb > 0 else 0
+            while b < nb and n >= 0:
+                j = 0
+                while j < _BLOCK and b < nb:
+                    c = b_chunk[b]
+                    take = min(b_hi[b] - pos, _BLOCK - j)
+                    if c == 0:
+                        for k in range(pos, pos + take):
+                            _prefetch(flat_words, k * 4)
+                            rows[j] = k
+                            chunks[j] = 0
+                            j += 1
+                    else:
+                        first_byte = (c - 1) * stride
+                        for k in range(pos, pos + take):
+                            base = first_byte + k * width
+                            row = (
+                                np.int64(flat_postings[base])
+                                | (np.int64(flat_postings[base + 1]) << 8)
+                                | (np.int64(flat_postings[base + 2]) << 16)
+                            )
+                            if width == 4:
+                                row |= np.int64(flat_postings[base + 3]) << 24
+                            _prefetch(flat_words, row * 4)
+                            rows[j] = row
+                            chunks[j] = c
+                            j += 1
+                    pos += take
+                    if pos == b_hi[b]:
+                        b += 1
+                        if b < nb:
+                            pos = b_lo[b]
+                n = _verify(
+                    words, ids, tombs, radii, qc, query, threshold, rows, chunks, j, qi, out, n
+                )
+        if n >= 0 and dcount > 0:
+            n = _scan(dwords, dids, no_tombs, dcount, query, threshold, qi, out, n)
+        if n < 0:
+            n = start_n
+            break
+        done = qi + 1
+    return out, n, done
+
+
+@_jit
+def _structure_ok(offsets: U32, postings: U8, width: int, nrows: int) -> bool:
+    """Whether the tables can be searched without reading out of bounds (monotone offsets from
+    0 to ``nrows`` for every chunk, every posting a row below ``nrows``)."""
+    for c in range(_CHUNKS):
+        if offsets[c, 0] != 0 or np.int64(offsets[c, _BUCKETS]) != nrows:
+            return False
+        for v in range(_BUCKETS):
+            if offsets[c, v + 1] < offsets[c, v]:
+                return False
+    for c in range(1, _CHUNKS):
+        for k in range(nrows):
+            if _posting(postings, c, k, width) >= nrows:
+                return False
+    return True
+
+
+# -- the index -----------------------------------------------------------------------------------
+
+
+class _BuildMethod:
+    """``PdqIndex.build(hashes, ids)`` makes a new index; ``index.build(hashes, ids)`` refills
+    ``index`` in place. Either way the index built is returned."""
+
+    def __get__(
+        self, obj: PdqIndex | None, owner: type[PdqIndex]
+    ) -> Callable[[npt.ArrayLike, npt.ArrayLike], PdqIndex]:
+        def build(hashes: npt.ArrayLike, ids: npt.ArrayLike) -> PdqIndex:
+            """Index uint8[N, 32] ``hashes`` under int64[N] ``ids`` (replacing any contents)."""
+            index = owner() if obj is None else obj
+            words = _words(hashes)
+            index._set_main(words, _ids(ids, words.shape[0]))
+            return index
+
+        return build
+
+
+class PdqIndex:
+    """Exact Hamming-radius search over 256-bit PDQ hashes, each stored under an int64 id.
+
+    ``PdqIndex.build(hashes, ids)`` indexes uint8[N, 32] hashes; :meth:`search` and
+    :meth:`search_batch` answer every stored hash within ``threshold`` bits (0..256, default
+    31) of a query, exactly as a brute-force scan would; :meth:`add`, :meth:`remove` and
+    :meth:`compact` change it; :meth:`save` and :meth:`load` persist it without pickle.
+
+    ``delta_limit``: how many added hashes are kept in the linearly scanned delta segment before
+    they are merged into the main tables. Ids need not be unique: a hash stored twice is found
+    twice, and :meth:`remove` removes every entry with a given id.
+    """
+
+    build = _BuildMethod()
+
+    def __init__(self, *, delta_limit: int = DEFAULT_DELTA_LIMIT) -> None:
+        """An empty index."""
+        if delta_limit < 0:
+            raise ValueError("delta_limit is a number of hashes, at least 0")
+        self.delta_limit = delta_limit
+        self._set_main(np.zeros((0, 4), dtype=np.uint64), np.zeros(0, dtype=np.int64))
+
+    # -- state ---------------------------------------------------------------------------------
+
+    def _set_main(self, words: U64, ids: I64) -> None:
+        """Rebuild the main tables from ``words`` and ``ids`` and empty the delta segment."""
+        n = words.shape[0]
+        if n > _MAX_ROWS:
+            raise ValueError(f"an index holds at most {_MAX_ROWS} hashes")
+        sorted_words = _aligned_words(n)
+        sorted_ids = np.empty(n, dtype=np.int64)
+        offsets = np.empty((_CHUNKS, _BUCKETS + 1), dtype=np.uint32)
+        _sort_by_chunk0(words, ids, sorted_words, sorted_ids, offsets)
+        width = _posting_width(n)
+        postings = np.empty((_CHUNKS - 1, n * width), dtype=np.uint8)
+        _fill_chunks(sorted_words, offsets, postings, width)
+        self._adopt(
+            sorted_words,
+            sorted_ids,
+            np.zeros((n + 7) // 8, dtype=np.uint8),
+            0,
+            offsets,
+            postings,
+            width,
+        )
+
+    def _adopt(
+        self,
+        words: U64,
+        ids: I64,
+        tombs: U8,
+        dead: int,
+        offsets: U32,
+        postings: U8,
+        width: int,
+    ) -> None:
+        self._words = words
+        self._ids = ids
+        self._tombs = tombs
+        self._dead = dead
+        self._offsets = offsets
+        self._postings = postings
+        self._width = width
+        self._dwords: U64 = _aligned_words(16)
+        self._dids: I64 = np.zeros(16, dtype=np.int64)
+        self._dcount = 0
+
+    def __len__(self) -> int:
+        """How many hashes the index holds (removed ones excluded)."""
+        return int(self._words.shape[0]) - self._dead + self._dcount
+
+    def __repr__(self) -> str:
+        return (
+            f"PdqIndex({len(self)} hashes: {self._words.shape[0]} in the tables, "
+            f"{self._dead} removed, {self._dcount} in the delta)"
+        )
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of every array the index holds (tables, ids, tombstones, delta capacity)."""
+        arrays: list[npt.NDArray[Any]] = [
+            self._words,
+            self._ids,
+            self._tombs,
+            self._offsets,
+            self._postings,
+            self._dwords,
+            self._dids,
+        ]
+        return sum(int(a.nbytes) for a in arrays)
+
+    # -- searching -----------------------------------------------------------------------------
+
+    def search(
+        self,
+        query: bytes | bytearray | memoryview | str | npt.NDArray[np.uint8],
+        threshold: int = DEFAULT_THRESHOLD,
+    ) -> list[tuple[int, int]]:
+        """``(id, distance)`` of every stored hash within ``threshold`` bits of ``query``.
+
+        ``query``: 32 bytes, a uint8 array of 32, or 64 hex characters. Distances are Hamming
+        distances in bits. Sorted by distance, then id.
+        """
+        words = _as_uint8_row(query).view("<u8").astype(np.uint64).reshape(1, 4)
+        _, ids, distances = self._run(words, _check_threshold(threshold))
+        if ids.shape[0] > 8:  # numpy sorts many faster; Python sorts a few faster
+            order = np.lexsort((ids, distances))
+            return list(zip(ids[order].tolist(), distances[order].tolist(), strict=True))
+        found = list(zip(ids.tolist(), distances.tolist(), strict=True))
+        found.sort(key=lambda hit: (hit[1], hit[0]))
+        return found
+
+    def search_batch(
+        self, queries: npt.ArrayLike, threshold: int = DEFAULT_THRESHOLD
+    ) -> tuple[I64, I64, I64]:
+        """Every match of each of uint8[Q, 32] ``queries``, as three int64 arrays of equal length:
+        the query's row in ``queries``, the stored id and the distance in bits.
+
+        Sorted by query row, then distance, then id.
+        """
+        words = _words(queries)
+        qs, ids, distances = self._run(words, _check_threshold(threshold))
+        if qs.shape[0] > 1:
+            order = np.lexsort((ids, distances, qs))
+            qs, ids, distances = qs[order], ids[order], distances[order]
+        return qs, ids, distances
+
+    def _run(self, words: U64, threshold: int) -> tuple[I64, I64, I64]:
+        """(query row, id, distance) of every match, grouped by query, unsorted within one."""
+        total = words.shape[0]
+        capacity = 256 if total == 1 else max(1024, 8 * total)
+        parts: list[I64] = []
+        start = 0
+        while True:
+            out, n, done = _search_kernel(
+                words[start:],
+                threshold,
+                threshold > MAX_MIH_THRESHOLD,
+                _RADII[min(threshold, MAX_MIH_THRESHOLD)],
+                _MASKS,
+                _MASK_COUNTS,
+                self._words,
+                self._ids,
+                self._tombs,
+                self._offsets,
+                self._postings,
+                self._width,
+                self._dwords,
+                self._dids,
+                self._dcount,
+                capacity,
+            )
+            found: I64 = out[:, :n]
+            if start:
+                found = found.copy()
+                found[0] += start
+            parts.append(found)
+            start += int(done)
+            if start >= total:
+                break
+            capacity *= 4
+        merged = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+        return merged[0], merged[1], merged[2]
+
+    # -- changes -------------------------------------------------------------------------------
+
+    def add(self, hashes: npt.ArrayLike, ids: npt.ArrayLike) -> None:
+        """Add uint8[N, 32] ``hashes`` under int64[N] ``ids``, without rebuilding the tables.
+
+        They go to the delta segment; once it holds more than ``delta_limit`` hashes everything
+        is merged into new tables (a rebuild, so its cost is amortised over the adds).
+        """
+        words = _words(hashes)
+        new_ids = _ids(ids, words.shape[0])
+        k = words.shape[0]
+        if k == 0:
+            return
+        if self._dcount + k > self.delta_limit:
+            self._merge(words, new_ids)
+            return
+        need = self._dcount + k
+        if need > self._dwords.shape[0]:
+            cap = max(need, 2 * self._dwords.shape[0])
+            grown_words = _aligned_words(cap)
+            grown_ids = np.zeros(cap, dtype=np.int64)
+            grown_words[: self._dcount] = self._dwords[: self._dcount]
+            grown_ids[: self._dcount] = self._dids[: self._dcount]
+            self._dwords, self._dids = grown_words, grown_ids
+        self._dwords[self._dcount : need] = words
+        self._dids[self._dcount : need] = new_ids
+        self._dcount = need
+
+    def remove(self, ids: npt.ArrayLike) -> int:
+        """Remove every entry stored under any of ``ids``; returns how many entries went.
+
+        Removed rows of the main tables become tombstones (one bit each, skipped by searches);
+        they are compacted away by the next merge, or at once when over a quarter of the rows.
+        Costs one pass over the stored ids: about 0.2 ms per million hashes for one id, 10 ms
+        for many.
+        """
+        given = np.asarray(ids).reshape(-1)
+        if given.size and given.dtype.kind not in "iu":
+            raise TypeError(f"ids must be integers, not {given.dtype}")
+        doomed = np.unique(given.astype(np.int64))
+        if doomed.size == 0:
+            return 0
+        removed = 0
+        if self._dcount:
+            live = self._dids[: self._dcount]
+            keep = ~np.isin(live, doomed)
+            kept = int(keep.sum())
+            removed += self._dcount - kept
+            if kept != self._dcount:
+                self._dwords[:kept] = self._dwords[: self._dcount][keep]
+                self._dids[:kept] = live[keep]
+                self._dcount = kept
+        if self._words.shape[0]:
+            if doomed.size == 1:
+                rows = np.flatnonzero(self._ids == doomed[0])
+            else:
+                rows = np.flatnonzero(np.isin(self._ids, doomed))
+            rows = rows[(self._tombs[rows >> 3] >> (rows & 7).astype(np.uint8)) & 1 == 0]
+            if rows.size:
+                if not self._tombs.flags.writeable:
+                    self._tombs = self._tombs.copy()
+                np.bitwise_or.at(self._tombs, rows >> 3, (1 << (rows & 7)).astype(np.uint8))
+                self._dead += int(rows.size)
+                removed += int(rows.size)
+            if self._dead * 4 > self._words.shape[0]:
+                self.compact()
+        return removed
+
+    def compact(self) -> None:
+        """Merge the delta segment into the main tables and drop removed rows (a rebuild)."""
+        self._merge(np.zeros((0, 4), dtype=np.uint64), np.zeros(0, dtype=np.int64))
+
+    def _merge(self, words: U64, ids: I64) -> None:
+        live = self._live_rows()
+        self._set_main(
+            np.concatenate([self._words[live], self._dwords[: self._dcount], words]),
+            np.concatenate([self._ids[live], self._dids[: self._dcount], ids]),
+        )
+
+    def _live_rows(self) -> npt.NDArray[np.bool_]:
+        n = self._words.shape[0]
+        dead = np.unpackbits(self._tombs, count=n, bitorder="little").astype(np.bool_)
+        return ~dead
+
+    # -- persistence ---------------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the index into folder ``path`` (created if needed) as ``.npy`` files, no pickle.
+
+        The JSON header is written last; a reader should only trust a folder that was renamed
+        into place after ``save`` returned (as :mod:`tarcza.hashing.snapshots` does).
+        """
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        arrays: dict[str, npt.NDArray[Any]] = {
+            "hashes": self._words.astype("<u8", copy=False),
+            "ids": self._ids.astype("<i8", copy=False),
+            "tombstones": self._tombs,
+            "offsets": self._offsets.astype("<u4", copy=False),
+            "postings": self._postings,
+            "delta_hashes": self._dwords[: self._dcount].astype("<u8", copy=False),
+            "delta_ids": self._dids[: self._dcount].astype("<i8", copy=False),
+        }
+        for name, array in arrays.items():
+            np.save(folder / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
+        header = {
+            "format": _FORMAT,
+            "version": _VERSION,
+            "rows": int(self._words.shape[0]),
+            "removed": self._dead,
+            "delta": self._dcount,
+            "width": self._width,
+            "count": len(self),
+        }
+        (folder / _HEADER).write_text(json.dumps(header, sort_keys=True) + "\n")
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        mmap: bool = True,
+        delta_limit: int = DEFAULT_DELTA_LIMIT,
+    ) -> PdqIndex:
+        """Read an index written by :meth:`save` from folder ``path``.
+
+        With ``mmap`` (the default) the tables are memory-mapped (copy-on-write, never written)
+        rather than read into memory: they cost page cache, shared and reclaimable, not heap.
+        Raises ValueError when the folder is not a well-formed index (OSError when a file is
+        missing).
+        """
+        folder = Path(path)
+        header = json.loads((folder / _HEADER).read_text())
+        if not isinstance(header, dict) or header.get("format") != _FORMAT:
+            raise ValueError(f"{folder} holds no {_FORMAT}")
+        if header.get("version") != _VERSION:
+            raise ValueError(f"unsupported {_FORMAT} version {header.get('version')!r}")
+        try:
+            rows, width = int(header["rows"]), int(header["width"])
+            dcount, dead, count = int(header["delta"]), int(header["removed"]), int(header["count"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"the index header in {folder} is incomplete") from exc
+        # Copy-on-write mappings: never written, but typed writeable, so numba reuses the code it
+        # compiled for in-memory arrays instead of compiling a read-only variant.
+        mode: Any = "c" if mmap and rows > 0 else None
+
+        def read(name: str, dtype: str, shape: tuple[int, ...], mapped: bool) -> npt.NDArray[Any]:
+            array = np.load(
+                folder / f"{name}.npy", mmap_mode=mode if mapped else None, allow_pickle=False
+            )
+            if array.dtype != np.dtype(dtype) or array.shape != shape:
+                raise ValueError(f"{name}.npy is {array.dtype}{array.shape}, not {dtype}{shape}")
+            converted: npt.NDArray[Any] = array.astype(
+                np.dtype(dtype).newbyteorder("="), copy=False
+            )
+            return converted
+
+        if width not in (3, 4) or rows < 0 or rows > _MAX_ROWS or dcount < 0:
+            raise ValueError("the index header is inconsistent")
+        words = read("hashes", "<u8", (rows, 4), True)
+        if words.ctypes.data % _CACHE_LINE:  # read into memory, or an odd header size
+            aligned = _aligned_words(rows)
+            aligned[...] = words
+            words = aligned
+        ids = read("ids", "<i8", (rows,), True)
+        tombs = read("tombstones", "|u1", ((rows + 7) // 8,), False)
+        offsets = read("offsets", "<u4", (_CHUNKS, _BUCKETS + 1), True)
+        postings = read("postings", "|u1", (_CHUNKS - 1, rows * width), True)
+        dwords = read("delta_hashes", "<u8", (dcount, 4), False)
+        dids = read("delta_ids", "<i8", (dcount,), False)
+        if not _structure_ok(offsets, postings, width, rows):
+            raise ValueError(f"the tables in {folder} are damaged")
+        counted = int(np.unpackbits(tombs, count=rows, bitorder="little").sum()) if rows else 0
+        if counted != dead or count != rows - dead + dcount:
+            raise ValueError("the index header disagrees with its tombstones")
+        index = cls(delta_limit=delta_limit)
+        index._adopt(words, ids, tombs, dead, offsets, postings, width)
+        if dcount:
+            index.add(_bytes_view(dwords), dids)
+        return index
+
+
+def _bytes_view(words: U64) -> U8:
+    """uint64[N, 4] words back as uint8[N, 32] hashes."""
+    out: U8 = np.ascontiguousarray(words).astype("<u8", copy=False).view(np.uint8)
+    return out.reshape(words.shape[0], HASH_BYTES)

@@ -1,0 +1,118 @@
+"""Hash bank tables: banks, their signals, the change log the matcher follows, the matches
+found on evidence, and the partner platforms that query the banks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tarcza.store.base import Base, UTCDateTime
+
+_BIG_ID = BigInteger().with_variant(Integer, "sqlite")
+
+
+class Bank(Base):
+    """A named list of signals with its source, sharing terms and matching settings."""
+
+    __tablename__ = "banks"
+
+    id: Mapped[int] = mapped_column(_BIG_ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True, nullable=False)
+    kind: Mapped[str] = mapped_column(String(8), nullable=False)
+    source: Mapped[str] = mapped_column(String(200), nullable=False)
+    terms: Mapped[str] = mapped_column(Text, nullable=False)
+    pdq_threshold: Mapped[int] = mapped_column(SmallInteger, nullable=False)
+    enabled: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class BankSignal(Base):
+    """One signal in one bank. Removal is soft (``removed_at``), so history stays."""
+
+    __tablename__ = "bank_signals"
+    __table_args__ = (
+        UniqueConstraint("bank_id", "signal_type", "lookup_key"),
+        # Exact matching looks signals up by type and value across all banks.
+        Index("ix_bank_signals_type_key", "signal_type", "lookup_key"),
+    )
+
+    id: Mapped[int] = mapped_column(_BIG_ID, primary_key=True)
+    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id", ondelete="CASCADE"), nullable=False)
+    signal_type: Mapped[str] = mapped_column(String(8), nullable=False)
+    # The canonical value; vPDQ values can be long, so lookups go through lookup_key.
+    value: Mapped[str] = mapped_column(Text, nullable=False)
+    lookup_key: Mapped[str] = mapped_column(String(64), nullable=False)
+    label: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class SignalChange(Base):
+    """An append-only log of signals added and removed, in commit order.
+
+    Writers hold the change lock (see hashing.changes) while appending, so a reader that
+    remembers the last ``seq`` it applied never skips a change committed later.
+    """
+
+    __tablename__ = "signal_changes"
+
+    seq: Mapped[int] = mapped_column(_BIG_ID, primary_key=True)
+    signal_id: Mapped[int] = mapped_column(
+        ForeignKey("bank_signals.id", ondelete="CASCADE"), nullable=False
+    )
+    op: Mapped[str] = mapped_column(String(8), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class EvidenceMatch(Base):
+    """A bank signal that an evidence file matched when it arrived."""
+
+    __tablename__ = "evidence_matches"
+
+    id: Mapped[int] = mapped_column(_BIG_ID, primary_key=True)
+    evidence_id: Mapped[int] = mapped_column(
+        ForeignKey("evidence.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id"), nullable=False)
+    signal_id: Mapped[int] = mapped_column(ForeignKey("bank_signals.id"), nullable=False)
+    signal_type: Mapped[str] = mapped_column(String(8), nullable=False)
+    distance: Mapped[int] = mapped_column(SmallInteger, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class Partner(Base):
+    """A platform that looks signals up through the API, with a keyed hash of its key."""
+
+    __tablename__ = "partners"
+
+    id: Mapped[int] = mapped_column(_BIG_ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True, nullable=False)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    enabled: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class PartnerBank(Base):
+    """A bank a partner may match against (its scope)."""
+
+    __tablename__ = "partner_banks"
+
+    partner_id: Mapped[int] = mapped_column(
+        ForeignKey("partners.id", ondelete="CASCADE"), primary_key=True
+    )
+    bank_id: Mapped[int] = mapped_column(
+        ForeignKey("banks.id", ondelete="CASCADE"), primary_key=True
+    )

@@ -1,0 +1,139 @@
+"""Partner platforms: their API keys, the banks they may match against, and rate limits.
+
+Only a keyed hash of a key is stored (KeyRing.keyed_hash); the key itself is shown once, when
+the partner is added. A partner's scope is a list of banks: a bank outside it does not exist
+for that partner.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tarcza.audit import service as audit
+from tarcza.crypto import KeyRing
+from tarcza.hashing import banks
+from tarcza.hashing.bank_service import BankError, BankNotFound
+from tarcza.hashing.models import Bank, Partner, PartnerBank
+
+KEY_PURPOSE = "partner-api-key"
+KEY_PREFIX = "tzp_"
+MAX_KEY_LENGTH = 200
+
+
+@dataclass(frozen=True)
+class PartnerScope:
+    """An authenticated partner and the ids and names of the banks it may see."""
+
+    id: int
+    name: str
+    banks: dict[str, int]
+
+    @property
+    def bank_ids(self) -> frozenset[int]:
+        return frozenset(self.banks.values())
+
+
+def new_key() -> str:
+    """A fresh API key: a prefix that says what it is, and 256 random bits."""
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def create_partner(
+    session: Session,
+    keyring: KeyRing,
+    name: str,
+    bank_names: Sequence[str],
+    *,
+    actor: str,
+    now: datetime,
+) -> tuple[PartnerScope, str]:
+    """Add a partner scoped to ``bank_names``; returns its scope and its key (shown once)."""
+    try:
+        name = banks.check_bank_name(name)
+    except banks.InvalidSignal as exc:
+        raise BankError("name", "invalid_partner_name", exc.message) from exc
+    if session.scalar(select(Partner.id).where(Partner.name == name)) is not None:
+        raise BankError("name", "partner_exists", f"a partner called {name!r} exists already")
+    scope: dict[str, int] = {}
+    for bank_name in bank_names:
+        bank_id = session.scalar(select(Bank.id).where(Bank.name == bank_name))
+        if bank_id is None:
+            raise BankNotFound(bank_name)
+        scope[bank_name] = bank_id
+    key = new_key()
+    partner = Partner(
+        name=name, key_hash=keyring.keyed_hash(KEY_PURPOSE, key), enabled=True, created_at=now
+    )
+    session.add(partner)
+    session.flush()
+    session.add_all(PartnerBank(partner_id=partner.id, bank_id=bid) for bid in scope.values())
+    session.flush()
+    audit.append(
+        session,
+        actor=actor,
+        action="partner.created",
+        subject_type="partner",
+        subject_id=name,
+        now=now,
+        details={"banks": sorted(scope)},
+    )
+    return PartnerScope(id=partner.id, name=name, banks=scope), key
+
+
+def authenticate(session: Session, keyring: KeyRing, key: str) -> PartnerScope | None:
+    """The enabled partner holding ``key``, with its scope; None for any other key."""
+    if not key or len(key) > MAX_KEY_LENGTH:
+        return None
+    # Looked up by a keyed hash, which an attacker cannot aim at a chosen row.
+    partner = session.scalar(
+        select(Partner).where(Partner.key_hash == keyring.keyed_hash(KEY_PURPOSE, key))
+    )
+    if partner is None or not partner.enabled:
+        return None
+    rows = session.execute(
+        select(Bank.name, Bank.id)
+        .join(PartnerBank, PartnerBank.bank_id == Bank.id)
+        .where(PartnerBank.partner_id == partner.id)
+    )
+    return PartnerScope(id=partner.id, name=partner.name, banks={n: i for n, i in rows})
+
+
+class RateLimiter:
+    """A token bucket per key, in this process's memory.
+
+    Each key may spend ``burst`` tokens at once and earns ``rate`` tokens a second. With
+    several workers each keeps its own buckets, so the real limit is that many times higher.
+    """
+
+    def __init__(
+        self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError("rate must be positive and burst at least 1")
+        self._rate = rate
+        self._burst = burst
+        self._clock = clock
+        self._buckets: dict[object, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: object, cost: float = 1.0) -> int:
+        """Spend ``cost`` tokens of ``key``: 0 when allowed, else the seconds to wait."""
+        cost = min(cost, self._burst)
+        now = self._clock()
+        with self._lock:
+            tokens, since = self._buckets.get(key, (self._burst, now))
+            tokens = min(self._burst, tokens + (now - since) * self._rate)
+            if tokens >= cost:
+                self._buckets[key] = (tokens - cost, now)
+                return 0
+            self._buckets[key] = (tokens, now)
+            return max(1, math.ceil((cost - tokens) / self._rate))

@@ -1,0 +1,207 @@
+"""The partner lookup API: ``POST /api/v1/match`` and Meta HMA's ``/m/lookup`` shapes.
+
+A platform already calling HMA's matcher can switch to tarcza by changing its base URL: the
+``/m/raw_lookup`` and ``/m/lookup`` query parameters and answers follow HMA's
+(OpenMediaMatch/blueprints/matching.py), and the key goes in ``Authorization: Bearer``, as HMA
+deployments that require a key expect.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query
+from starlette.exceptions import HTTPException
+
+from tarcza.hashing import banks
+from tarcza.hashing.matcher import ItemResult, Matcher, SignalQuery
+from tarcza.hashing.partners import PartnerScope, authenticate
+from tarcza.hashing.schemas import (
+    MatchOut,
+    MatchRequest,
+    MatchRequestRejected,
+    MatchResponse,
+    PartnerUnauthorized,
+    RateLimited,
+    SignalResult,
+)
+from tarcza.web.context import AppContext, app_context
+
+router = APIRouter(prefix="/api/v1", tags=["matching"])
+hma_router = APIRouter(prefix="/m", tags=["matching (HMA-compatible)"])
+
+Ctx = Annotated[AppContext, Depends(app_context)]
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No API key, or an unknown one."},
+    429: {"description": "Too many lookups; see Retry-After."},
+}
+
+
+def current_partner(
+    ctx: Ctx, authorization: Annotated[str | None, Header(max_length=300)] = None
+) -> PartnerScope:
+    """FastAPI dependency: the partner whose ``Authorization: Bearer <key>`` this is."""
+    scheme, _, key = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise PartnerUnauthorized()
+    with ctx.db.sessions() as session:
+        scope = authenticate(session, ctx.keyring, key.strip())
+    if scope is None:
+        raise PartnerUnauthorized()
+    return scope
+
+
+def current_matcher(ctx: Ctx) -> Matcher:
+    """FastAPI dependency: the process's matcher."""
+    if ctx.matcher is None:
+        raise HTTPException(503, "Matching is not available.")
+    return ctx.matcher
+
+
+Partner = Annotated[PartnerScope, Depends(current_partner)]
+Matching = Annotated[Matcher, Depends(current_matcher)]
+
+
+def _spend(ctx: AppContext, partner: PartnerScope, cost: int) -> None:
+    if ctx.rate_limiter is None:
+        return
+    wait = ctx.rate_limiter.take(partner.id, cost)
+    if wait:
+        raise RateLimited(wait)
+
+
+def _query(signal_type: str, signal: str, loc: list[str | int]) -> SignalQuery:
+    """A canonical query, or MatchRequestRejected naming the field at fault."""
+    try:
+        kind = banks.parse_signal_type(signal_type)
+    except banks.InvalidSignal as exc:
+        raise MatchRequestRejected([([*loc, "signal_type"], exc.code, exc.message)]) from None
+    try:
+        return SignalQuery(kind, banks.normalise_signal(kind, signal))
+    except banks.InvalidSignal as exc:
+        raise MatchRequestRejected([([*loc, "signal"], exc.code, exc.message)]) from None
+
+
+@router.post(
+    "/match",
+    response_model=MatchResponse,
+    summary="Look up a batch of signals",
+    responses={
+        **_ERRORS,
+        400: {"description": "The body is not JSON text (e.g. not UTF-8)."},
+        413: {"description": "The body is larger than the limit."},
+        422: {"description": "A signal type or a signal is wrong."},
+    },
+)
+def match_batch(body: MatchRequest, ctx: Ctx, partner: Partner, matcher: Matching) -> MatchResponse:
+    """Match up to 1000 signals against the banks this key may see; one result per signal."""
+    _spend(ctx, partner, len(body.signals))
+    queries: list[SignalQuery] = []
+    problems: list[tuple[list[str | int], str, str]] = []
+    for i, item in enumerate(body.signals):
+        try:
+            queries.append(_query(item.signal_type, item.signal, ["body", "signals", i]))
+        except MatchRequestRejected as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise MatchRequestRejected(problems)
+    answers = matcher.match([[q] for q in queries], scope=partner.bank_ids)
+    return MatchResponse(
+        results=[
+            SignalResult(
+                signal_type=q.signal_type.value,
+                signal=q.value,
+                matches=[MatchOut.of(m) for m in answer.matches],
+            )
+            for q, answer in zip(queries, answers, strict=True)
+        ]
+    )
+
+
+def _hma_lookup(
+    matcher: Matcher,
+    partner: PartnerScope,
+    signal_type: str | None,
+    signal: str | None,
+    banks_param: str | None,
+) -> ItemResult:
+    if signal is None:
+        raise MatchRequestRejected([(["query", "signal"], "missing", "signal is required")])
+    if signal_type is None:
+        raise MatchRequestRejected(
+            [(["query", "signal_type"], "missing", "signal_type is required")]
+        )
+    query = _query(signal_type, signal, ["query"])
+    scope = partner.bank_ids
+    if banks_param:
+        # Names outside the partner's scope are dropped silently, exactly like unknown names.
+        wanted = {name.strip() for name in banks_param.split(",")}
+        scope = frozenset(i for name, i in partner.banks.items() if name in wanted)
+    return matcher.match([[query]], scope=scope)[0]
+
+
+def _flag(name: str, value: str | None) -> bool:
+    if value is None or value.lower() in ("false", "0"):
+        return False
+    if value.lower() in ("true", "1"):
+        return True
+    raise MatchRequestRejected(
+        [(["query", name], "invalid_boolean", "invalid boolean parameter - prefer true/false")]
+    )
+
+
+@hma_router.get("/raw_lookup", summary="HMA raw lookup", responses=_ERRORS)
+def raw_lookup(
+    ctx: Ctx,
+    partner: Partner,
+    matcher: Matching,
+    signal_type: Annotated[str | None, Query(max_length=32)] = None,
+    signal: Annotated[str | None, Query(max_length=20_000)] = None,
+    include_distance: Annotated[str | None, Query(max_length=8)] = None,
+    banks_param: Annotated[str | None, Query(alias="banks", max_length=5000)] = None,
+) -> dict[str, Any]:
+    """HMA's ``{"matches": [id, ...]}``, or with ``include_distance=true``
+    ``{"matches": [{"bank_content_id": id, "distance": "4"}, ...]}``."""
+    with_distance = _flag("include_distance", include_distance)
+    _spend(ctx, partner, 1)
+    result = _hma_lookup(matcher, partner, signal_type, signal, banks_param)
+    if with_distance:
+        return {
+            "matches": [
+                {"bank_content_id": m.signal_id, "distance": str(m.distance)}
+                for m in result.matches
+            ]
+        }
+    return {"matches": [m.signal_id for m in result.matches]}
+
+
+@hma_router.get("/lookup", summary="HMA lookup", responses=_ERRORS)
+def lookup(
+    ctx: Ctx,
+    partner: Partner,
+    matcher: Matching,
+    signal_type: Annotated[str | None, Query(max_length=32)] = None,
+    signal: Annotated[str | None, Query(max_length=20_000)] = None,
+    banks_param: Annotated[str | None, Query(alias="banks", max_length=5000)] = None,
+    url: Annotated[str | None, Query(max_length=4096)] = None,
+    seed: Annotated[str | None, Query(max_length=200)] = None,
+    bypass_coinflip: Annotated[str | None, Query(max_length=8)] = None,
+) -> dict[str, list[dict[str, Any]]]:
+    """HMA's ``{"BANK_NAME": [{"bank_content_id": id, "distance": "4"}, ...], ...}``.
+
+    ``seed`` and ``bypass_coinflip`` are accepted and have no effect: every enabled bank
+    matches fully here. Looking up by ``url`` is not offered (tarcza fetches nothing).
+    """
+    _flag("bypass_coinflip", bypass_coinflip)
+    if url is not None:
+        message = "url lookups are not offered: send signal_type and signal"
+        raise MatchRequestRejected([(["query", "url"], "unsupported", message)])
+    _spend(ctx, partner, 1)
+    result = _hma_lookup(matcher, partner, signal_type, signal, banks_param)
+    answer: dict[str, list[dict[str, Any]]] = {}
+    for m in result.matches:
+        answer.setdefault(m.bank, []).append(
+            {"bank_content_id": m.signal_id, "distance": str(m.distance)}
+        )
+    return answer

@@ -1,0 +1,86 @@
+"""``tarcza bank ...`` and ``tarcza partner add`` as an analyst uses them (SQLite file)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tarcza.cli import main
+from tarcza.config import get_settings, load_keys
+from tarcza.crypto import KeyRing
+from tarcza.hashing.partners import authenticate
+from tarcza.store.engine import make_database
+
+
+@pytest.fixture
+def var_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    for name in ("TARCZA_DATABASE_URL", "TARCZA_DATA_KEYS", "TARCZA_HMAC_KEY", "TARCZA_ENV"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TARCZA_VAR_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    assert main(["db", "upgrade"]) == 0
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+def test_create_import_list_export_and_disable(
+    var_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pdq, md5 = secrets.token_hex(32), secrets.token_hex(16)
+    assert main(["bank", "create", "known", "--source", "NCMEC", "--threshold", "20"]) == 0
+    source = var_dir / "list.csv"
+    source.write_text(f"signal_type,signal,label\npdq,{pdq.upper()},a\nmd5,{md5},\n")
+    assert main(["bank", "import", "known", str(source), "--format", "csv"]) == 0
+    assert "2 signals added" in capsys.readouterr().out
+    assert main(["bank", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "known" in listing and "NCMEC" in listing and " 2 " in listing
+    out = var_dir / "out.txt"
+    assert main(["bank", "export", "known", "--format", "te", "-o", str(out)]) == 0
+    assert out.read_text().splitlines() == sorted([f"md5 {md5}", f"pdq {pdq}"])
+    assert main(["bank", "disable", "known", "--reason", "source withdrawn"]) == 0
+    assert main(["bank", "list"]) == 0
+    assert "disabled" in capsys.readouterr().out
+
+
+def test_a_file_with_bad_lines_is_refused_whole_with_line_numbers(
+    var_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["bank", "create", "known"]) == 0
+    source = var_dir / "list.txt"
+    source.write_text(f"pdq {secrets.token_hex(32)}\npdq 1234\n{secrets.token_hex(32)}\nxx\n")
+    assert main(["bank", "import", "known", str(source), "--format", "te"]) == 1
+    err = capsys.readouterr().err
+    assert f"{source}:2: invalid_pdq" in err and f"{source}:4: invalid_pdq" in err
+    assert "nothing imported" in err
+    assert main(["bank", "list"]) == 0
+    assert " 0 " in capsys.readouterr().out
+
+
+def test_errors_name_the_field(var_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bank", "export", "missing", "--format", "csv"]) == 1
+    assert "there is no bank called 'missing'" in capsys.readouterr().err
+    assert main(["bank", "create", "bad name"]) == 1
+    assert "name:" in capsys.readouterr().err
+
+
+def test_partner_add_prints_a_working_key_once(
+    var_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["bank", "create", "known"]) == 0
+    assert main(["bank", "create", "allowed", "--allow"]) == 0
+    capsys.readouterr()
+    assert main(["partner", "add", "platform", "--bank", "known", "--bank", "allowed"]) == 0
+    key = capsys.readouterr().out.strip().splitlines()[-1]
+    settings = get_settings()
+    db = make_database(settings.resolved_database_url, settings)
+    try:
+        with db.sessions() as session:
+            scope = authenticate(session, KeyRing(load_keys(settings)), key)
+    finally:
+        db.dispose()
+    assert scope is not None and set(scope.banks) == {"known", "allowed"}
+    assert main(["partner", "add", "other", "--bank", "missing"]) == 1

@@ -1,0 +1,73 @@
+"""The command line as a newcomer uses it: db upgrade, demo, hash, audit verify."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tarcza.hashing.pdq import hamming
+
+PDQ_DATA = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "pdq"
+
+
+def tarcza(*args: str, var_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("TARCZA_")}
+    full_env.update(TARCZA_VAR_DIR=str(var_dir), **env)
+    return subprocess.run(
+        [sys.executable, "-m", "tarcza.cli", *args],
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_first_run_upgrades_loads_demo_once_and_audit_verifies(tmp_path: Path) -> None:
+    assert tarcza("db", "upgrade", var_dir=tmp_path).returncode == 0
+    first = tarcza("demo", var_dir=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "reference TZ-" in first.stdout and "PIN" in first.stdout
+    # A second run must not duplicate the demo reports: same references come back.
+    assert tarcza("demo", var_dir=tmp_path).stdout == first.stdout
+    assert (tmp_path / "keys.json").stat().st_mode & 0o077 == 0
+    verify = tarcza("audit", "verify", var_dir=tmp_path)
+    assert verify.returncode == 0 and "intact: 4 entries" in verify.stdout
+
+
+def test_production_refuses_to_start_without_keys(tmp_path: Path) -> None:
+    result = tarcza("demo", var_dir=tmp_path, TARCZA_ENV="production")
+    assert result.returncode == 2
+    assert "configuration error" in result.stderr and "TARCZA_DATA_KEYS" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_tarcza_hash_conforms_to_the_reference_hasher(tmp_path: Path) -> None:
+    if not PDQ_DATA.is_dir():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"reference images missing at {PDQ_DATA}")
+        pytest.skip(f"reference images missing at {PDQ_DATA}")
+    with (PDQ_DATA / "reference-pdq.csv").open() as fh:
+        rows = [r for r in csv.DictReader(fh) if int(r["quality"]) >= 80]
+    result = tarcza("hash", *(str(PDQ_DATA / r["path"]) for r in rows), var_dir=tmp_path)
+    assert result.returncode == 0, result.stderr
+    printed = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(printed) == len(rows)
+    for row, out in zip(rows, printed, strict=True):
+        assert set(out) >= {"path", "md5", "sha256", "pdq", "quality"}
+        assert hamming(out["pdq"], row["pdq_hex"]) <= 10, row["path"]
+
+
+def test_tarcza_hash_reports_a_non_image_and_exits_1(tmp_path: Path) -> None:
+    note = tmp_path / "note.jpg"
+    note.write_text("not an image")
+    result = tarcza("hash", str(note), var_dir=tmp_path)
+    assert result.returncode == 1
+    out = json.loads(result.stdout)
+    assert out["pdq"] is None and "error" in out and len(out["sha256"]) == 64
