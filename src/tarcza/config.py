@@ -8,6 +8,7 @@ supply its keys explicitly.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import secrets
@@ -50,6 +51,17 @@ class Settings(BaseSettings):
     db_pool_size: int = 10
     db_max_overflow: int = 20
     trusted_proxies: list[str] = Field(default_factory=list)
+    # The agency whose queue new public reports join (an agency code).
+    intake_agency: str = "hotline"
+    # Staff sessions: minutes idle, hours in all; failed logins before a lock-out.
+    session_idle_minutes: int = 30
+    session_absolute_hours: int = 12
+    login_max_failures: int = 5
+    login_lock_minutes: int = 15
+    # Evidence revealed unblurred stays viewable this many seconds.
+    reveal_seconds: int = 120
+    # Base64 Ed25519 private key (32 bytes) that signs audit exports.
+    audit_signing_key: str = ""
 
     @property
     def production(self) -> bool:
@@ -77,6 +89,7 @@ class Keys:
     data_keys: dict[str, bytes]
     current_key_id: str
     hmac_key: bytes
+    audit_signing_key: bytes = b""
 
 
 def _parse_data_keys(spec: str) -> tuple[dict[str, bytes], str]:
@@ -104,6 +117,7 @@ def _dev_key_file(settings: Settings) -> dict[str, str]:
     content = {
         "data_keys": "dev1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
         "hmac_key": base64.b64encode(secrets.token_bytes(32)).decode(),
+        "audit_signing_key": base64.b64encode(secrets.token_bytes(32)).decode(),
     }
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
@@ -114,17 +128,32 @@ def _dev_key_file(settings: Settings) -> dict[str, str]:
 def load_keys(settings: Settings) -> Keys:
     """Keys from the environment, or in development from a generated key file."""
     data_spec, hmac_b64 = settings.data_keys, settings.hmac_key
-    if not (data_spec and hmac_b64):
+    signing_b64 = settings.audit_signing_key
+    if not (data_spec and hmac_b64 and signing_b64):
         if settings.production:
-            raise ConfigError("production needs TARCZA_DATA_KEYS and TARCZA_HMAC_KEY")
+            raise ConfigError(
+                "production needs TARCZA_DATA_KEYS, TARCZA_HMAC_KEY and TARCZA_AUDIT_SIGNING_KEY"
+            )
         dev = _dev_key_file(settings)
         data_spec = data_spec or dev["data_keys"]
         hmac_b64 = hmac_b64 or dev["hmac_key"]
+        # Key files made before audit exports were signed lack the key: derive one.
+        signing_b64 = signing_b64 or dev.get("audit_signing_key") or _derived_key(hmac_b64)
     keys, current = _parse_data_keys(data_spec)
     hmac_key = base64.b64decode(hmac_b64, validate=True)
     if len(hmac_key) < 32:
         raise ConfigError("TARCZA_HMAC_KEY must be at least 32 bytes")
-    return Keys(data_keys=keys, current_key_id=current, hmac_key=hmac_key)
+    signing_key = base64.b64decode(signing_b64, validate=True)
+    if len(signing_key) != 32:
+        raise ConfigError("TARCZA_AUDIT_SIGNING_KEY must be 32 bytes (an Ed25519 private key)")
+    return Keys(
+        data_keys=keys, current_key_id=current, hmac_key=hmac_key, audit_signing_key=signing_key
+    )
+
+
+def _derived_key(hmac_b64: str) -> str:
+    digest = hashlib.sha256(b"tarcza-dev-audit-signing\x00" + base64.b64decode(hmac_b64)).digest()
+    return base64.b64encode(digest).decode()
 
 
 @lru_cache(maxsize=1)

@@ -17,8 +17,8 @@ class AuditEntry(Base):
 
     # Assigned by the appender under the chain lock: gap-free, so removals show.
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
-    actor: Mapped[str] = mapped_column(String(200), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, index=True)
+    actor: Mapped[str] = mapped_column(String(200), nullable=False, index=True)
     agency: Mapped[str | None] = mapped_column(String(100))
     action: Mapped[str] = mapped_column(String(100), nullable=False, index=True)
     subject_type: Mapped[str] = mapped_column(String(50), nullable=False)

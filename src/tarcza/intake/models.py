@@ -1,4 +1,4 @@
-"""Intake tables: reports, their evidence, idempotency records and PIN throttling."""
+"""Intake tables: reports, their evidence and idempotency records (throttles: store.throttle)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tarcza.store.base import Base, UTCDateTime
+from tarcza.store.throttle import Throttle
+
+__all__ = ["Evidence", "IdempotencyRecord", "Report", "Throttle"]
 
 
 class Report(Base):
@@ -36,6 +39,10 @@ class Report(Base):
     category: Mapped[str] = mapped_column(String(16), nullable=False)
     status: Mapped[str] = mapped_column(String(16), nullable=False, index=True)
     priority: Mapped[int] = mapped_column(SmallInteger, nullable=False)
+    # The agency whose queue the report is in (a code; see accounts.models.Agency).
+    owner_agency: Mapped[str] = mapped_column(
+        String(32), nullable=False, index=True, server_default="hotline"
+    )
     child_in_danger: Mapped[bool] = mapped_column(Boolean, nullable=False)
     child_age_range: Mapped[str | None] = mapped_column(String(16))
     language: Mapped[str] = mapped_column(String(5), nullable=False)
@@ -89,14 +96,3 @@ class IdempotencyRecord(Base):
     # The answer holds the PIN, so it is sealed like any other secret.
     response_sealed: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, index=True)
-
-
-class Throttle(Base):
-    """Failed attempts per key (a reference, a client address), and a lock-out."""
-
-    __tablename__ = "throttles"
-
-    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    failures: Mapped[int] = mapped_column(Integer, nullable=False)
-    window_start: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -19,6 +19,7 @@ from tarcza.intake.schemas import ReportIn
 from tarcza.intake.service import ReportNotFound, ReportRejected, Throttled, Upload
 from tarcza.web import i18n
 from tarcza.web.context import AppContext, app_context, page_language, render
+from tarcza.web.i18n import N_
 
 router = APIRouter(include_in_schema=False)
 
@@ -79,11 +80,6 @@ def _error_text(tr: i18n.Translator, code: str, loc: tuple[int | str, ...]) -> s
     if len(loc) > 1 and isinstance(loc[1], int) and loc[0] == "files":
         return tr.format("File {n}: ", n=loc[1] + 1) + reason
     return reason
-
-
-def N_(message: str) -> str:
-    """Mark ``message`` for the catalogs without translating it here."""
-    return message
 
 
 # Message ids (translated in the catalogs) for each error code.

@@ -20,9 +20,11 @@ from tarcza.hashing.matcher import ItemResult, Matcher, evidence_match_rows, mat
 from tarcza.hashing.service import FileHashes, hash_image_bytes
 from tarcza.intake import rules
 from tarcza.intake.evidence_store import EvidenceStore
-from tarcza.intake.models import Evidence, IdempotencyRecord, Report, Throttle
+from tarcza.intake.models import Evidence, IdempotencyRecord, Report
+from tarcza.store import throttle
 from tarcza.store.base import utcnow
 from tarcza.store.engine import Database
+from tarcza.store.throttle import Throttled as Throttled
 
 PUBLIC_ACTOR = "public"
 
@@ -82,14 +84,6 @@ class ReportNotFound(Exception):
     """No report answers to this reference and PIN (which one is wrong is not said)."""
 
 
-class Throttled(Exception):
-    """Too many wrong PINs: try again after ``retry_after`` seconds."""
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"retry after {retry_after} s")
-        self.retry_after = retry_after
-
-
 @dataclass(frozen=True)
 class ThrottlePolicy:
     """How many wrong PINs a reference or a client may try before a lock-out."""
@@ -113,8 +107,10 @@ class IntakeService:
         throttle: ThrottlePolicy | None = None,
         clock: Callable[[], datetime] = utcnow,
         matcher: Matcher | None = None,
+        owner_agency: str = "hotline",
     ) -> None:
         self._db = db
+        self._owner_agency = owner_agency
         self._matcher = matcher
         self._keys = keyring
         self._evidence = evidence
@@ -244,6 +240,7 @@ class IntakeService:
             pin_hash=self._pin_hash(reference, pin),
             category=new.category.value,
             status=rules.Status.RECEIVED.value,
+            owner_agency=self._owner_agency,
             priority=rules.initial_priority(
                 child_in_danger=new.child_in_danger, category=new.category
             ),
@@ -329,20 +326,13 @@ class IntakeService:
         raise ReportNotFound()
 
     def _refuse_if_locked(self, session: Session, keys: tuple[str, ...], now: datetime) -> None:
-        for row in session.scalars(select(Throttle).where(Throttle.key_hash.in_(keys))):
-            if row.locked_until is not None and row.locked_until > now:
-                raise Throttled(max(1, int((row.locked_until - now).total_seconds()) + 1))
+        throttle.refuse_if_locked(session, keys, now)
 
     def _count_failure(self, session: Session, key: str, limit: int, now: datetime) -> None:
-        row = session.get(Throttle, key, with_for_update=True)
-        if row is None:
-            row = Throttle(key_hash=key, failures=0, window_start=now)
-            session.add(row)
-        elif now - row.window_start > self._throttle.window:
-            row.failures, row.window_start, row.locked_until = 0, now, None
-        row.failures += 1
-        if row.failures >= limit:
-            row.locked_until = now + self._throttle.lock
+        policy = self._throttle
+        throttle.count_failure(
+            session, key, limit=limit, window=policy.window, lock=policy.lock, now=now
+        )
 
     # -- changing a report --------------------------------------------------------
 

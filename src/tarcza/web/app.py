@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,16 @@ from fastapi.staticfiles import StaticFiles
 from starlette.formparsers import MultiPartParser
 
 from tarcza import __version__
+from tarcza.accounts import pages as account_pages
+from tarcza.accounts import routes as account_routes
+from tarcza.accounts.auth import AuthService
+from tarcza.accounts.rules import LockoutPolicy, SessionPolicy
+from tarcza.accounts.service import AccountService
+from tarcza.audit import pages as audit_pages
+from tarcza.audit import routes as audit_routes
+from tarcza.cases import pages as case_pages
+from tarcza.cases import routes as case_routes
+from tarcza.cases.service import CaseService
 from tarcza.config import Settings, get_settings, load_keys
 from tarcza.crypto import KeyRing
 from tarcza.hashing import routes as hashing_routes
@@ -41,12 +52,36 @@ def build_context(settings: Settings, db: Database | None = None) -> AppContext:
         ),
         throttle=ThrottlePolicy(per_reference=settings.pin_max_failures),
         matcher=matcher,
+        owner_agency=settings.intake_agency,
     )
+    evidence = EvidenceStore(Path(settings.resolved_evidence_dir), keyring)
     return AppContext(
         settings=settings,
         db=database,
         keyring=keyring,
         intake=intake,
+        auth=AuthService(
+            database,
+            keyring,
+            sessions=SessionPolicy(
+                idle=timedelta(minutes=settings.session_idle_minutes),
+                absolute=timedelta(hours=settings.session_absolute_hours),
+            ),
+            lockout=LockoutPolicy(
+                per_account=settings.login_max_failures,
+                lock=timedelta(minutes=settings.login_lock_minutes),
+            ),
+        ),
+        accounts=AccountService(database, keyring),
+        cases=CaseService(
+            database,
+            keyring,
+            evidence,
+            image_limits=ImageLimits(
+                max_bytes=settings.max_file_bytes, max_pixels=settings.max_image_pixels
+            ),
+            reveal_seconds=settings.reveal_seconds,
+        ),
         templates=make_templates(),
         matcher=matcher,
         rate_limiter=RateLimiter(settings.partner_rate_per_second, settings.partner_burst),
@@ -74,6 +109,12 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(hashing_routes.router)
     app.include_router(hashing_routes.hma_router)
     app.include_router(intake_pages.router)
+    app.include_router(account_routes.router)
+    app.include_router(account_pages.router)
+    app.include_router(case_routes.router)
+    app.include_router(case_pages.router)
+    app.include_router(audit_routes.router)
+    app.include_router(audit_pages.router)
     app.mount("/static", StaticFiles(packages=[("tarcza.web", "static")]), name="static")
 
     def limit_for(content_type: str) -> int:

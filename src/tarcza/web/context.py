@@ -9,6 +9,10 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import ChoiceLoader, Environment, PackageLoader, select_autoescape
 
+from tarcza.accounts.auth import AuthService
+from tarcza.accounts.permissions import Action, Principal, holds
+from tarcza.accounts.service import AccountService
+from tarcza.cases.service import CaseService
 from tarcza.config import Settings
 from tarcza.crypto import KeyRing
 from tarcza.hashing.matcher import Matcher
@@ -17,6 +21,7 @@ from tarcza.intake.contacts import help_directory
 from tarcza.intake.service import IntakeService
 from tarcza.store.engine import Database
 from tarcza.web import i18n
+from tarcza.web.i18n import N_
 
 
 @dataclass
@@ -28,6 +33,9 @@ class AppContext:
     keyring: KeyRing
     intake: IntakeService
     templates: Environment
+    auth: AuthService
+    accounts: AccountService
+    cases: CaseService
     matcher: Matcher | None = None
     rate_limiter: RateLimiter | None = None
 
@@ -36,7 +44,13 @@ def make_templates() -> Environment:
     """Jinja2 with the layout templates and every concept's own."""
     return Environment(
         loader=ChoiceLoader(
-            [PackageLoader("tarcza.web", "templates"), PackageLoader("tarcza.intake", "templates")]
+            [
+                PackageLoader("tarcza.web", "templates"),
+                PackageLoader("tarcza.intake", "templates"),
+                PackageLoader("tarcza.accounts", "templates"),
+                PackageLoader("tarcza.cases", "templates"),
+                PackageLoader("tarcza.audit", "templates"),
+            ]
         ),
         autoescape=select_autoescape(default=True, default_for_string=True),
         trim_blocks=True,
@@ -81,6 +95,7 @@ def render(
         "other_lang_url": request.url.path + f"?lang={other}",
         "help": help_directory(ctx.settings.country),
     }
+    values.update(_staff_values(request))
     values.update(context or {})
     html = ctx.templates.get_template(template).render(values)
     response = HTMLResponse(html, status_code=status_code)
@@ -95,3 +110,35 @@ def render(
             secure=ctx.settings.production,
         )
     return response
+
+
+def _staff_values(request: Request) -> dict[str, Any]:
+    """The signed-in person (if any) and the CSRF token, for the staff layout."""
+    from tarcza.accounts import access
+
+    if not request.url.path.startswith("/staff"):
+        return {}
+    principal = access.current_principal(request)
+    staff = principal if principal is not None and principal.mfa_passed else None
+    return {
+        "staff": staff,
+        "staff_menu": staff_menu(staff),
+        "csrf": access.csrf_token(request),
+    }
+
+
+# (path, label, action needed): the staff menu shows what the person may open.
+STAFF_MENU = (
+    ("/staff/queue", N_("Queue"), Action.REPORT_QUEUE_LIST),
+    ("/staff/stats", N_("Figures"), Action.STATS_AGGREGATE_READ),
+    ("/staff/audit", N_("Audit log"), Action.AUDIT_LOG_SEARCH),
+    ("/staff/users", N_("Accounts"), Action.USER_ACCOUNT_MANAGE),
+)
+
+
+def staff_menu(staff: Principal | None) -> list[tuple[str, str]]:
+    """The menu entries ``staff`` may open, plus their own account page."""
+    if staff is None:
+        return []
+    entries = [(href, label) for href, label, action in STAFF_MENU if holds(staff, action)]
+    return [*entries, ("/staff/account", N_("My account"))]

@@ -11,14 +11,21 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
+from tarcza.accounts.access import CsrfRejected, Forbidden, NotSignedIn, SecondFactorNeeded
+from tarcza.accounts.service import AccountNotFound, AccountRefused
+from tarcza.cases.service import ActionDenied, CaseRefused
+from tarcza.cases.service import ReportNotFound as CaseNotFound
 from tarcza.hashing.schemas import MatchRequestRejected, PartnerUnauthorized, RateLimited
 from tarcza.intake.service import IdempotencyConflict, ReportNotFound, ReportRejected, Throttled
 from tarcza.web.context import render
+from tarcza.web.i18n import N_
 
 log = logging.getLogger("tarcza.web")
+
+CSRF_PAGE_MESSAGE = N_("This form has expired. Go back, reload the page and try again.")
 
 
 def _is_api(request: Request) -> bool:
@@ -75,6 +82,7 @@ def install(app: FastAPI) -> None:
         )
 
     _install_matching(app)
+    _install_staff(app)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
@@ -129,3 +137,51 @@ def _install_matching(app: FastAPI) -> None:
             status_code=429,
             headers={"Retry-After": str(exc.retry_after)},
         )
+
+
+def _refused_body(field: str, code: str, message: str) -> dict[str, Any]:
+    return {"detail": [{"loc": ["body", field], "msg": message, "type": code}]}
+
+
+def _install_staff(app: FastAPI) -> None:
+    """Staff pages and API: sign-in redirects, 401/403/404, refused changes (422)."""
+
+    @app.exception_handler(NotSignedIn)
+    async def not_signed_in(request: Request, exc: NotSignedIn) -> Response:
+        if _is_api(request):
+            return JSONResponse({"detail": "Sign in first."}, status_code=401)
+        return RedirectResponse("/staff/login", status_code=303)
+
+    @app.exception_handler(SecondFactorNeeded)
+    async def second_factor(request: Request, exc: SecondFactorNeeded) -> Response:
+        if _is_api(request):
+            return JSONResponse({"detail": "Give the second factor first."}, status_code=401)
+        return RedirectResponse("/staff/login/code", status_code=303)
+
+    @app.exception_handler(Forbidden)
+    @app.exception_handler(ActionDenied)
+    async def forbidden(request: Request, exc: Exception) -> Response:
+        if _is_api(request):
+            return JSONResponse({"detail": "Your role may not do this."}, status_code=403)
+        return _page_error(request, 403)
+
+    @app.exception_handler(CsrfRejected)
+    async def csrf(request: Request, exc: CsrfRejected) -> Response:
+        if _is_api(request):
+            msg = "Missing or wrong X-CSRF-Token, or a foreign Origin."
+            return JSONResponse({"detail": msg}, status_code=403)
+        return _page_error(request, 403, CSRF_PAGE_MESSAGE)
+
+    @app.exception_handler(CaseNotFound)
+    @app.exception_handler(AccountNotFound)
+    async def staff_not_found(request: Request, exc: Exception) -> Response:
+        if _is_api(request):
+            return JSONResponse({"detail": "Not found."}, status_code=404)
+        return _page_error(request, 404)
+
+    @app.exception_handler(CaseRefused)
+    @app.exception_handler(AccountRefused)
+    async def refused(request: Request, exc: CaseRefused | AccountRefused) -> Response:
+        if _is_api(request):
+            return JSONResponse(_refused_body(exc.field, exc.code, exc.message), status_code=422)
+        return _page_error(request, 422, exc.message)

@@ -51,3 +51,8 @@ def pick_language(query: str | None, cookie: str | None, default: str = DEFAULT_
         if candidate in LANGUAGES:
             return candidate
     return default
+
+
+def N_(message: str) -> str:
+    """Mark ``message`` for extraction; it is translated where it is shown."""
+    return message

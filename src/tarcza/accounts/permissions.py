@@ -1,0 +1,176 @@
+"""Who may do what — pure: no web, database or network imports.
+
+Permissions are data: one sorted list of ``scope:resource:action`` names
+(:class:`Action`) and one table (:data:`GRANTS`) of which role holds which,
+and for which relation between the person's agency and the record:
+
+- ``own``: the record belongs to the person's agency (for actions on no
+  record — the queue, statistics, the audit log — the person's own scope);
+- ``referred``: the record was referred to the person's agency and the
+  referral is pending or accepted (a declined referral gives nothing);
+- ``other``: anything else.
+
+Every page and API route asks :func:`permits`; the second factor is enforced
+here too, so a person who has not passed TOTP holds no permission at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class AgencyKind(StrEnum):
+    """The institutions of the national response."""
+
+    HOTLINE = "hotline"
+    HELPLINE = "helpline"
+    POLICE = "police"
+    COORDINATOR = "coordinator"
+    PLATFORM = "platform"
+
+
+class Role(StrEnum):
+    """What a person does inside their agency."""
+
+    ANALYST = "analyst"
+    COUNSELLOR = "counsellor"
+    OFFICER = "officer"
+    SUPERVISOR = "supervisor"
+    COORDINATOR = "coordinator"
+    ADMINISTRATOR = "administrator"
+    AUDITOR = "auditor"
+    PLATFORM = "platform"
+
+
+class Relation(StrEnum):
+    """How the record stands to the person's agency."""
+
+    OWN = "own"
+    REFERRED = "referred"
+    OTHER = "other"
+
+
+class Action(StrEnum):
+    """Every permission there is, sorted by name."""
+
+    AUDIT_LOG_EXPORT = "audit:log:export"
+    AUDIT_LOG_SEARCH = "audit:log:search"
+    EVIDENCE_IMAGE_REVEAL = "evidence:image:reveal"
+    EVIDENCE_PREVIEW_READ = "evidence:preview:read"
+    HASH_MATCH_QUERY = "hash:match:query"
+    REFERRAL_ANSWER = "referral:answer:decide"
+    REPORT_ASSIGNMENT_CHANGE = "report:assignment:change"
+    REPORT_PERSONAL_READ = "report:personal:read"
+    REPORT_QUEUE_LIST = "report:queue:list"
+    REPORT_REFERRAL_CREATE = "report:referral:create"
+    REPORT_STATUS_CHANGE = "report:status:change"
+    REPORT_SUMMARY_READ = "report:summary:read"
+    STATS_AGGREGATE_READ = "stats:aggregate:read"
+    USER_ACCOUNT_MANAGE = "user:account:manage"
+
+
+OWN = frozenset({Relation.OWN})
+OWN_OR_REFERRED = frozenset({Relation.OWN, Relation.REFERRED})
+REFERRED = frozenset({Relation.REFERRED})
+
+# What someone working cases holds: their agency's records and those referred to it.
+_CASEWORK: dict[Action, frozenset[Relation]] = {
+    Action.REPORT_QUEUE_LIST: OWN,
+    Action.REPORT_SUMMARY_READ: OWN_OR_REFERRED,
+    Action.REPORT_PERSONAL_READ: OWN_OR_REFERRED,
+    Action.EVIDENCE_PREVIEW_READ: OWN_OR_REFERRED,
+    Action.REPORT_STATUS_CHANGE: OWN_OR_REFERRED,
+    Action.REPORT_ASSIGNMENT_CHANGE: OWN_OR_REFERRED,
+    Action.REPORT_REFERRAL_CREATE: OWN_OR_REFERRED,
+    Action.REFERRAL_ANSWER: REFERRED,
+}
+# Seeing the image itself is for those whose work is the material: not counsellors.
+_REVEAL = {Action.EVIDENCE_IMAGE_REVEAL: OWN_OR_REFERRED}
+
+GRANTS: dict[Role, dict[Action, frozenset[Relation]]] = {
+    Role.ANALYST: {**_CASEWORK, **_REVEAL},
+    Role.COUNSELLOR: dict(_CASEWORK),
+    Role.OFFICER: {**_CASEWORK, **_REVEAL},
+    Role.SUPERVISOR: {**_CASEWORK, **_REVEAL, Action.STATS_AGGREGATE_READ: OWN},
+    # The coordinator sees aggregates only, never a person's data.
+    Role.COORDINATOR: {Action.STATS_AGGREGATE_READ: OWN},
+    # Administrators manage their own agency's accounts and nothing else.
+    Role.ADMINISTRATOR: {Action.USER_ACCOUNT_MANAGE: OWN},
+    Role.AUDITOR: {Action.AUDIT_LOG_SEARCH: OWN, Action.AUDIT_LOG_EXPORT: OWN},
+    # A partner platform sees nothing but match answers.
+    Role.PLATFORM: {Action.HASH_MATCH_QUERY: OWN},
+}
+
+# Which roles each kind of agency may give its people.
+ROLES_OF_KIND: dict[AgencyKind, frozenset[Role]] = {
+    AgencyKind.HOTLINE: frozenset(
+        {Role.ANALYST, Role.SUPERVISOR, Role.ADMINISTRATOR, Role.AUDITOR}
+    ),
+    AgencyKind.HELPLINE: frozenset(
+        {Role.COUNSELLOR, Role.SUPERVISOR, Role.ADMINISTRATOR, Role.AUDITOR}
+    ),
+    AgencyKind.POLICE: frozenset({Role.OFFICER, Role.SUPERVISOR, Role.ADMINISTRATOR, Role.AUDITOR}),
+    AgencyKind.COORDINATOR: frozenset({Role.COORDINATOR, Role.ADMINISTRATOR, Role.AUDITOR}),
+    AgencyKind.PLATFORM: frozenset({Role.PLATFORM, Role.ADMINISTRATOR}),
+}
+
+# Actions whose use must leave a trace even when only reading.
+AUDITED_READS = frozenset(
+    {
+        Action.REPORT_PERSONAL_READ,
+        Action.EVIDENCE_PREVIEW_READ,
+        Action.EVIDENCE_IMAGE_REVEAL,
+        Action.AUDIT_LOG_SEARCH,
+        Action.AUDIT_LOG_EXPORT,
+    }
+)
+# Actions that take a reason from the person.
+NEEDS_REASON = frozenset(
+    {
+        Action.EVIDENCE_IMAGE_REVEAL,
+        Action.REPORT_STATUS_CHANGE,
+        Action.REPORT_REFERRAL_CREATE,
+        Action.REFERRAL_ANSWER,
+    }
+)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """A signed-in person as the rules see them."""
+
+    user_id: int
+    username: str
+    agency: str
+    agency_kind: AgencyKind
+    role: Role
+    mfa_passed: bool
+
+
+def permits(principal: Principal | None, action: Action, relation: Relation) -> bool:
+    """Whether ``principal`` may do ``action`` on a record in ``relation`` to their agency."""
+    if principal is None or not principal.mfa_passed:
+        return False
+    if principal.role not in ROLES_OF_KIND[principal.agency_kind]:
+        return False
+    return relation in GRANTS[principal.role].get(action, frozenset())
+
+
+def relation_of(agency: str, owner: str, referred_to: frozenset[str]) -> Relation:
+    """The relation of a record owned by ``owner`` and referred to ``referred_to``."""
+    if agency == owner:
+        return Relation.OWN
+    if agency in referred_to:
+        return Relation.REFERRED
+    return Relation.OTHER
+
+
+def role_allowed(kind: AgencyKind, role: Role) -> bool:
+    """Whether an agency of ``kind`` may have people in ``role``."""
+    return role in ROLES_OF_KIND[kind]
+
+
+def holds(principal: Principal | None, action: Action) -> bool:
+    """Whether ``principal`` may do ``action`` on anything at all (the route-level check)."""
+    return any(permits(principal, action, relation) for relation in Relation)

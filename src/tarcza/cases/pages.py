@@ -1,0 +1,344 @@
+"""Staff pages for the work on reports: queue, report, evidence, referrals, figures.
+
+They work without JavaScript; every form carries the session's CSRF token;
+every route declares the action it needs (accounts.access.require).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import RedirectResponse, Response
+
+from tarcza.accounts.access import require
+from tarcza.accounts.permissions import Action, Principal
+from tarcza.cases.service import CaseRefused, QueueFilter
+from tarcza.intake.rules import Category, Status
+from tarcza.web import i18n
+from tarcza.web.context import AppContext, app_context, page_language, render
+from tarcza.web.i18n import N_
+
+router = APIRouter(include_in_schema=False)
+
+Ctx = Annotated[AppContext, Depends(app_context)]
+
+# What a finished change says on the report page (?done=...).
+DONE = {
+    "status": N_("The status is changed."),
+    "assign": N_("The assignment is changed."),
+    "refer": N_("The report is referred. The other agency will accept or decline it."),
+    "answer": N_("Your answer is recorded."),
+}
+# Refusals by code, in the reader's language.
+REFUSALS = {
+    "required": N_("Give a reason."),
+    "too_long": N_("This is too long."),
+    "invalid_character": N_("This text contains a character that cannot be stored."),
+    "not_allowed": N_("The report cannot move to this status from its current one."),
+    "unknown": N_("Choose one of the options."),
+    "own": N_("The report is already with that agency."),
+    "duplicate": N_("The report is already referred to that agency."),
+    "answered": N_("This referral was already answered."),
+}
+
+
+# Names shown for stored values (the values themselves are codes).
+LABELS: dict[str, dict[str, str]] = {
+    "category": {
+        "csam": N_("Abuse material"),
+        "sextortion": N_("Sextortion"),
+        "grooming": N_("Grooming"),
+        "other": N_("Other"),
+    },
+    "status": {
+        "received": N_("Received"),
+        "in_assessment": N_("In assessment"),
+        "forwarded": N_("Forwarded"),
+        "closed": N_("Closed"),
+    },
+    "referral": {
+        "pending": N_("Waiting for an answer"),
+        "accepted": N_("Accepted"),
+        "declined": N_("Declined"),
+    },
+}
+
+
+def _render(
+    request: Request, template: str, values: dict[str, Any], status_code: int = 200
+) -> Response:
+    return render(request, template, {**values, "labels": LABELS}, status_code=status_code)
+
+
+def _parse(kind: type[Category] | type[Status], raw: str | None) -> Any:
+    if not raw:
+        return None
+    try:
+        return kind(raw)
+    except ValueError:
+        return ...
+
+
+@router.get("/staff/queue")
+async def queue_page(
+    request: Request,
+    ctx: Ctx,
+    principal: Annotated[Principal, Depends(require(Action.REPORT_QUEUE_LIST))],
+) -> Response:
+    params = request.query_params
+    category, status = (
+        _parse(Category, params.get("category")),
+        _parse(Status, params.get("status")),
+    )
+    mine = params.get("mine") == "1"
+    if category is ... or status is ...:
+        tr = i18n.translator(page_language(request))
+        error = tr.gettext(N_("Choose one of the options."))
+        return _render(
+            request,
+            "queue.html",
+            {
+                "items": [],
+                "error": error,
+                "filters": {},
+                "categories": Category,
+                "statuses": Status,
+            },
+            status_code=422,
+        )
+    wanted = QueueFilter(category=category, status=status, mine=mine)
+    items = await run_in_threadpool(ctx.cases.queue, principal, wanted)
+    filters = {"category": category, "status": status, "mine": mine}
+    return _render(
+        request,
+        "queue.html",
+        {"items": items, "filters": filters, "categories": Category, "statuses": Status},
+    )
+
+
+def _report_page(
+    request: Request,
+    ctx: AppContext,
+    principal: Principal,
+    reference: str,
+    *,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    view = ctx.cases.report(principal, reference)
+    done = DONE.get(request.query_params.get("done", ""))
+    return _render(
+        request,
+        "report.html",
+        {
+            "r": view,
+            "me": principal,
+            "actions": Action,
+            "colleagues": ctx.accounts.colleagues(principal.agency),
+            "agencies": ctx.cases.agencies_to_refer(principal),
+            "errors": errors or {},
+            "flash_id": done,
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/staff/reports/{reference}")
+async def report_page(
+    request: Request,
+    reference: str,
+    ctx: Ctx,
+    principal: Annotated[Principal, Depends(require(Action.REPORT_SUMMARY_READ))],
+) -> Response:
+    return await run_in_threadpool(_report_page, request, ctx, principal, reference)
+
+
+async def _form(request: Request) -> dict[str, str]:
+    form = await request.form()
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+def _refused(request: Request, exc: CaseRefused, field: str) -> dict[str, str]:
+    tr = i18n.translator(page_language(request))
+    return {field: tr.gettext(REFUSALS.get(exc.code, N_("This value is not valid.")))}
+
+
+async def _change(
+    request: Request,
+    ctx: AppContext,
+    principal: Principal,
+    reference: str,
+    done: str,
+    field: str,
+    work: Any,
+) -> Response:
+    """Run a change; on success go back to the report, on refusal show the report with the error."""
+    try:
+        await run_in_threadpool(work)
+    except CaseRefused as exc:
+        errors = _refused(request, exc, f"{field}-{exc.field}")
+        return await run_in_threadpool(
+            _report_page, request, ctx, principal, reference, errors=errors, status_code=422
+        )
+    return RedirectResponse(f"/staff/reports/{reference}?done={done}", status_code=303)
+
+
+@router.post("/staff/reports/{reference}/status")
+async def change_status(
+    request: Request,
+    reference: str,
+    ctx: Ctx,
+    principal: Annotated[Principal, Depends(require(Action.REPORT_STATUS_CHANGE))],
+) -> Response:
+    form = await _form(request)
+    wanted = _parse(Status, form.get("status"))
+    if wanted is None or wanted is ...:
+        exc = CaseRefused("status", "unknown", "Choose one of the options.")
+        errors = _refused(request, exc, "status-status")
+        return await run_in_threadpool(
+            _report_page, request, ctx, principal, reference, errors=errors, status_code=422
+        )
+    return await _change(
+        request,
+        ctx,
+        principal,
+        reference,
+        "status",
+        "status",
+        lambda: ctx.cases.change_status(principal, reference, wanted, form.get("reason")),
+    )
+
+
+@router.post("/staff/reports/{reference}/assign")
+async def assign(
+    request: Request,
+    reference: str,
+    ctx: Ctx,
+    principal: Annotated[Principal, Depends(require(Action.REPORT_ASSIGNMENT_CHANGE))],
+) -> Response:
+    form = await _form(request)
+    who = form.get("assignee", "")
+    who = principal.username if who == "me" else who
+    return await _change(
+        request,
+        ctx,
+        principal,
+        reference,
+        "assign",
+        "assign",
+        lambda: ctx.cases.assign(principal, reference, who or None),
+    )
+
+
+@router.post("/staff/reports/{reference}/refer")
+async def refer(
+    request: Request,
+    reference: str,
+    ctx: Ctx,
+    principal: Annotated[Principal, Depends(require(Action.REPORT_REFERRAL_CREATE))],
+) -> Response:
+    form = await _form(request)
+    return await _change(
+        request,
+        ctx,
+        principal,
+        reference,
+        "refer",
+        "refer",
+        lambda: ctx.cases.refer(
+            principal, reference, form.get("to_agency", ""), form.get("reason")
+        ),
+    )
+
+
+@router.post("/staff/referrals/{referral_id}/answer")
+async def answer(
+    request: Request,
+    referral_id: int,
+    ctx: Ctx,
+    principal: Annotated[Principal, Depends(require(Action.REFERRAL_ANSWER))],
+) -> Response:
+    form = await _form(request)
+    reference = form.get("reference", "")
+    decision = form.get("decision")
+    if decision not in ("accept", "decline"):
+        exc = CaseRefused("decision", "unknown", "Choose one of the options.")
+        errors = _refused(request, exc, "answer-decision")
+        return await run_in_threadpool(
+            _report_page, request, ctx, principal, reference, errors=errors, status_code=422
+        )
+    return await _change(
+        request,
+        ctx,
+        principal,
+        reference,
+        "answer",
+        "answer",
+        lambda: ctx.cases.answer(principal, referral_id, decision == "accept", form.get("reason")),
+    )
+
+
+def _png(data: bytes) -> Response:
+    return Response(
+        data,
+        media_type="image/png",
+        headers={"Cache-Control": "no-store", "Content-Disposition": "inline"},
+    )
+
+
+@router.get("/staff/evidence/{evidence_id}/preview.png")
+async def preview(
+    evidence_id: int,
+    ctx: Ctx,
+    principal: Annotated[Principal, Depends(require(Action.EVIDENCE_PREVIEW_READ))],
+) -> Response:
+    return _png(await run_in_threadpool(ctx.cases.preview, principal, evidence_id))
+
+
+@router.post("/staff/evidence/{evidence_id}/reveal")
+async def reveal(
+    request: Request,
+    evidence_id: int,
+    ctx: Ctx,
+    principal: Annotated[Principal, Depends(require(Action.EVIDENCE_IMAGE_REVEAL))],
+) -> Response:
+    form = await _form(request)
+    reference = form.get("reference", "")
+    try:
+        grant = await run_in_threadpool(
+            ctx.cases.reveal, principal, evidence_id, form.get("reason")
+        )
+    except CaseRefused as exc:
+        errors = _refused(request, exc, f"reveal-{evidence_id}")
+        return await run_in_threadpool(
+            _report_page, request, ctx, principal, reference, errors=errors, status_code=422
+        )
+    return _render(
+        request,
+        "revealed.html",
+        {"grant": grant, "reference": reference, "seconds": ctx.settings.reveal_seconds},
+    )
+
+
+@router.get("/staff/evidence/{evidence_id}/image")
+async def revealed_image(
+    evidence_id: int,
+    expires: int,
+    sig: str,
+    ctx: Ctx,
+    principal: Annotated[Principal, Depends(require(Action.EVIDENCE_IMAGE_REVEAL))],
+) -> Response:
+    data = await run_in_threadpool(ctx.cases.revealed, principal, evidence_id, expires, sig)
+    return _png(data)
+
+
+@router.get("/staff/stats")
+async def figures_page(
+    request: Request,
+    ctx: Ctx,
+    principal: Annotated[Principal, Depends(require(Action.STATS_AGGREGATE_READ))],
+) -> Response:
+    figures = await run_in_threadpool(ctx.cases.figures, principal)
+    return _render(request, "figures.html", {"figures": figures})

@@ -1,0 +1,147 @@
+"""The staff API's request and answer bodies."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from tarcza.cases.rules import MAX_REASON, ReferralState
+from tarcza.intake.rules import Category, Status
+
+# References look like TZ-7K2M-9QXP; anything else names no report (422 before any query).
+Reference = Annotated[str, StringConstraints(pattern=r"^TZ-[0-9A-Z]{4}-[0-9A-Z]{4}$")]
+Reason = Annotated[str, StringConstraints(min_length=1, max_length=MAX_REASON)]
+AgencyCode = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{1,31}$")]
+Username = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{1,39}$")]
+RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StatusChangeIn(_In):
+    status: Status
+    reason: Reason
+
+
+class AssignmentIn(_In):
+    assignee: Username | None = Field(None, description="A colleague's username; null: nobody")
+
+
+class ReferralIn(_In):
+    to_agency: AgencyCode
+    reason: Reason
+
+
+class ReferralAnswerIn(_In):
+    accept: bool
+    reason: Reason
+
+
+class RevealIn(_In):
+    reason: Reason
+
+
+class QueueItemOut(BaseModel):
+    reference: str
+    category: Category
+    status: Status
+    priority: int
+    child_in_danger: bool
+    created_at: datetime
+    owner_agency: str
+    relation: str
+    assignee: str | None
+    bank_match: bool
+    evidence_count: int
+    referral_pending: bool
+
+
+class MatchOut(BaseModel):
+    bank: str
+    signal_type: str
+    distance: int
+
+
+class EvidenceOut(BaseModel):
+    id: int
+    media_type: str
+    size_bytes: int
+    width: int
+    height: int
+    md5: str
+    sha256: str
+    pdq: str | None
+    pdq_quality: int | None
+    matches: list[MatchOut]
+    preview_url: str
+
+
+class ReferralOut(BaseModel):
+    id: int
+    from_agency: str
+    to_agency: str
+    state: ReferralState
+    reason: str
+    created_by: str
+    created_at: datetime
+    answer: str | None
+    answered_by: str | None
+    answered_at: datetime | None
+
+
+class HistoryOut(BaseModel):
+    at: datetime
+    actor: str
+    agency: str | None
+    action: str
+    reason: str | None
+    details: dict[str, object]
+
+
+class ReportOut(BaseModel):
+    reference: str
+    category: Category
+    status: Status
+    priority: int
+    child_in_danger: bool
+    child_age_range: str | None
+    language: str
+    source: str
+    platform: str | None
+    urls: list[str]
+    created_at: datetime
+    owner_agency: str
+    relation: str
+    assignee: str | None
+    description: str | None
+    usernames: list[str] | None
+    contact: dict[str, str | None] | None
+    evidence: list[EvidenceOut]
+    referrals: list[ReferralOut]
+    history: list[HistoryOut]
+    allowed: list[str] = Field(description="The actions you may take on this report")
+
+
+class ChangedOut(BaseModel):
+    reference: str
+    status: Status
+
+
+class ReferralCreatedOut(BaseModel):
+    id: int
+
+
+class RevealOut(BaseModel):
+    image_url: str
+    expires: int
+
+
+class FiguresOut(BaseModel):
+    status: dict[str, int]
+    category: dict[str, int]
+    agency: dict[str, int]
+    referral: dict[str, int]
