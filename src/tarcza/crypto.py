@@ -57,6 +57,24 @@ class KeyRing:
         except InvalidTag as exc:
             raise DecryptionError("blob does not open in this context") from exc
 
+    @property
+    def current_key_id(self) -> str:
+        """The id of the key new blobs are sealed with."""
+        return self._current
+
+    @staticmethod
+    def key_id(blob: bytes) -> str | None:
+        """The id of the key a blob was sealed with (None if it is not a sealed blob)."""
+        if blob[:2] != _MAGIC or len(blob) < 3:
+            return None
+        return blob[3 : 3 + blob[2]].decode(errors="replace")
+
+    def reseal(self, blob: bytes, context: str) -> bytes | None:
+        """The blob sealed again with the current key, or None when it already is."""
+        if self.key_id(blob) == self._current:
+            return None
+        return self.seal(self.open(blob, context), context)
+
     def seal_text(self, text: str, context: str) -> bytes:
         """Encrypt a string (UTF-8)."""
         return self.seal(text.encode("utf-8"), context)

@@ -183,6 +183,10 @@ class CaseService:
         self._reveal = timedelta(seconds=reveal_seconds)
         self._clock = clock
 
+    @property
+    def evidence_store(self) -> EvidenceStore:
+        return self._store
+
     # -- access ---------------------------------------------------------------------
 
     @staticmethod

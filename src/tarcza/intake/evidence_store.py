@@ -30,21 +30,17 @@ class EvidenceStore:
         storage_key = secrets.token_hex(16)
         path = self._path(storage_key)
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = path.with_suffix(".tmp")
-        sealed = self._keyring.seal(data, self._context(storage_key))
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, sealed)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        tmp.replace(path)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        _write_durably(path, self._keyring.seal(data, self._context(storage_key)), exclusive=True)
         return storage_key
+
+    def reseal(self, storage_key: str) -> bool:
+        """Seal a file again with the current key (key rotation); False if it already was."""
+        path = self._path(storage_key)
+        resealed = self._keyring.reseal(path.read_bytes(), self._context(storage_key))
+        if resealed is None:
+            return False
+        _write_durably(path, resealed, exclusive=False)
+        return True
 
     def get(self, storage_key: str) -> bytes:
         """The original bytes of a stored file (for staff tools, never the public)."""
@@ -57,3 +53,21 @@ class EvidenceStore:
     def delete(self, storage_key: str) -> None:
         """Remove a file (used when the report that owned it was not committed)."""
         self._path(storage_key).unlink(missing_ok=True)
+
+
+def _write_durably(path: Path, data: bytes, *, exclusive: bool) -> None:
+    """Write through a temporary file, fsync it, rename it over ``path``, fsync the folder."""
+    tmp = path.with_suffix(".tmp")
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC)
+    fd = os.open(tmp, flags, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    tmp.replace(path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
