@@ -35,14 +35,20 @@ def _db_upgrade(_args: argparse.Namespace) -> int:
 
 
 def _demo(_args: argparse.Namespace) -> int:
+    from tarcza.accounts.demo import load_staff_demo, sign_in_table
     from tarcza.intake.demo import load_demo
     from tarcza.web.app import build_context
 
     ctx = build_context(get_settings())
+    if ctx.settings.production:
+        ctx.db.dispose()
+        print("tarcza: no demo in production: its staff have a published password", file=sys.stderr)
+        return 1
     receipts = load_demo(ctx.intake)
     print(f"{len(receipts)} demo reports are loaded. Try the status page with:")
     for receipt in receipts[:2]:
         print(f"  reference {receipt.reference}  PIN {receipt.pin}  ({receipt.category.value})")
+    print(sign_in_table(load_staff_demo(ctx)))
     ctx.db.dispose()
     return 0
 
@@ -78,6 +84,41 @@ def _audit_verify(_args: argparse.Namespace) -> int:
     return 1
 
 
+def _keys_reseal(_args: argparse.Namespace) -> int:
+    from tarcza.store.reseal import reseal_all
+    from tarcza.web.app import build_context
+
+    ctx = build_context(get_settings())
+    count = reseal_all(ctx.db, ctx.keyring, ctx.cases.evidence_store)
+    ctx.db.dispose()
+    for name, n in sorted(count.resealed.items()):
+        print(f"  {name}: {n} sealed again")
+    print(
+        f"{count.total} blobs sealed again with key {ctx.keyring.current_key_id!r}; "
+        f"{count.current} were already under it"
+    )
+    return 0
+
+
+def _db_grants(args: argparse.Namespace) -> int:
+    from tarcza.store.engine import make_database
+    from tarcza.store.grants import apply_grants, grant_statements
+
+    try:
+        if args.print:
+            print(";\n".join(grant_statements(args.role)) + ";")
+            return 0
+        settings = get_settings()
+        db = make_database(settings.resolved_database_url, settings)
+        n = apply_grants(db, args.role)
+        db.dispose()
+    except ValueError as exc:
+        print(f"tarcza: {exc}", file=sys.stderr)
+        return 1
+    print(f"{n} grants applied to {args.role}: audit_log is append-only for it")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line's parser."""
     parser = argparse.ArgumentParser(prog="tarcza", description=__doc__)
@@ -93,8 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="apply the migrations").set_defaults(func=_db_upgrade)
+    grants = db_sub.add_parser(
+        "grants", help="give a PostgreSQL role the application's rights (audit log append-only)"
+    )
+    grants.add_argument("role", help="an existing PostgreSQL role, e.g. tarcza_app")
+    grants.add_argument("--print", action="store_true", help="print the SQL instead of running it")
+    grants.set_defaults(func=_db_grants)
 
-    sub.add_parser("demo", help="load invented demo reports").set_defaults(func=_demo)
+    sub.add_parser("demo", help="load invented demo reports and staff").set_defaults(func=_demo)
 
     hash_ = sub.add_parser("hash", help="print MD5, SHA-256 and PDQ of files as JSON lines")
     hash_.add_argument("files", nargs="+")
@@ -113,9 +160,18 @@ def build_parser() -> argparse.ArgumentParser:
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     audit_sub.add_parser("verify", help="recompute the hash chain").set_defaults(func=_audit_verify)
 
+    keys = sub.add_parser("keys", help="data keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    keys_sub.add_parser(
+        "reseal", help="seal every stored secret again with the current data key"
+    ).set_defaults(func=_keys_reseal)
+
     from tarcza.hashing.commands import add_parsers as add_hashing_parsers
 
     add_hashing_parsers(sub)
+    from tarcza.accounts.commands import add_parsers as add_account_parsers
+
+    add_account_parsers(sub)
     return parser
 
 

@@ -108,7 +108,9 @@ class AuthService:
         return self._keys.keyed_hash("csrf", token)[:40]
 
     def csrf_valid(self, token: str, offered: str) -> bool:
-        return bool(token) and secrets.compare_digest(self.csrf_token(token), offered or "")
+        """Whether ``offered`` is the CSRF token of ``token`` (any text: compared as bytes)."""
+        expected, given = self.csrf_token(token).encode(), (offered or "").encode()
+        return bool(token) and secrets.compare_digest(expected, given)
 
     def _new_session(self, session: Session, user: User, *, mfa: bool, now: datetime) -> str:
         token = secrets.token_urlsafe(32)
@@ -134,7 +136,12 @@ class AuthService:
         client_key = self._keys.keyed_hash("throttle-login-client", client)
         with self._db.transaction() as session:
             throttle.refuse_if_locked(session, (name_key, client_key), now)
-            user = session.scalar(select(User).where(User.username == name, User.active))
+            # A name no account can have is not looked up (PostgreSQL refuses NUL, for one).
+            user = (
+                session.scalar(select(User).where(User.username == name, User.active))
+                if rules.USERNAME.match(name)
+                else None
+            )
             ok = _password_matches(user.password_hash if user else self._dummy_hash, password)
             if user is None or not ok:
                 self._fail(session, name_key, client_key, now)
@@ -143,7 +150,8 @@ class AuthService:
                 failed = True
             else:
                 failed = False
-                throttle.forget(session, name_key)
+                # The failures are forgotten only after the second factor: forgetting them
+                # here would let whoever has the password guess codes without limit.
                 token = self._new_session(session, user, mfa=False, now=now)
                 needs = user.totp_secret_sealed is None
         if failed:
@@ -217,6 +225,15 @@ class AuthService:
                 found.used_at = now
                 return "recovery_code"
         return None
+
+    def pending_step(self, token: str) -> str:
+        """What a session after the password needs next: ``"code"`` or ``"enrol"``.
+
+        SessionInvalid when ``token`` is no session waiting for its second factor.
+        """
+        with self._db.transaction() as session:
+            _row, user = self._pending(session, token, self._clock())
+            return "enrol" if user.totp_secret_sealed is None else "code"
 
     def start_enrolment(self, token: str) -> Enrolment:
         """A new TOTP secret for a person who has none yet (kept with the session)."""

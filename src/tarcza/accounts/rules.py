@@ -117,7 +117,8 @@ def totp_step(secret: str, code: str, at: datetime, last_step: int | None) -> in
     works once.
     """
     digits = code.strip().replace(" ", "")
-    if not (digits.isdigit() and len(digits) == TOTP_DIGITS):
+    # isascii: str.isdigit accepts other scripts' digits, which compare_digest refuses.
+    if not (digits.isascii() and digits.isdigit() and len(digits) == TOTP_DIGITS):
         return None
     totp = pyotp.TOTP(secret, digits=TOTP_DIGITS, interval=TOTP_STEP)
     now_step = int(at.timestamp()) // TOTP_STEP

@@ -165,11 +165,17 @@ class AccountService:
     def users(self, actor: Principal) -> list[UserInfo]:
         """The accounts of the administrator's own agency."""
         self._may_manage(actor, actor.agency)
+        return self.agency_users(actor.agency)
+
+    def agency_users(self, agency: str) -> list[UserInfo]:
+        """The accounts of ``agency``, for the command line (pages use :meth:`users`)."""
         with self._db.sessions() as session:
+            if session.scalar(select(Agency.id).where(Agency.code == agency)) is None:
+                raise AccountRefused("agency", "unknown", f"No agency {agency!r}.")
             rows = session.scalars(
                 select(User)
                 .join(Agency, Agency.id == User.agency_id)
-                .where(Agency.code == actor.agency)
+                .where(Agency.code == agency)
                 .order_by(User.username)
             )
             return [self._user_info(row) for row in rows]
@@ -234,10 +240,13 @@ class AccountService:
 
     def _managed_user(self, session: Session, actor: Principal, username: str) -> User:
         self._may_manage(actor, actor.agency)
+        name = rules.normalise_username(username)
+        if not rules.USERNAME.match(name):  # no such account; and PostgreSQL refuses NUL
+            raise AccountNotFound()
         user = session.scalar(
             select(User)
             .join(Agency, Agency.id == User.agency_id)
-            .where(User.username == rules.normalise_username(username))
+            .where(User.username == name)
             .where(Agency.code == actor.agency)
         )
         if user is None:

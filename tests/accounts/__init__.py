@@ -1,0 +1,1 @@
+"""Accounts: rules, sign-in, sessions, pages, administration, command line."""
