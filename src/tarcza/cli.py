@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from tarcza.config import ConfigError, get_settings
 
@@ -65,23 +67,145 @@ def _scan(args: argparse.Namespace) -> int:
     return scan_command(args)
 
 
-def _audit_verify(_args: argparse.Namespace) -> int:
+def _audit_verify(args: argparse.Namespace) -> int:
+    from tarcza.audit import checkpoint
     from tarcza.audit.service import verify_log
+    from tarcza.config import load_keys
     from tarcza.store.engine import make_database
 
     settings = get_settings()
+    path = Path(args.file) if args.file else checkpoint.default_path(settings.var_dir)
     db = make_database(settings.resolved_database_url, settings)
-    with db.sessions() as session:
-        verdict = verify_log(session)
-    db.dispose()
+    held: checkpoint.CheckpointVerdict | str | None = None
+    try:
+        with db.sessions() as session:
+            verdict = verify_log(session)
+            if path.exists():
+                key = load_keys(settings).audit_signing_key
+                try:
+                    held = checkpoint.verify_latest(session, path, key)
+                except checkpoint.CheckpointUnreadable as exc:
+                    held = str(exc)
+    finally:
+        db.dispose()
+    code = 0
     if verdict.ok:
         print(f"audit log intact: {verdict.count} entries")
-        return 0
-    print(
-        f"audit log BROKEN at entry {verdict.broken_seq}: {verdict.problem} "
-        f"({verdict.count} entries before it are intact)"
-    )
-    return 1
+    else:
+        print(
+            f"audit log BROKEN at entry {verdict.broken_seq}: {verdict.problem} "
+            f"({verdict.count} entries before it are intact)"
+        )
+        code = 1
+    if isinstance(held, str):
+        print(f"audit log BROKEN: checkpoint unreadable: {held}")
+        return 1
+    if held is None:
+        print(f"no checkpoint at {path}: a cut-off end of the log would not show")
+        return code
+    cp = held.checkpoint
+    if not held.ok:
+        print(
+            f"audit log BROKEN: checkpoint of {cp.at} (entry {cp.seq}, {cp.count} entries) "
+            f"in {path}: {held.problem}"
+        )
+        return 1
+    print(f"checkpoint of {cp.at} holds: entry {cp.seq} and {cp.count} entries are in the log")
+    return code
+
+
+def _audit_checkpoint(args: argparse.Namespace) -> int:
+    from tarcza.audit import checkpoint
+    from tarcza.config import load_keys
+    from tarcza.store.base import utcnow
+    from tarcza.store.engine import make_database
+
+    settings = get_settings()
+    key = load_keys(settings).audit_signing_key
+    path = Path(args.file) if args.file else checkpoint.default_path(settings.var_dir)
+    db = make_database(settings.resolved_database_url, settings)
+    try:
+        cp = checkpoint.take(db, key, utcnow())
+    except checkpoint.CheckpointRefused as exc:
+        print(f"tarcza: no checkpoint written: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        db.dispose()
+    checkpoint.append(path, cp)
+    print(f"checkpoint of entry {cp.seq} ({cp.count} entries) added to {path}")
+    return 0
+
+
+def _audit_export(args: argparse.Namespace) -> int:
+    from tarcza.audit.export import export_as
+    from tarcza.audit.search import parse_moment
+    from tarcza.config import load_keys
+    from tarcza.store.base import utcnow
+    from tarcza.store.engine import make_database
+
+    try:
+        since = parse_moment(args.since) if args.since else None
+        until = parse_moment(args.until, end_of_day=True) if args.until else None
+    except ValueError as exc:
+        print(f"tarcza: --since/--until: {exc}", file=sys.stderr)
+        return 2
+    if since and until and since >= until:
+        print("tarcza: --until must come after --since", file=sys.stderr)
+        return 2
+    settings = get_settings()
+    key = load_keys(settings).audit_signing_key
+    db = make_database(settings.resolved_database_url, settings)
+    try:
+        made = export_as(
+            db,
+            actor="command-line",
+            agency=None,
+            signing_key=key,
+            now=utcnow(),
+            since=since,
+            until=until,
+        )
+    finally:
+        db.dispose()
+    out = Path(args.out)
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(made.data)
+    span = f" (entries {made.first_seq} to {made.last_seq})" if made.count else ""
+    print(f"{made.count} audit entries{span} exported, signed, to {out}")
+    return 0
+
+
+def _audit_verify_export(args: argparse.Namespace) -> int:
+    from tarcza.audit.export import verify_export
+
+    try:
+        data = Path(args.file).read_bytes()
+    except OSError as exc:
+        print(f"tarcza: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    verdict = verify_export(data, args.public_key)
+    if not verdict.ok:
+        print(f"audit export BROKEN: {verdict.problem}")
+        return 1
+    span = f" (entries {verdict.first_seq} to {verdict.last_seq})" if verdict.count else ""
+    print(f"audit export intact: {verdict.count} entries{span}")
+    if verdict.trusted:
+        print("signed by the trusted public key")
+    else:
+        print(
+            "WARNING: checked against the public key inside the file only; give --public-key "
+            "(from `tarcza audit public-key` on the exporting system) to know who signed it"
+        )
+    return 0
+
+
+def _audit_public_key(_args: argparse.Namespace) -> int:
+    from tarcza.audit.export import public_key_b64
+    from tarcza.config import load_keys
+
+    print(public_key_b64(load_keys(get_settings()).audit_signing_key))
+    return 0
 
 
 def _keys_reseal(_args: argparse.Namespace) -> int:
@@ -158,7 +282,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     audit = sub.add_parser("audit", help="the audit log")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
-    audit_sub.add_parser("verify", help="recompute the hash chain").set_defaults(func=_audit_verify)
+    verify = audit_sub.add_parser(
+        "verify", help="recompute the hash chain; check the latest checkpoint"
+    )
+    verify.add_argument("--file", help="checkpoint file (default: var/audit-checkpoints.jsonl)")
+    verify.set_defaults(func=_audit_verify)
+    checkpoint = audit_sub.add_parser(
+        "checkpoint", help="append a signed checkpoint of the log's head to a file"
+    )
+    checkpoint.add_argument("--file", help="default: var/audit-checkpoints.jsonl")
+    checkpoint.set_defaults(func=_audit_checkpoint)
+    export = audit_sub.add_parser("export", help="write a signed export of the log (JSON)")
+    export.add_argument("--out", required=True, help="the file to write")
+    export.add_argument("--since", help="ISO 8601 date or time (UTC when no zone is given)")
+    export.add_argument("--until", help="ISO 8601, exclusive; a bare date includes that day")
+    export.set_defaults(func=_audit_export)
+    verify_export = audit_sub.add_parser(
+        "verify-export", help="check a signed export (exit 0 intact, 1 broken)"
+    )
+    verify_export.add_argument("file")
+    verify_export.add_argument(
+        "--public-key", metavar="BASE64", help="the exporter's public key, obtained separately"
+    )
+    verify_export.set_defaults(func=_audit_verify_export)
+    audit_sub.add_parser(
+        "public-key", help="print the public key that checks exports and checkpoints"
+    ).set_defaults(func=_audit_public_key)
 
     keys = sub.add_parser("keys", help="data keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -73,13 +74,17 @@ def test_concurrent_appends_keep_one_unbroken_chain(db: Database) -> None:
 
 
 def test_verify_cli_names_the_broken_entry(
-    db: Database, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     from tarcza import cli
     from tarcza.config import get_settings
 
     append(db, 3)
     monkeypatch.setenv("TARCZA_DATABASE_URL", db.engine.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("TARCZA_VAR_DIR", str(tmp_path))  # no checkpoint file of a dev run
     get_settings.cache_clear()
     try:
         assert cli.main(["audit", "verify"]) == 0
