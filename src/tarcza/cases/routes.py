@@ -30,6 +30,7 @@ _ERRORS: dict[int | str, dict[str, str]] = {
 }
 _CHANGE_ERRORS: dict[int | str, dict[str, str]] = {
     **_ERRORS,
+    400: {"description": "The body is not JSON"},
     422: {"description": "The change breaks a rule: the field and the reason are given"},
 }
 
