@@ -22,6 +22,10 @@ SECURITY_HEADERS = [
 ]
 
 
+# Staff pages and APIs carry personal data and evidence: no cache may keep them.
+PRIVATE_PATHS = ("/staff", "/api/v1/staff", "/api/v1/audit")
+
+
 class SecurityHeaders:
     """Adds the security headers to every answer."""
 
@@ -36,10 +40,14 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
 
+        private = str(scope.get("path", "")).startswith(PRIVATE_PATHS)
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 present = {k.lower() for k, _ in message.get("headers", [])}
                 extra = [(k, v) for k, v in self.headers if k not in present]
+                if private and b"cache-control" not in present:
+                    extra.append((b"cache-control", b"no-store"))
                 message["headers"] = list(message.get("headers", [])) + extra
             await send(message)
 
