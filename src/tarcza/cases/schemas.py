@@ -80,6 +80,16 @@ class EvidenceOut(BaseModel):
     preview_url: str
 
 
+class ItemOut(BaseModel):
+    id: int
+    url: str
+    url_as_reported: str
+    state: str
+    reports: int = Field(description="How many reports name this content item")
+    first_reported_at: datetime
+    removed_at: datetime | None
+
+
 class ReferralOut(BaseModel):
     id: int
     from_agency: str
@@ -121,6 +131,7 @@ class ReportOut(BaseModel):
     usernames: list[str] | None
     contact: dict[str, str | None] | None
     evidence: list[EvidenceOut]
+    items: list[ItemOut]
     referrals: list[ReferralOut]
     history: list[HistoryOut]
     allowed: list[str] = Field(description="The actions you may take on this report")

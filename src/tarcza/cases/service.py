@@ -30,6 +30,7 @@ from tarcza.cases.models import Assignment, Referral
 from tarcza.crypto import KeyRing
 from tarcza.hashing.images import ImageLimits, ImageRejected, open_image
 from tarcza.hashing.models import Bank, EvidenceMatch
+from tarcza.hotline.service import ItemSummary, items_of_report
 from tarcza.intake.evidence_store import EvidenceStore
 from tarcza.intake.models import Evidence, Report
 from tarcza.intake.rules import Category, Status
@@ -148,6 +149,7 @@ class ReportView:
     usernames: list[str] | None
     contact: dict[str, str | None] | None
     evidence: list[EvidenceView]
+    items: list[ItemSummary]
     referrals: list[ReferralView]
     history: list[HistoryItem]
     allowed: frozenset[Action] = field(default_factory=frozenset)
@@ -353,6 +355,7 @@ class CaseService:
                 if personal
                 else None,
                 evidence=self._evidence_views(session, report.id),
+                items=items_of_report(session, report.id),
                 referrals=self._referral_views(session, report.id),
                 history=self._history(session, reference),
                 allowed=frozenset(a for a in Action if permits(principal, a, relation)),
@@ -482,12 +485,12 @@ class CaseService:
 
     def reveal(self, principal: Principal, evidence_id: int, reason: str | None) -> RevealGrant:
         """Record why the person reveals an image, and grant its unblurred view for a while."""
-        why = _checked_reason(reason)
         now = self._clock()
         with self._db.transaction() as session:
             _, reference = self._evidence(
                 session, principal, evidence_id, Action.EVIDENCE_IMAGE_REVEAL
             )
+            why = _checked_reason(reason)  # asked after access: a stranger learns nothing
             self._audit(
                 session,
                 principal,
@@ -536,10 +539,10 @@ class CaseService:
         self, principal: Principal, reference: str, status: Status, reason: str | None
     ) -> None:
         """Move the report along the workflow, with a reason (the public sees the status)."""
-        why = _checked_reason(reason)
         now = self._clock()
         with self._db.transaction() as session:
             report, _ = self._report(session, principal, reference, Action.REPORT_STATUS_CHANGE)
+            why = _checked_reason(reason)
             current = Status(report.status)
             try:
                 rules.check_transition(current, status)
@@ -602,10 +605,10 @@ class CaseService:
         self, principal: Principal, reference: str, to_agency: str, reason: str | None
     ) -> int:
         """Hand the report to another agency with a reason; it accepts or declines."""
-        why = _checked_reason(reason)
         now = self._clock()
         with self._db.transaction() as session:
             report, _ = self._report(session, principal, reference, Action.REPORT_REFERRAL_CREATE)
+            why = _checked_reason(reason)
             target = session.scalar(select(Agency).where(Agency.code == to_agency))
             if target is None or target.kind in ("platform", "coordinator"):
                 raise CaseRefused("to_agency", "unknown", "Choose an agency that works cases.")
@@ -648,7 +651,6 @@ class CaseService:
         self, principal: Principal, referral_id: int, accept: bool, reason: str | None
     ) -> None:
         """The receiving agency accepts (the report is forwarded) or declines (access ends)."""
-        why = _checked_reason(reason)
         now = self._clock()
         with self._db.transaction() as session:
             row = (
@@ -665,6 +667,7 @@ class CaseService:
                 principal, Action.REFERRAL_ANSWER, Relation.REFERRED
             ):
                 raise ActionDenied()
+            why = _checked_reason(reason)
             if row.state != rules.ReferralState.PENDING.value:
                 raise CaseRefused("referral", "answered", "This referral was already answered.")
             state = rules.ReferralState.ACCEPTED if accept else rules.ReferralState.DECLINED

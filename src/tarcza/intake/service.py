@@ -18,6 +18,7 @@ from tarcza.crypto import KeyRing
 from tarcza.hashing.images import ImageLimits, ImageRejected
 from tarcza.hashing.matcher import ItemResult, Matcher, evidence_match_rows, match_or_nothing
 from tarcza.hashing.service import FileHashes, hash_image_bytes
+from tarcza.hotline.service import fold_report_urls
 from tarcza.intake import rules
 from tarcza.intake.evidence_store import EvidenceStore
 from tarcza.intake.models import Evidence, IdempotencyRecord, Report
@@ -202,6 +203,7 @@ class IntakeService:
                     session.add(report)
                     session.flush()
                     matched = _add_evidence(session, report, hashes, storage_keys, found, now)
+                    fold_report_urls(session, report.id, new.urls, now)
                     receipt = Receipt(
                         reference=reference,
                         pin=pin,

@@ -1,0 +1,1 @@
+"""The hotline: content items from reported URLs, assessment, hosting trace, action, monitoring."""
