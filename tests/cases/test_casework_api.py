@@ -275,3 +275,13 @@ def test_malformed_references_are_refused_before_any_query(
 ) -> None:
     assert desks["analyst"].get(f"{STAFF}/reports/TZ-%00AB-CDEF").status_code == 422
     assert desks["analyst"].get(f"{STAFF}/evidence/99999999999999999999/preview").status_code == 422
+
+
+def test_a_supervisor_counts_only_what_the_agency_sees(
+    client: TestClient, desks: dict[str, Desk]
+) -> None:
+    ctx = context(client)
+    submit(client, image=False)  # the hotline's
+    police_boss = Desk(client, add_staff(ctx, "police", Role.SUPERVISOR, "szef"))
+    assert police_boss.get(f"{STAFF}/stats").json()["status"] == {}
+    assert desks["coordinator"].get(f"{STAFF}/stats").json()["status"] == {"received": 1}

@@ -36,6 +36,7 @@ REFUSALS = {
     "required": N_("Give a reason."),
     "too_long": N_("This is too long."),
     "invalid_character": N_("This text contains a character that cannot be stored."),
+    "control_character": N_("This text contains a character that cannot be stored."),
     "not_allowed": N_("The report cannot move to this status from its current one."),
     "unknown": N_("Choose one of the options."),
     "own": N_("The report is already with that agency."),

@@ -702,15 +702,29 @@ class CaseService:
             return [(code, name) for code, name in rows]
 
     def figures(self, principal: Principal) -> dict[str, dict[str, int]]:
-        """Counts only — by status, category, agency and referral state — never a record."""
+        """Counts only — by status, category, agency and referral state — never a record.
+
+        The coordinator counts the whole country; a supervisor counts what their
+        agency sees (its reports and those referred to it), so no count leaks
+        another agency's work.
+        """
         if not permits(principal, Action.STATS_AGGREGATE_READ, Relation.OWN):
             raise ActionDenied()
+        national = principal.role is Role.COORDINATOR
+        reports = None if national else self._visible_to(principal)
+        referrals = (
+            None
+            if national
+            else or_(
+                Referral.from_agency == principal.agency, Referral.to_agency == principal.agency
+            )
+        )
         with self._db.sessions() as session:
             return {
-                "status": _counts(session, Report.status),
-                "category": _counts(session, Report.category),
-                "agency": _counts(session, Report.owner_agency),
-                "referral": _counts(session, Referral.state),
+                "status": _counts(session, Report.status, reports),
+                "category": _counts(session, Report.category, reports),
+                "agency": _counts(session, Report.owner_agency, reports),
+                "referral": _counts(session, Referral.state, referrals),
             }
 
 
@@ -721,8 +735,11 @@ _READ_ACTIONS = (
 )
 
 
-def _counts(session: Session, column: Any) -> dict[str, int]:
-    rows = session.execute(select(column, func.count()).group_by(column)).all()
+def _counts(session: Session, column: Any, where: ColumnElement[bool] | None) -> dict[str, int]:
+    query = select(column, func.count()).group_by(column)
+    if where is not None:
+        query = query.where(where)
+    rows = session.execute(query).all()
     return {str(key): int(n) for key, n in rows}
 
 
