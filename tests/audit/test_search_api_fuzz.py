@@ -8,8 +8,6 @@ bodies must match the documented models and no input may cause a server error.
 from __future__ import annotations
 
 import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,28 +20,13 @@ from schemathesis import Case
 
 from tarcza.accounts.permissions import Role
 from tarcza.config import Settings
-from tarcza.store.engine import Database, make_database
+from tarcza.store.engine import Database
 from tarcza.web.app import create_app
-from tests.support.keys import HMAC_KEY, KEY_A
+from tests.api.test_schemathesis import _openapi_document
 from tests.support.staff import add_agencies, add_staff, sign_in
 
 MAX_EXAMPLES = int(os.environ.get("TARCZA_FUZZ_EXAMPLES", "40"))
 REJECTIONS = ["400", "401", "403", "404", "422"]
-
-
-def _document() -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(
-            var_dir=Path(tmp),
-            data_keys=f"k1:{KEY_A}",
-            hmac_key=HMAC_KEY,
-            _env_file=None,  # type: ignore[call-arg]
-        )
-        database = make_database("sqlite://")
-        try:
-            return create_app(settings, database).openapi()
-        finally:
-            database.dispose()
 
 
 CONFIG = schemathesis.Config.from_dict(
@@ -52,7 +35,7 @@ CONFIG = schemathesis.Config.from_dict(
         "checks": {"negative_data_rejection": {"expected-statuses": REJECTIONS}},
     }
 )
-schema = schemathesis.openapi.from_dict(_document(), config=CONFIG).include(
+schema = schemathesis.openapi.from_dict(_openapi_document(), config=CONFIG).include(
     path_regex="^/api/v1/audit/"
 )
 
@@ -71,7 +54,7 @@ def signed_in(settings: Settings, db: Database) -> tuple[FastAPI, dict[str, str]
 
 
 def test_the_document_covers_both_audit_operations() -> None:
-    paths = _document()["paths"]
+    paths = _openapi_document()["paths"]
     assert "get" in paths["/api/v1/audit/entries"] and "get" in paths["/api/v1/audit/export"]
     params = {p["name"] for p in paths["/api/v1/audit/entries"]["get"]["parameters"]}
     assert params >= {"actor", "action", "subject_type", "subject_id", "since", "until", "limit"}

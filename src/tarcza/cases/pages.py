@@ -6,6 +6,7 @@ every route declares the action it needs (accounts.access.require).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -171,19 +172,25 @@ async def _change(
     ctx: AppContext,
     principal: Principal,
     reference: str,
-    done: str,
-    field: str,
-    work: Any,
+    form_name: str,
+    work: Callable[[], object],
 ) -> Response:
-    """Run a change; on success go back to the report, on refusal show the report with the error."""
+    """Run a change; on success go back to the report, on refusal show the report with the error.
+
+    ``form_name`` names the form on the report page: its fields' ids are ``form_name-field``.
+    """
     try:
         await run_in_threadpool(work)
     except CaseRefused as exc:
-        errors = _refused(request, exc, f"{field}-{exc.field}")
+        errors = _refused(request, exc, f"{form_name}-{exc.field}")
         return await run_in_threadpool(
             _report_page, request, ctx, principal, reference, errors=errors, status_code=422
         )
-    return RedirectResponse(f"/staff/reports/{reference}?done={done}", status_code=303)
+    return RedirectResponse(f"/staff/reports/{reference}?done={form_name}", status_code=303)
+
+
+def _not_a_choice(field: str) -> CaseRefused:
+    return CaseRefused(field, "unknown", "Choose one of the options.")
 
 
 @router.post("/staff/reports/{reference}/status")
@@ -195,21 +202,13 @@ async def change_status(
 ) -> Response:
     form = await _form(request)
     wanted = _parse(Status, form.get("status"))
-    if wanted is None or wanted is ...:
-        exc = CaseRefused("status", "unknown", "Choose one of the options.")
-        errors = _refused(request, exc, "status-status")
-        return await run_in_threadpool(
-            _report_page, request, ctx, principal, reference, errors=errors, status_code=422
-        )
-    return await _change(
-        request,
-        ctx,
-        principal,
-        reference,
-        "status",
-        "status",
-        lambda: ctx.cases.change_status(principal, reference, wanted, form.get("reason")),
-    )
+
+    def work() -> None:
+        if wanted is None or wanted is ...:
+            raise _not_a_choice("status")
+        ctx.cases.change_status(principal, reference, wanted, form.get("reason"))
+
+    return await _change(request, ctx, principal, reference, "status", work)
 
 
 @router.post("/staff/reports/{reference}/assign")
@@ -227,7 +226,6 @@ async def assign(
         ctx,
         principal,
         reference,
-        "assign",
         "assign",
         lambda: ctx.cases.assign(principal, reference, who or None),
     )
@@ -247,7 +245,6 @@ async def refer(
         principal,
         reference,
         "refer",
-        "refer",
         lambda: ctx.cases.refer(
             principal, reference, form.get("to_agency", ""), form.get("reason")
         ),
@@ -264,21 +261,13 @@ async def answer(
     form = await _form(request)
     reference = form.get("reference", "")
     decision = form.get("decision")
-    if decision not in ("accept", "decline"):
-        exc = CaseRefused("decision", "unknown", "Choose one of the options.")
-        errors = _refused(request, exc, "answer-decision")
-        return await run_in_threadpool(
-            _report_page, request, ctx, principal, reference, errors=errors, status_code=422
-        )
-    return await _change(
-        request,
-        ctx,
-        principal,
-        reference,
-        "answer",
-        "answer",
-        lambda: ctx.cases.answer(principal, referral_id, decision == "accept", form.get("reason")),
-    )
+
+    def work() -> None:
+        if decision not in ("accept", "decline"):
+            raise _not_a_choice("decision")
+        ctx.cases.answer(principal, referral_id, decision == "accept", form.get("reason"))
+
+    return await _change(request, ctx, principal, reference, "answer", work)
 
 
 def _png(data: bytes) -> Response:
