@@ -63,6 +63,37 @@ class Settings(BaseSettings):
     # Base64 Ed25519 private key (32 bytes) that signs audit exports.
     audit_signing_key: str = ""
 
+    # --- hotline workflow ---
+    # A "not illegal" finding waits for a second analyst before the item closes.
+    second_review_not_illegal: bool = True
+    # The agency that receives the hotline's police referrals (an agency code).
+    police_agency: str = "police"
+    # DNS servers for the hosting trace and the monitor, "host" or "host:port";
+    # empty: the system's resolver.
+    dns_nameservers: list[str] = Field(default_factory=list)
+    dns_timeout_seconds: float = 3.0
+    # Notices go out through this SMTP server, from this address, signed with this name.
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_starttls: bool = False
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_timeout_seconds: float = 10.0
+    notice_from: str = "dyzurnet@example.org"
+    hotline_name: str = "Dyżurnet.pl (NASK)"
+    # Re-checks of actioned URLs: hours to wait before check 1, 2, …; the last repeats.
+    monitor_backoff_hours: list[float] = Field(default_factory=lambda: [1.0, 4.0, 12.0, 24.0])
+    # Still online this many days after the notice: escalate to a supervisor, re-send.
+    monitor_escalate_days: float = 3.0
+    monitor_timeout_seconds: float = 10.0
+    monitor_max_bytes: int = 64 * 1024 * 1024
+    # Fetching private, loopback or link-local addresses is refused (SSRF) unless this is set;
+    # only tests, whose web server is on 127.0.0.1, set it.
+    monitor_allow_private: bool = False
+    # The job queue: "" = a SQLite file under var/ (no extra server), "redis://host:port/db"
+    # for workers across machines, "memory" = run each job at once in-process (tests).
+    jobs_url: str = ""
+
     @property
     def production(self) -> bool:
         return self.env == "production"

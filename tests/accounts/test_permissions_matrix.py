@@ -35,16 +35,20 @@ CASEWORK = {
     "report:referral:create": "own referred",
     "referral:answer:decide": "referred",
 }
+# Content items belong to the hotline; only its own analysts and supervisors work them.
+HOTLINE = {"hotline:item:read": "own", "hotline:item:assess": "own"}
 EXPECTED: dict[Role, dict[str, str]] = {
-    Role.ANALYST: {**CASEWORK, "evidence:image:reveal": "own referred"},
+    Role.ANALYST: {**CASEWORK, **HOTLINE, "evidence:image:reveal": "own referred"},
     Role.OFFICER: {**CASEWORK, "evidence:image:reveal": "own referred"},
     Role.COUNSELLOR: dict(CASEWORK),  # never sees an image unblurred
     Role.SUPERVISOR: {
         **CASEWORK,
+        **HOTLINE,
         "evidence:image:reveal": "own referred",
         "stats:aggregate:read": "own",
+        "hotline:stats:read": "own",
     },
-    Role.COORDINATOR: {"stats:aggregate:read": "own"},  # aggregates, never a person's data
+    Role.COORDINATOR: {"stats:aggregate:read": "own", "hotline:stats:read": "own"},  # aggregates, never a person's data
     Role.ADMINISTRATOR: {"user:account:manage": "own"},
     Role.AUDITOR: {"audit:log:search": "own", "audit:log:export": "own"},
     Role.PLATFORM: {"hash:match:query": "own"},

@@ -354,7 +354,8 @@ def test_parts_describe_the_canonical_url(spec: Spec) -> None:
     scheme, _, port, _, params = spec.identity()
     assert (url.scheme, url.port) == (scheme, port)
     assert url.url.startswith(f"{scheme}://{url.host}")
-    assert url.registrable == url.host
+    bare = url.host.rstrip(".")
+    assert bare == url.registrable or bare.endswith("." + url.registrable)
     assert url.url.endswith(url.path + ("?" + url.query if url.query else ""))
     assert "#" not in url.url and "@" not in url.url
     names = [part.partition("=")[0] for part in url.query.split("&")] if url.query else []
@@ -461,6 +462,23 @@ def test_parts_of_a_normalised_url() -> None:
         query="x=1",
     )
     assert url.display == "https://bücher.de:8443/Ein/Buch?x=1"
+
+
+@pytest.mark.parametrize(
+    ("raw", "registrable"),
+    [
+        ("http://a.b.example.co.uk/x", "example.co.uk"),
+        ("http://img.example.test:8080/x", "example.test"),
+        ("http://example.com./x", "example.com"),
+        ("http://foo.blogspot.com/x", "foo.blogspot.com"),  # a private suffix: a user's own
+        ("http://x.y.gov.pl/", "y.gov.pl"),
+        ("http://127.0.0.1/", "127.0.0.1"),
+        ("http://[::1]/", "[::1]"),
+        ("http://localhost/", "localhost"),
+    ],
+)
+def test_registrable_domain_by_the_public_suffix_list(raw: str, registrable: str) -> None:
+    assert normalise(raw).registrable == registrable
 
 
 def test_ip_and_ascii_hosts_display_as_they_are() -> None:

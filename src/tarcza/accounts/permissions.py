@@ -59,6 +59,9 @@ class Action(StrEnum):
     EVIDENCE_IMAGE_REVEAL = "evidence:image:reveal"
     EVIDENCE_PREVIEW_READ = "evidence:preview:read"
     HASH_MATCH_QUERY = "hash:match:query"
+    HOTLINE_ITEM_ASSESS = "hotline:item:assess"
+    HOTLINE_ITEM_READ = "hotline:item:read"
+    HOTLINE_STATS_READ = "hotline:stats:read"
     REFERRAL_ANSWER = "referral:answer:decide"
     REPORT_ASSIGNMENT_CHANGE = "report:assignment:change"
     REPORT_PERSONAL_READ = "report:personal:read"
@@ -88,13 +91,22 @@ _CASEWORK: dict[Action, frozenset[Relation]] = {
 # Seeing the image itself is for those whose work is the material: not counsellors.
 _REVEAL = {Action.EVIDENCE_IMAGE_REVEAL: OWN_OR_REFERRED}
 
+# Content items are the hotline's: "own" means the person works at the intake hotline.
+_HOTLINE = {Action.HOTLINE_ITEM_READ: OWN, Action.HOTLINE_ITEM_ASSESS: OWN}
+
 GRANTS: dict[Role, dict[Action, frozenset[Relation]]] = {
-    Role.ANALYST: {**_CASEWORK, **_REVEAL},
+    Role.ANALYST: {**_CASEWORK, **_REVEAL, **_HOTLINE},
     Role.COUNSELLOR: dict(_CASEWORK),
     Role.OFFICER: {**_CASEWORK, **_REVEAL},
-    Role.SUPERVISOR: {**_CASEWORK, **_REVEAL, Action.STATS_AGGREGATE_READ: OWN},
+    Role.SUPERVISOR: {
+        **_CASEWORK,
+        **_REVEAL,
+        **_HOTLINE,
+        Action.STATS_AGGREGATE_READ: OWN,
+        Action.HOTLINE_STATS_READ: OWN,
+    },
     # The coordinator sees aggregates only, never a person's data.
-    Role.COORDINATOR: {Action.STATS_AGGREGATE_READ: OWN},
+    Role.COORDINATOR: {Action.STATS_AGGREGATE_READ: OWN, Action.HOTLINE_STATS_READ: OWN},
     # Administrators manage their own agency's accounts and nothing else.
     Role.ADMINISTRATOR: {Action.USER_ACCOUNT_MANAGE: OWN},
     Role.AUDITOR: {Action.AUDIT_LOG_SEARCH: OWN, Action.AUDIT_LOG_EXPORT: OWN},

@@ -61,6 +61,32 @@ class Action(StrEnum):
     FORWARD_PARTNER_HOTLINE = "forward_partner_hotline"
     NOTICE_PROVIDER = "notice_provider"  # directly, where no hotline can act
     SECOND_REVIEW = "second_review"  # another analyst looks before anything else happens
+    ESCALATE = "escalate"  # still online after the notice: a supervisor is told (monitor only)
+
+
+# Actions that send an e-mail (a notice to a provider or a forward to a partner hotline).
+MAILED = frozenset(
+    {Action.NOTICE_AND_TAKEDOWN, Action.FORWARD_PARTNER_HOTLINE, Action.NOTICE_PROVIDER}
+)
+
+
+class ItemState(StrEnum):
+    """Where a content item stands in the hotline's workflow."""
+
+    OPEN = "open"  # waiting for an assessment
+    REVIEW = "review"  # a second analyst must confirm the assessment
+    ACTIONED = "actioned"  # notices sent or queued; the monitor re-checks it until it is gone
+    CLOSED = "closed"  # nothing to do (not illegal, or nothing the rules ask for)
+    REMOVED = "removed"  # the monitor saw it gone
+
+
+class ActionStatus(StrEnum):
+    """An action's progress: mailed actions go pending → sent | failed; others are recorded."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+    RECORDED = "recorded"
 
 
 class Location(StrEnum):
@@ -411,3 +437,27 @@ def _header_lines(text: str, name: str) -> list[int]:
 def _line_of(text: str, pattern: str) -> int | None:
     match = re.search(rf"^[ \t]*{pattern}", text, re.MULTILINE)
     return text.count("\n", 0, match.start()) + 1 if match else None
+
+
+# --- pre-classification from the hash bank ---------------------------------------------------
+
+# VICS (Project VIC) category 1 is child abuse material: at least nationally illegal.
+_VICS_ILLEGAL = "vics:1"
+
+
+def classification_from_label(label: str | None) -> Classification | None:
+    """The classification a bank's label suggests, or None when it suggests none.
+
+    A label naming a classification ("baseline", "national", any case) suggests it; VICS
+    category 1 suggests *national* (abuse material, but VICS does not record INTERPOL's
+    baseline criteria). The analyst still decides: this only fills the form.
+    """
+    if label is None:
+        return None
+    name = label.strip().lower()
+    if name == _VICS_ILLEGAL:
+        return Classification.NATIONAL
+    try:
+        return Classification(name)
+    except ValueError:
+        return None

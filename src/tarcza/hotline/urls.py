@@ -24,6 +24,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ada_url import URL, HostType, URLSearchParams, idna_to_unicode
+from publicsuffixlist import PublicSuffixList
+
+# The Public Suffix List as the package ships it (offline; the package's version is its date).
+_PSL = PublicSuffixList()
 
 __all__ = [
     "DEFAULT_TRACKING",
@@ -95,9 +99,10 @@ class NormalisedUrl:
 
     ``url`` is the canonical string; ``host`` is ASCII (punycode), ``host_unicode`` the same host
     for display (equal to ``host`` for IP addresses and for labels that do not decode).
-    ``registrable`` equals ``host`` until a public suffix list is brought in. ``port`` is the
-    effective port (80 or 443 when the URL names none); ``path`` starts with ``/``; ``query`` is
-    without its ``?`` and empty when there is none.
+    ``registrable`` is the domain a registrant holds (``example.co.uk`` for
+    ``a.b.example.co.uk``, by the Public Suffix List; the host itself for an IP address or a
+    public suffix). ``port`` is the effective port (80 or 443 when the URL names none);
+    ``path`` starts with ``/``; ``query`` is without its ``?`` and empty when there is none.
     """
 
     url: str
@@ -157,11 +162,18 @@ def normalise(raw: str, tracking: AbstractSet[str] = DEFAULT_TRACKING) -> Normal
         scheme=scheme,
         host=host,
         host_unicode=_unicode_host(host, url.host_type),
-        registrable=host,
+        registrable=registrable_domain(host, url.host_type),
         port=int(url.port) if url.port else _DEFAULT_PORTS[scheme],
         path=url.pathname,
         query=query,
     )
+
+
+def registrable_domain(host: str, host_type: HostType) -> str:
+    """The registered domain of an ASCII ``host`` (where abuse contacts live, RFC 2142)."""
+    if host_type != HostType.DEFAULT:
+        return host
+    return _PSL.privatesuffix(host.rstrip(".")) or host
 
 
 def strip_tracking(query: str, tracking: AbstractSet[str] = DEFAULT_TRACKING) -> str:

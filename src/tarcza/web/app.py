@@ -28,6 +28,9 @@ from tarcza.hashing import routes as hashing_routes
 from tarcza.hashing.images import ImageLimits
 from tarcza.hashing.matcher import Matcher
 from tarcza.hashing.partners import RateLimiter
+from tarcza.hotline import pages as hotline_pages
+from tarcza.hotline.service import HotlineService, deployment_of
+from tarcza.hotline.trace import Geo, Resolver
 from tarcza.intake import pages as intake_pages
 from tarcza.intake import routes as intake_routes
 from tarcza.intake.evidence_store import EvidenceStore
@@ -82,6 +85,13 @@ def build_context(settings: Settings, db: Database | None = None) -> AppContext:
             ),
             reveal_seconds=settings.reveal_seconds,
         ),
+        hotline=HotlineService(
+            database,
+            keyring,
+            deployment_of(settings),
+            Resolver(settings.dns_nameservers, settings.dns_timeout_seconds),
+            Geo(),
+        ),
         templates=make_templates(),
         matcher=matcher,
         rate_limiter=RateLimiter(settings.partner_rate_per_second, settings.partner_burst),
@@ -115,6 +125,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(case_pages.router)
     app.include_router(audit_routes.router)
     app.include_router(audit_pages.router)
+    app.include_router(hotline_pages.router)
     app.mount("/static", StaticFiles(packages=[("tarcza.web", "static")]), name="static")
 
     def limit_for(content_type: str) -> int:

@@ -17,6 +17,7 @@ from tarcza.config import Settings
 from tarcza.crypto import KeyRing
 from tarcza.hashing.matcher import Matcher
 from tarcza.hashing.partners import RateLimiter
+from tarcza.hotline.service import HotlineService
 from tarcza.intake.contacts import help_directory
 from tarcza.intake.service import IntakeService
 from tarcza.store.engine import Database
@@ -36,6 +37,7 @@ class AppContext:
     auth: AuthService
     accounts: AccountService
     cases: CaseService
+    hotline: HotlineService
     matcher: Matcher | None = None
     rate_limiter: RateLimiter | None = None
 
@@ -50,6 +52,7 @@ def make_templates() -> Environment:
                 PackageLoader("tarcza.accounts", "templates"),
                 PackageLoader("tarcza.cases", "templates"),
                 PackageLoader("tarcza.audit", "templates"),
+                PackageLoader("tarcza.hotline", "templates"),
             ]
         ),
         autoescape=select_autoescape(default=True, default_for_string=True),
@@ -130,7 +133,9 @@ def _staff_values(request: Request) -> dict[str, Any]:
 # (path, label, action needed): the staff menu shows what the person may open.
 STAFF_MENU = (
     ("/staff/queue", N_("Queue"), Action.REPORT_QUEUE_LIST),
+    ("/staff/items", N_("Content items"), Action.HOTLINE_ITEM_READ),
     ("/staff/stats", N_("Figures"), Action.STATS_AGGREGATE_READ),
+    ("/staff/hotline/stats", N_("Removal figures"), Action.HOTLINE_STATS_READ),
     ("/staff/audit", N_("Audit log"), Action.AUDIT_LOG_SEARCH),
     ("/staff/users", N_("Accounts"), Action.USER_ACCOUNT_MANAGE),
 )

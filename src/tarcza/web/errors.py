@@ -19,6 +19,7 @@ from tarcza.accounts.service import AccountNotFound, AccountRefused
 from tarcza.cases.service import ActionDenied, CaseRefused
 from tarcza.cases.service import ReportNotFound as CaseNotFound
 from tarcza.hashing.schemas import MatchRequestRejected, PartnerUnauthorized, RateLimited
+from tarcza.hotline.service import ItemDenied, ItemNotFound, ItemRefused
 from tarcza.intake.service import IdempotencyConflict, ReportNotFound, ReportRejected, Throttled
 from tarcza.web.context import render
 from tarcza.web.i18n import N_
@@ -160,6 +161,7 @@ def _install_staff(app: FastAPI) -> None:
 
     @app.exception_handler(Forbidden)
     @app.exception_handler(ActionDenied)
+    @app.exception_handler(ItemDenied)
     async def forbidden(request: Request, exc: Exception) -> Response:
         if _is_api(request):
             return JSONResponse({"detail": "Your role may not do this."}, status_code=403)
@@ -174,6 +176,7 @@ def _install_staff(app: FastAPI) -> None:
 
     @app.exception_handler(CaseNotFound)
     @app.exception_handler(AccountNotFound)
+    @app.exception_handler(ItemNotFound)
     async def staff_not_found(request: Request, exc: Exception) -> Response:
         if _is_api(request):
             return JSONResponse({"detail": "Not found."}, status_code=404)
@@ -181,7 +184,10 @@ def _install_staff(app: FastAPI) -> None:
 
     @app.exception_handler(CaseRefused)
     @app.exception_handler(AccountRefused)
-    async def refused(request: Request, exc: CaseRefused | AccountRefused) -> Response:
+    @app.exception_handler(ItemRefused)
+    async def refused(
+        request: Request, exc: CaseRefused | AccountRefused | ItemRefused
+    ) -> Response:
         if _is_api(request):
             return JSONResponse(_refused_body(exc.field, exc.code, exc.message), status_code=422)
         return _page_error(request, 422, exc.message)

@@ -1,0 +1,194 @@
+"""Turning the actions the rules decide into records: notices queued, referrals made.
+
+Mailed actions (a notice to a provider, a forward to a partner hotline) are written
+``pending``; the outbox job sends them after the assessment commits. A referral to the
+police is made at once, inside the assessment's transaction, on every report of the
+hotline that names the item, so the police see it in their queue as any other referral.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tarcza.accounts.models import Agency
+from tarcza.accounts.permissions import Principal
+from tarcza.audit import service as audit
+from tarcza.cases.models import Referral
+from tarcza.cases.rules import OPEN_REFERRAL_STATES, ReferralState
+from tarcza.crypto import KeyRing
+from tarcza.hotline.models import ContentItem, ItemAction, ItemReport
+from tarcza.hotline.notices import NoContact, abuse_contact, language_for
+from tarcza.hotline.rules import Action, ActionStatus
+from tarcza.hotline.trace import Trace
+from tarcza.intake.models import Report
+
+if TYPE_CHECKING:
+    from tarcza.hotline.service import Deployment
+
+
+def recorded(
+    item_id: int,
+    action: Action,
+    principal: Principal | None,
+    now: datetime,
+    *,
+    recipient: str | None = None,
+    detail: str | None = None,
+    status: ActionStatus = ActionStatus.RECORDED,
+) -> ItemAction:
+    """An action row that needs no sending."""
+    return ItemAction(
+        item_id=item_id,
+        action=action.value,
+        recipient=recipient,
+        status=status.value,
+        attempt=1,
+        user_id=principal.user_id if principal else None,
+        detail=detail,
+        created_at=now,
+        done_at=now if status is not ActionStatus.PENDING else None,
+    )
+
+
+def take(
+    session: Session,
+    keys: KeyRing,
+    item: ContentItem,
+    wanted: Sequence[Action],
+    trace: Trace | None,
+    principal: Principal,
+    now: datetime,
+    deployment: Deployment,
+) -> list[ItemAction]:
+    """Write a row for each of ``wanted`` (and the referrals); returns the rows, added."""
+    rows = [
+        _one(session, keys, item, action, trace, principal, now, deployment) for action in wanted
+    ]
+    session.add_all(rows)
+    return rows
+
+
+def _one(
+    session: Session,
+    keys: KeyRing,
+    item: ContentItem,
+    action: Action,
+    trace: Trace | None,
+    principal: Principal,
+    now: datetime,
+    deployment: Deployment,
+) -> ItemAction:
+    country = trace.country if trace else None
+    home = deployment.action_rules.home_country
+    if action in (Action.NOTICE_AND_TAKEDOWN, Action.NOTICE_PROVIDER):
+        try:
+            to = abuse_contact(
+                item.host, trace.operator if trace else None, deployment.abuse_contacts
+            )
+        except NoContact:
+            return recorded(
+                item.id,
+                action,
+                principal,
+                now,
+                status=ActionStatus.FAILED,
+                detail="no abuse contact is known for this host: send the notice by hand",
+            )
+        return _mail(item.id, action, to, language_for(country, home), principal, now)
+    if action is Action.FORWARD_PARTNER_HOTLINE:
+        partner = deployment.partners.for_country(country) if country else None
+        if partner is None:
+            return recorded(
+                item.id, action, principal, now, status=ActionStatus.FAILED, detail="no partner"
+            )
+        return _mail(item.id, action, partner.email, "en", principal, now)
+    if action is Action.REFER_POLICE:
+        return _refer_police(session, keys, item, trace, principal, now, deployment)
+    return recorded(item.id, action, principal, now)
+
+
+def _mail(
+    item_id: int, action: Action, to: str, language: str, principal: Principal, now: datetime
+) -> ItemAction:
+    row = recorded(item_id, action, principal, now, recipient=to, status=ActionStatus.PENDING)
+    row.language = language
+    return row
+
+
+def _refer_police(
+    session: Session,
+    keys: KeyRing,
+    item: ContentItem,
+    trace: Trace | None,
+    principal: Principal,
+    now: datetime,
+    deployment: Deployment,
+) -> ItemAction:
+    """Refer each of the hotline's reports naming the item to the police (once each)."""
+    police = deployment.police_agency
+    if session.scalar(select(Agency.code).where(Agency.code == police)) is None:
+        return recorded(
+            item.id,
+            Action.REFER_POLICE,
+            principal,
+            now,
+            recipient=police,
+            status=ActionStatus.FAILED,
+            detail=f"no agency {police!r}: set TARCZA_POLICE_AGENCY",
+        )
+    reports = session.execute(
+        select(Report.id, Report.reference)
+        .join(ItemReport, ItemReport.report_id == Report.id)
+        .where(ItemReport.item_id == item.id, Report.owner_agency == principal.agency)
+        .order_by(Report.id)
+    ).all()
+    where = f", hosted in {trace.country}" if trace and trace.country else ""
+    why = f"Content item {item.id} ({item.url}) assessed as {item.classification}{where}."
+    referred: list[str] = []
+    for report_id, reference in reports:
+        already = session.scalar(
+            select(Referral.id).where(
+                Referral.report_id == report_id,
+                Referral.to_agency == police,
+                Referral.state.in_(OPEN_REFERRAL_STATES),
+            )
+        )
+        if already is not None:
+            continue
+        row = Referral(
+            report_id=report_id,
+            from_agency=principal.agency,
+            to_agency=police,
+            state=ReferralState.PENDING.value,
+            reason_sealed=b"",
+            created_by=principal.username,
+            created_at=now,
+        )
+        session.add(row)
+        session.flush()
+        row.reason_sealed = keys.seal_text(why, f"referral:{row.id}:reason")
+        audit.append(
+            session,
+            actor=principal.username,
+            agency=principal.agency,
+            action="report.referred",
+            subject_type="report",
+            subject_id=reference,
+            now=now,
+            reason=why,
+            details={"referral": row.id, "to": police, "content_item": item.id},
+        )
+        referred.append(reference)
+    return recorded(
+        item.id,
+        Action.REFER_POLICE,
+        principal,
+        now,
+        recipient=police,
+        detail=", ".join(referred) or "already referred",
+    )

@@ -1,0 +1,205 @@
+"""The hotline analyst's pages: content items, one item, its assessment.
+
+Every route declares the action it needs (accounts.access.require); forms carry the
+session's CSRF token and work without JavaScript.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import RedirectResponse, Response
+
+from tarcza.accounts.access import require
+from tarcza.accounts.permissions import Action, Principal
+from tarcza.hotline import rules
+from tarcza.hotline.outbox import item_reference
+from tarcza.hotline.rules import ItemState
+from tarcza.hotline.service import ItemRefused
+from tarcza.web import i18n
+from tarcza.web.context import AppContext, app_context, page_language, render
+from tarcza.web.i18n import N_
+
+router = APIRouter(include_in_schema=False)
+
+Ctx = Annotated[AppContext, Depends(app_context)]
+
+REFUSALS = {
+    "unknown": N_("Choose one of the options."),
+    "contradiction": N_("This choice contradicts the classification."),
+    "assessed": N_("This item is already assessed."),
+    "same_analyst": N_("Another analyst must review this assessment."),
+}
+# Why a combination is refused, by the field the rule names.
+CONTRADICTIONS = {
+    "content_type": N_("Baseline material is an image or a video of a real child."),
+    "age_group": N_(
+        "Baseline material shows a child apparently under 13; content that could not be "
+        "assessed has no apparent age group."
+    ),
+}
+
+LABELS: dict[str, dict[str, str]] = {
+    "classification": {
+        "baseline": N_("Baseline (illegal in every country)"),
+        "national": N_("Illegal under national law"),
+        "not_illegal": N_("Not illegal"),
+        "not_assessable": N_("Not assessable"),
+    },
+    "content_type": {
+        "image": N_("Image"),
+        "video": N_("Video"),
+        "image_and_video": N_("Images and videos"),
+        "text": N_("Text"),
+        "other": N_("Other"),
+    },
+    "age_group": {
+        "infant_toddler": N_("Infant or toddler"),
+        "pre_pubescent": N_("Pre-pubescent"),
+        "pubescent": N_("Pubescent"),
+        "unknown": N_("Unknown"),
+    },
+    "site_type": {
+        "website": N_("Website"),
+        "image_host": N_("Image host"),
+        "file_host": N_("File host"),
+        "forum": N_("Forum"),
+        "social_network": N_("Social network"),
+        "other": N_("Other"),
+    },
+    "state": {
+        "open": N_("Waiting for assessment"),
+        "review": N_("Waiting for a second analyst"),
+        "actioned": N_("Notified, watched until removed"),
+        "closed": N_("Closed"),
+        "removed": N_("Removed"),
+    },
+    "action": {
+        "notice_and_takedown": N_("Notice and takedown to the provider"),
+        "refer_police": N_("Referral to the police"),
+        "forward_partner_hotline": N_("Forward to the partner hotline"),
+        "notice_provider": N_("Notice to the provider"),
+        "second_review": N_("Second review"),
+        "escalate": N_("Escalated: still online"),
+    },
+    "status": {
+        "pending": N_("Waiting to be sent"),
+        "sent": N_("Sent"),
+        "failed": N_("Failed"),
+        "recorded": N_("Done"),
+    },
+    "location": {
+        "home": N_("in this country"),
+        "partner": N_("in a partner hotline's country"),
+        "elsewhere": N_("abroad, no partner hotline"),
+        "unknown": N_("unknown"),
+    },
+}
+FIELDS = ("classification", "content_type", "age_group", "site_type")
+CHOICES = {
+    "classification": rules.Classification,
+    "content_type": rules.ContentType,
+    "age_group": rules.AgeGroup,
+    "site_type": rules.SiteType,
+}
+
+
+def _render(
+    request: Request, template: str, values: dict[str, Any], status_code: int = 200
+) -> Response:
+    return render(
+        request,
+        template,
+        {**values, "labels": LABELS, "choices": CHOICES, "reference_of": item_reference},
+        status_code=status_code,
+    )
+
+
+@router.get("/staff/items")
+async def items_page(
+    request: Request,
+    ctx: Ctx,
+    principal: Annotated[Principal, Depends(require(Action.HOTLINE_ITEM_READ))],
+) -> Response:
+    raw = request.query_params.get("state", "open")
+    state = None if raw == "all" else _state(raw)
+    if state is ...:
+        tr = i18n.translator(page_language(request))
+        values = {"rows": [], "state": raw, "error": tr.gettext(N_("Choose one of the options."))}
+        return _render(request, "items.html", values, status_code=422)
+    rows = await run_in_threadpool(ctx.hotline.items, principal, state)
+    return _render(request, "items.html", {"rows": rows, "state": raw, "states": ItemState})
+
+
+def _state(raw: str) -> Any:
+    try:
+        return ItemState(raw)
+    except ValueError:
+        return ...
+
+
+def _item_page(
+    request: Request,
+    ctx: AppContext,
+    principal: Principal,
+    item_id: int,
+    *,
+    errors: dict[str, str] | None = None,
+    chosen: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    view = ctx.hotline.item(principal, item_id)
+    done = request.query_params.get("done") == "assess"
+    return _render(
+        request,
+        "item.html",
+        {
+            "item": view,
+            "me": principal,
+            "errors": errors or {},
+            "chosen": chosen or {"classification": view.suggested or ""},
+            "done": done,
+            "fields": FIELDS,
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/staff/items/{item_id}")
+async def item_page(
+    request: Request,
+    item_id: int,
+    ctx: Ctx,
+    principal: Annotated[Principal, Depends(require(Action.HOTLINE_ITEM_READ))],
+) -> Response:
+    return await run_in_threadpool(_item_page, request, ctx, principal, item_id)
+
+
+@router.post("/staff/items/{item_id}/assess")
+async def assess(
+    request: Request,
+    item_id: int,
+    ctx: Ctx,
+    principal: Annotated[Principal, Depends(require(Action.HOTLINE_ITEM_ASSESS))],
+) -> Response:
+    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    try:
+        await run_in_threadpool(ctx.hotline.assess, principal, item_id, form)
+    except ItemRefused as exc:
+        tr = i18n.translator(page_language(request))
+        message = CONTRADICTIONS.get(exc.field) if exc.code == "contradiction" else None
+        text = tr.gettext(message or REFUSALS.get(exc.code, N_("This value is not valid.")))
+        chosen = {name: form.get(name, "") for name in FIELDS}
+        return await run_in_threadpool(
+            _item_page,
+            request,
+            ctx,
+            principal,
+            item_id,
+            errors={f"assess-{exc.field}": text},
+            chosen=chosen,
+            status_code=422,
+        )
+    return RedirectResponse(f"/staff/items/{item_id}?done=assess", status_code=303)
