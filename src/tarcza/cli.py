@@ -12,7 +12,13 @@ from tarcza.config import ConfigError, get_settings
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import os
+
     import uvicorn
+
+    if get_settings().jobs_url == "":
+        # The SQLite queue has no worker elsewhere: the web process runs one.
+        os.environ.setdefault("TARCZA_JOBS_IN_PROCESS", "true")
 
     uvicorn.run(
         "tarcza.web.app:create_app",
@@ -321,6 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
     from tarcza.accounts.commands import add_parsers as add_account_parsers
 
     add_account_parsers(sub)
+    from tarcza.jobs.commands import add_parsers as add_job_parsers
+
+    add_job_parsers(sub)
     return parser
 
 

@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     # The job queue: "" = a SQLite file under var/ (no extra server), "redis://host:port/db"
     # for workers across machines, "memory" = run each job at once in-process (tests).
     jobs_url: str = ""
+    # Run a job worker inside the web process (``tarcza serve`` sets it for the SQLite queue).
+    jobs_in_process: bool = False
 
     @property
     def production(self) -> bool:

@@ -19,12 +19,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from tarcza.accounts.permissions import Action as Permission
-from tarcza.accounts.permissions import Principal, Relation, permits
+from tarcza.accounts.permissions import AgencyKind, Principal, Relation, permits
 from tarcza.audit import service as audit
 from tarcza.config import Settings
 from tarcza.crypto import KeyRing
 from tarcza.hotline import actions as planning
-from tarcza.hotline import rules, urls, views
+from tarcza.hotline import rules, stats, urls, views
 from tarcza.hotline.models import (
     ContentItem,
     ItemAction,
@@ -275,6 +275,24 @@ class HotlineService:
                 checks=views.checks(session, item.id),
                 pending_review_by=pending.username if pending else None,
             )
+
+    def figures(
+        self, principal: Principal, start: str | None, end: str | None
+    ) -> stats.HotlineFigures:
+        """The hotline's removal figures: for its own supervisors and for coordinators.
+
+        Raises :class:`stats.PeriodRefused` for a bad period; anyone else gets 404.
+        """
+        own = (
+            principal.agency == self._deployment.hotline_agency
+            or principal.agency_kind is AgencyKind.COORDINATOR
+        )
+        relation = Relation.OWN if own else Relation.OTHER
+        if not permits(principal, Permission.HOTLINE_STATS_READ, relation):
+            raise ItemNotFound()
+        period = stats.period_of(start, end, self._clock().date())
+        with self._db.transaction() as session:
+            return stats.hotline_figures(session, period, self._deployment.hotline_agency)
 
     # -- assessing ------------------------------------------------------------------
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -29,12 +31,16 @@ from tarcza.hashing.images import ImageLimits
 from tarcza.hashing.matcher import Matcher
 from tarcza.hashing.partners import RateLimiter
 from tarcza.hotline import pages as hotline_pages
+from tarcza.hotline import routes as hotline_routes
+from tarcza.hotline import stats_pages as hotline_stats_pages
 from tarcza.hotline.service import HotlineService, deployment_of
 from tarcza.hotline.trace import Geo, Resolver
 from tarcza.intake import pages as intake_pages
 from tarcza.intake import routes as intake_routes
 from tarcza.intake.evidence_store import EvidenceStore
 from tarcza.intake.service import IntakeService, ThrottlePolicy
+from tarcza.jobs.queue import make_huey, start_in_process
+from tarcza.jobs.tasks import JobContext, register
 from tarcza.store.engine import Database, make_database
 from tarcza.web import errors
 from tarcza.web.context import AppContext, make_templates
@@ -58,6 +64,9 @@ def build_context(settings: Settings, db: Database | None = None) -> AppContext:
         owner_agency=settings.intake_agency,
     )
     evidence = EvidenceStore(Path(settings.resolved_evidence_dir), keyring)
+    resolver = Resolver(settings.dns_nameservers, settings.dns_timeout_seconds)
+    jobs = make_huey(settings)
+    tasks = register(jobs, lambda: JobContext(settings, database, resolver))
     return AppContext(
         settings=settings,
         db=database,
@@ -89,9 +98,11 @@ def build_context(settings: Settings, db: Database | None = None) -> AppContext:
             database,
             keyring,
             deployment_of(settings),
-            Resolver(settings.dns_nameservers, settings.dns_timeout_seconds),
+            resolver,
             Geo(),
+            after_actions=tasks.send_notices,
         ),
+        jobs=jobs,
         templates=make_templates(),
         matcher=matcher,
         rate_limiter=RateLimiter(settings.partner_rate_per_second, settings.partner_burst),
@@ -106,7 +117,17 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     # (their size is already capped by BodyLimit and max_file_bytes).
     MultiPartParser.spool_max_size = settings.max_file_bytes + 1
 
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        consumer = start_in_process(ctx.jobs) if settings.jobs_in_process else None
+        try:
+            yield
+        finally:
+            if consumer is not None:
+                consumer.stop(graceful=True)
+
     app = FastAPI(
+        lifespan=lifespan,
         title="tarcza",
         version=__version__,
         openapi_url="/api/v1/openapi.json",
@@ -126,6 +147,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(audit_routes.router)
     app.include_router(audit_pages.router)
     app.include_router(hotline_pages.router)
+    app.include_router(hotline_routes.router)
+    app.include_router(hotline_stats_pages.router)
     app.mount("/static", StaticFiles(packages=[("tarcza.web", "static")]), name="static")
 
     def limit_for(content_type: str) -> int:

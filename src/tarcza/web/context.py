@@ -38,6 +38,7 @@ class AppContext:
     accounts: AccountService
     cases: CaseService
     hotline: HotlineService
+    jobs: Any = None  # the huey queue (tarcza.jobs.queue)
     matcher: Matcher | None = None
     rate_limiter: RateLimiter | None = None
 

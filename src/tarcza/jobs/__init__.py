@@ -1,0 +1,1 @@
+"""Background work: sending notices and re-checking notified URLs (see queue.py)."""
