@@ -48,7 +48,10 @@ EXPECTED: dict[Role, dict[str, str]] = {
         "stats:aggregate:read": "own",
         "hotline:stats:read": "own",
     },
-    Role.COORDINATOR: {"stats:aggregate:read": "own", "hotline:stats:read": "own"},  # aggregates, never a person's data
+    Role.COORDINATOR: {
+        "stats:aggregate:read": "own",
+        "hotline:stats:read": "own",
+    },  # aggregates, never a person's data
     Role.ADMINISTRATOR: {"user:account:manage": "own"},
     Role.AUDITOR: {"audit:log:search": "own", "audit:log:export": "own"},
     Role.PLATFORM: {"hash:match:query": "own"},
