@@ -13,24 +13,22 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import pytest
 from PIL import Image, ImageDraw
 from sqlalchemy import select
-from tarcza.hotline.trace import Resolver
-from tarcza.jobs.tasks import JobContext, run_due_once
 
 from tarcza.accounts.permissions import Role
 from tarcza.config import Settings
 from tarcza.hotline.models import ContentItem
 from tarcza.hotline.outbox import item_reference
+from tarcza.hotline.trace import Resolver
+from tarcza.jobs.tasks import JobContext, run_due_once
 from tarcza.store import migrate
 from tarcza.store.base import utcnow
 from tarcza.web.app import build_context
@@ -40,6 +38,7 @@ from tests.support.dns import LocalDns
 from tests.support.server import Server, running_server
 from tests.support.smtp import CapturingSmtp
 from tests.support.staff import StaffUser, add_agencies, add_staff
+from tests.support.website import Website
 
 pytestmark = pytest.mark.browser
 
@@ -55,51 +54,11 @@ def synthetic_image(seed: int) -> bytes:
     return out.getvalue()
 
 
-class ContentServer:
-    """A web server on 127.0.0.1 serving synthetic images; a path can be taken down."""
-
-    def __init__(self, paths: dict[str, bytes]) -> None:
-        self.paths = dict(paths)
-        self.requests: list[tuple[str, str]] = []  # (Host header, path)
-        served = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                served.requests.append((self.headers.get("Host", ""), self.path))
-                body = served.paths.get(self.path)
-                if body is None:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Type", "image/png")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self) -> ContentServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-    def take_down(self, path: str) -> None:
-        del self.paths[path]
-
-
 @dataclass
 class Hotline:
     server: Server
     ctx: AppContext
-    content: ContentServer
+    content: Website
     dns: LocalDns
     smtp: CapturingSmtp
     analyst: StaffUser
@@ -115,7 +74,7 @@ def hotline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hotline]:
     paths = {"/gallery/a.png": synthetic_image(1), "/gallery/b.png": synthetic_image(2)}
     paths["/c.png"] = synthetic_image(3)
     zone = {"img.example.test": ["127.0.0.1"], "cdn.example.test": ["127.0.0.1"]}
-    with ContentServer(paths) as content, LocalDns(zone) as dns, CapturingSmtp() as smtp:
+    with Website(paths) as content, LocalDns(zone) as dns, CapturingSmtp() as smtp:
         extra = {
             "TARCZA_DNS_NAMESERVERS": json.dumps([dns.nameserver]),
             "TARCZA_SMTP_HOST": smtp.host,
@@ -225,7 +184,7 @@ def test_from_a_reported_link_to_content_gone(browser: Any, hotline: Hotline) ->
         item = session.get(ContentItem, item_id)
         assert item is not None and item.state == "removed" and item.removed_at == later
         first_reported = item.first_reported_at
-    assert all(host.startswith("img.example.test") for host, _ in hotline.content.requests)
+    assert all(host.startswith("img.example.test") for host, _ in hotline.content.seen)
 
     # The analyst sees it removed; a later report about it says so.
     anna.reload()

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import io
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -22,6 +20,7 @@ from tarcza.hotline.schedule import Outcome
 from tarcza.hotline.trace import Resolver
 from tests.support.dns import LocalDns
 from tests.support.server import free_port
+from tests.support.website import Website
 
 
 def noise_png(seed: int) -> bytes:
@@ -31,52 +30,10 @@ def noise_png(seed: int) -> bytes:
     return out.getvalue()
 
 
-class Site:
-    """Paths answer with bytes, with a status, or slowly."""
-
-    def __init__(self) -> None:
-        self.bodies: dict[str, bytes] = {}
-        self.statuses: dict[str, int] = {}
-        self.slow: set[str] = set()
-        self.seen: list[tuple[str, str]] = []
-        site = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                site.seen.append((self.headers.get("Host", ""), self.path))
-                if self.path in site.slow:
-                    time.sleep(1.5)
-                status = site.statuses.get(self.path)
-                if status is not None:
-                    self.send_response(status)
-                    if status == 302:
-                        self.send_header("Location", "/elsewhere")
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                body = site.bodies.get(self.path)
-                if body is None:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-
 @pytest.fixture(scope="module")
-def site() -> Iterator[Site]:
-    served = Site()
-    yield served
-    served.httpd.shutdown()
-    served.httpd.server_close()
+def site() -> Iterator[Website]:
+    with Website() as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +48,7 @@ def check(url: str, dns: LocalDns, baseline: str | None = None, **kw: Any) -> An
     return check_url(url, Resolver([dns.nameserver], 1.0), baseline_sha256=baseline, **options)
 
 
-def test_present_gives_the_hash_and_sends_the_original_host(site: Site, dns: LocalDns) -> None:
+def test_present_gives_the_hash_and_sends_the_original_host(site: Website, dns: LocalDns) -> None:
     body = noise_png(1)
     site.bodies["/a.png"] = body
     result = check(f"http://img.example.test:{site.port}/a.png", dns)
@@ -101,7 +58,7 @@ def test_present_gives_the_hash_and_sends_the_original_host(site: Site, dns: Loc
     assert not hasattr(result, "body")  # only the hash is kept
 
 
-def test_gone_changed_and_inconclusive_answers(site: Site, dns: LocalDns) -> None:
+def test_gone_changed_and_inconclusive_answers(site: Website, dns: LocalDns) -> None:
     base = f"http://img.example.test:{site.port}"
     site.bodies["/b.png"] = noise_png(2)
     first = check(f"{base}/b.png", dns)
@@ -118,7 +75,7 @@ def test_gone_changed_and_inconclusive_answers(site: Site, dns: LocalDns) -> Non
     assert all(path != "/elsewhere" for _, path in site.seen)  # never followed
 
 
-def test_a_slow_server_is_inconclusive_within_the_timeout(site: Site, dns: LocalDns) -> None:
+def test_a_slow_server_is_inconclusive_within_the_timeout(site: Website, dns: LocalDns) -> None:
     site.bodies["/slow.png"] = b"x"
     site.slow.add("/slow.png")
     started = time.monotonic()
@@ -132,7 +89,7 @@ def test_nothing_listening_is_inconclusive(dns: LocalDns) -> None:
     assert result.outcome is Outcome.ERROR
 
 
-def test_a_name_that_no_longer_resolves_is_gone(site: Site, dns: LocalDns) -> None:
+def test_a_name_that_no_longer_resolves_is_gone(site: Website, dns: LocalDns) -> None:
     dns.set("short.example.test", ["127.0.0.1"])
     site.bodies["/s.png"] = noise_png(4)
     url = f"http://short.example.test:{site.port}/s.png"
@@ -141,7 +98,7 @@ def test_a_name_that_no_longer_resolves_is_gone(site: Site, dns: LocalDns) -> No
     assert check(url, dns).outcome is Outcome.UNRESOLVABLE
 
 
-def test_private_addresses_are_refused_unless_allowed(site: Site, dns: LocalDns) -> None:
+def test_private_addresses_are_refused_unless_allowed(site: Website, dns: LocalDns) -> None:
     site.bodies["/p.png"] = noise_png(5)
     before = len(site.seen)
     result = check(f"http://img.example.test:{site.port}/p.png", dns, allow_private=False)
@@ -151,7 +108,7 @@ def test_private_addresses_are_refused_unless_allowed(site: Site, dns: LocalDns)
     assert literal.outcome is Outcome.REFUSED
 
 
-def test_a_large_body_is_hashed_up_to_the_limit(site: Site, dns: LocalDns) -> None:
+def test_a_large_body_is_hashed_up_to_the_limit(site: Website, dns: LocalDns) -> None:
     site.bodies["/big"] = b"a" * 100_000
     result = check(f"http://img.example.test:{site.port}/big", dns, max_bytes=1000)
     assert result.detail == "truncated"
