@@ -106,6 +106,6 @@ async def hotline_figures(
     try:
         figures = await run_in_threadpool(ctx.hotline.figures, principal, start, end)
     except PeriodRefused as exc:
-        body = {"detail": [{"loc": ["query", exc.field], "msg": exc.reason, "type": "period"}]}
+        body = {"detail": [{"loc": ["query", exc.field], "msg": exc.reason, "type": exc.code}]}
         return JSONResponse(body, status_code=422)
     return JSONResponse(figures_out(figures).model_dump(mode="json", by_alias=True))

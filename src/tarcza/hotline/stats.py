@@ -1,20 +1,26 @@
 """The hotline's measures for a period, as INHOPE hotlines report them.
 
-- reports_received: reports of the intake agency created in the period;
-- items_reported / items_assessed: content items first reported / first assessed in it;
-- by_classification: items assessed in the period by their standing classification;
-- time_to_assessment, time_to_notice, time_to_removal: for items first reported in the period,
-  seconds from the first report to the assessment, the first notice sent, and the removal seen
-  by the monitor: count, median and p90 (nearest rank);
-- baseline_removed_within_3_days: of the baseline items first reported in the period and
-  notified, how many were removed within 3 days of the first report.
-The period is whole UTC days, both ends included. Percentiles are computed in Python, so both
-databases give the same figures.
+- period: ``from`` and ``to`` as ISO dates (YYYY-MM-DD), whole UTC days, both ends included;
+  by default the last 30 days ending today; at most 366 days; ``to`` not before ``from``;
+- reports_received: reports of the intake agency (``settings.intake_agency``) created in it;
+- items_reported / items_assessed: content items whose ``first_reported_at`` /
+  ``assessed_at`` falls in it;
+- by_classification: the items assessed in it, counted by their standing classification;
+- time_to_assessment, time_to_notice, time_to_removal: for the items first reported in it,
+  seconds from ``first_reported_at`` to ``assessed_at``, to ``noticed_at`` (the first notice or
+  forward sent) and to ``removed_at`` (the removal the monitor saw); items without that moment
+  are left out; each gives the count, the median and the 90th percentile (nearest rank on the
+  sorted list: the value at position ceil(p/100 * n); None when there is no value);
+- baseline_removed_within_3_days: of the items classified baseline, first reported in it and
+  acted on (``noticed_at`` set), how many were removed within 3 days (72 hours) of the first
+  report, and their share (None when there is none);
+- series: for each day of the period, the items first reported, assessed and removed that day.
+Percentiles are computed in Python, so both databases give the same figures.
 """
 
 from __future__ import annotations
 
-import math
+import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -27,54 +33,80 @@ from tarcza.intake.models import Report
 
 MAX_DAYS = 366
 WITHIN = timedelta(days=3)
+DEFAULT_DAYS = 30
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 class PeriodRefused(ValueError):
-    """A period that cannot be used; ``field`` names the parameter."""
+    """A period that cannot be used: ``field`` names the parameter, ``code`` the rule.
 
-    def __init__(self, field: str, reason: str) -> None:
+    Codes: ``malformed`` (not a YYYY-MM-DD date), ``order`` (the end before the start),
+    ``too_long`` (over MAX_DAYS days); ``reason`` says it in English for the API.
+    """
+
+    def __init__(self, field: str, code: str, reason: str) -> None:
         super().__init__(f"{field}: {reason}")
         self.field = field
+        self.code = code
         self.reason = reason
 
 
 @dataclass(frozen=True)
 class Period:
+    """Whole UTC days from ``start`` to ``end``, both included."""
+
     start: date
     end: date  # inclusive
 
     @property
     def since(self) -> datetime:
+        """The first moment of the period."""
         return datetime.combine(self.start, time(), UTC)
 
     @property
     def until(self) -> datetime:
+        """The first moment after the period."""
         return datetime.combine(self.end + timedelta(days=1), time(), UTC)
 
+    def holds(self, moment: datetime | None) -> bool:
+        """Whether ``moment`` falls on one of the period's days (UTC)."""
+        return moment is not None and self.since <= moment < self.until
+
     def days(self) -> list[date]:
+        """Every day of the period, in order."""
         return [self.start + timedelta(days=i) for i in range((self.end - self.start).days + 1)]
 
 
 def period_of(start: str | None, end: str | None, today: date) -> Period:
-    """The period from query text (ISO dates); the last 30 days ending today by default."""
+    """The period from query text (ISO dates); the last 30 days ending ``today`` by default.
+
+    Raises :class:`PeriodRefused` naming ``from`` or ``to`` for a malformed date, an end
+    before the start, or a span over 366 days (blamed on the date the caller gave).
+    """
     last = _day(end, "to") if end else today
-    first = _day(start, "from") if start else last - timedelta(days=29)
+    first = _day(start, "from") if start else last - timedelta(days=DEFAULT_DAYS - 1)
     if last < first:
-        raise PeriodRefused("to", "the end is before the start")
+        raise PeriodRefused("to", "order", "the end is before the start")
     if (last - first).days + 1 > MAX_DAYS:
-        raise PeriodRefused("to", f"a period is at most {MAX_DAYS} days")
+        field = "to" if end else "from"
+        raise PeriodRefused(field, "too_long", f"a period is at most {MAX_DAYS} days")
     return Period(first, last)
 
 
 def _day(text: str, field: str) -> date:
+    # fromisoformat alone also takes 20261123 and 2026-W47-1; the API promises YYYY-MM-DD.
     try:
+        if not _ISO_DATE.fullmatch(text):
+            raise ValueError(text)
         return date.fromisoformat(text)
     except ValueError:
-        raise PeriodRefused(field, "a date such as 2026-11-23") from None
+        raise PeriodRefused(field, "malformed", "a date such as 2026-11-23 (YYYY-MM-DD)") from None
 
 
 @dataclass(frozen=True)
 class Durations:
+    """Seconds from the first report to one moment: how many, median, p90."""
+
     count: int
     median_seconds: float | None
     p90_seconds: float | None
@@ -82,6 +114,8 @@ class Durations:
 
 @dataclass(frozen=True)
 class WithinThreeDays:
+    """Acted-on baseline items, those removed within 3 days, and the share."""
+
     items: int
     removed_within_3_days: int
     share: float | None
@@ -89,6 +123,8 @@ class WithinThreeDays:
 
 @dataclass(frozen=True)
 class Day:
+    """One day's counts of items first reported, assessed and removed."""
+
     day: date
     reported: int
     assessed: int
@@ -97,6 +133,8 @@ class Day:
 
 @dataclass(frozen=True)
 class HotlineFigures:
+    """Every measure of one period (see the module's definitions)."""
+
     period: Period
     reports_received: int
     items_reported: int
@@ -109,27 +147,33 @@ class HotlineFigures:
     series: list[Day]
 
 
-def percentile(sorted_values: list[float], p: float) -> float | None:
-    """Nearest-rank percentile of an ascending list (None when empty): 1..10 → p50 5, p90 9."""
+def percentile(sorted_values: list[float], p: int) -> float | None:
+    """Nearest-rank ``p``-th percentile (0-100) of an ascending list, None when it is empty.
+
+    The value at position ceil(p/100 * n), counted from 1: for 1..10, p50 is 5 and p90 is 9.
+    """
     if not sorted_values:
         return None
-    rank = max(1, math.ceil(p / 100 * len(sorted_values)))
+    # Integer ceiling: a float product such as 0.7 * 10 would round up past the rank.
+    rank = max(1, -(-p * len(sorted_values) // 100))
     return sorted_values[rank - 1]
 
 
 def durations(values: list[float]) -> Durations:
+    """Count, median and 90th percentile (nearest rank) of ``values`` in seconds."""
     ordered = sorted(values)
     return Durations(len(ordered), percentile(ordered, 50), percentile(ordered, 90))
 
 
 def hotline_figures(session: Session, period: Period, agency: str) -> HotlineFigures:
-    """The measures of ``period`` for the hotline ``agency`` (its reports)."""
+    """The measures of ``period`` for the hotline ``agency`` (its reports and all items)."""
     since, until = period.since, period.until
     reports = session.scalar(
         select(func.count())
         .select_from(Report)
         .where(Report.owner_agency == agency, Report.created_at >= since, Report.created_at < until)
     )
+    # Every moment comes after the first report, so items first reported later can be skipped.
     rows = session.execute(
         select(
             ContentItem.first_reported_at,
@@ -138,51 +182,61 @@ def hotline_figures(session: Session, period: Period, agency: str) -> HotlineFig
             ContentItem.removed_at,
             ContentItem.classification,
         ).where(
-            (ContentItem.first_reported_at < until)
-            & (
-                (ContentItem.first_reported_at >= since)
-                | (ContentItem.assessed_at >= since)
-                | (ContentItem.removed_at >= since)
-            )
+            ContentItem.first_reported_at < until,
+            (ContentItem.first_reported_at >= since)
+            | (ContentItem.assessed_at >= since)
+            | (ContentItem.removed_at >= since),
         )
     ).all()
-
-    def inside(moment: datetime | None) -> bool:
-        return moment is not None and since <= moment < until
-
-    reported = [r for r in rows if inside(r.first_reported_at)]
-    assessed = [r for r in rows if inside(r.assessed_at)]
-
-    def spans(attribute: str) -> list[float]:
-        return [
-            (getattr(r, attribute) - r.first_reported_at).total_seconds()
-            for r in reported
-            if getattr(r, attribute) is not None
-        ]
-
-    baseline = [r for r in reported if r.classification == "baseline" and r.noticed_at]
-    fast = [r for r in baseline if r.removed_at and r.removed_at - r.first_reported_at <= WITHIN]
-    counts: dict[str, Counter[date]] = {
-        name: Counter(
-            getattr(r, f"{name}_at").date() for r in rows if inside(getattr(r, f"{name}_at"))
-        )
-        for name in ("assessed", "removed")
-    }
-    counts["reported"] = Counter(r.first_reported_at.date() for r in reported)
+    moments = [_Moments(*row) for row in rows]
+    reported = [m for m in moments if period.holds(m.reported)]
+    assessed = [m for m in moments if period.holds(m.assessed)]
     return HotlineFigures(
         period=period,
         reports_received=int(reports or 0),
         items_reported=len(reported),
         items_assessed=len(assessed),
-        by_classification=dict(Counter(r.classification for r in assessed if r.classification)),
-        time_to_assessment=durations(spans("assessed_at")),
-        time_to_notice=durations(spans("noticed_at")),
-        time_to_removal=durations(spans("removed_at")),
-        baseline_removed_within_3_days=WithinThreeDays(
-            len(baseline), len(fast), len(fast) / len(baseline) if baseline else None
-        ),
-        series=[
-            Day(d, counts["reported"][d], counts["assessed"][d], counts["removed"][d])
-            for d in period.days()
-        ],
+        by_classification=dict(Counter(m.classification for m in assessed if m.classification)),
+        time_to_assessment=durations(_spans(reported, "assessed")),
+        time_to_notice=durations(_spans(reported, "noticed")),
+        time_to_removal=durations(_spans(reported, "removed")),
+        baseline_removed_within_3_days=_within_three_days(reported),
+        series=_series(period, moments),
     )
+
+
+@dataclass(frozen=True)
+class _Moments:
+    """One content item's moments (UTC) and its standing classification."""
+
+    reported: datetime
+    assessed: datetime | None
+    noticed: datetime | None
+    removed: datetime | None
+    classification: str | None
+
+
+def _spans(items: list[_Moments], moment: str) -> list[float]:
+    """Seconds from the first report to ``moment``, for the items that reached it."""
+    out = []
+    for item in items:
+        at: datetime | None = getattr(item, moment)
+        if at is not None:
+            out.append((at - item.reported).total_seconds())
+    return out
+
+
+def _within_three_days(reported: list[_Moments]) -> WithinThreeDays:
+    acted = [m for m in reported if m.classification == "baseline" and m.noticed is not None]
+    fast = [m for m in acted if m.removed is not None and m.removed - m.reported <= WITHIN]
+    share = len(fast) / len(acted) if acted else None
+    return WithinThreeDays(len(acted), len(fast), share)
+
+
+def _series(period: Period, moments: list[_Moments]) -> list[Day]:
+    def by_day(moment: str) -> Counter[date]:
+        days = (getattr(m, moment) for m in moments)
+        return Counter(at.date() for at in days if period.holds(at))
+
+    reported, assessed, removed = by_day("reported"), by_day("assessed"), by_day("removed")
+    return [Day(d, reported[d], assessed[d], removed[d]) for d in period.days()]
