@@ -29,7 +29,7 @@ from tests.support.server import running_server
 
 from tarcza.audit.service import verify_log
 from tarcza.intake.models import Report
-from tarcza.store import migrate
+from tarcza.schema import migrate
 from tarcza.store.engine import make_database
 
 BODY = json.dumps(

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import delete
 
 from tarcza.config import Settings
-from tarcza.store import migrate, registry
+from tarcza.schema import migrate, registry
 from tarcza.store.engine import Database, make_database
 from tests.support.databases import fresh_postgres_database, require_postgres
 from tests.support.keys import HMAC_KEY, KEY_A
@@ -61,7 +61,7 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def client(settings: Settings, db: Database) -> Iterator[TestClient]:
     """An HTTP client for the app, on each database."""
-    from tarcza.web.app import create_app
+    from tests.support.app import make_app
 
-    with TestClient(create_app(settings, db), base_url="http://127.0.0.1") as test_client:
+    with TestClient(make_app(settings, db), base_url="http://127.0.0.1") as test_client:
         yield test_client

@@ -1,4 +1,10 @@
-"""``tarcza``: serve, db upgrade, demo, hash, scan, audit verify, bank, partner."""
+"""``tarcza``: serve, jobs, db, demo, hash, scan, audit, keys, bank, partner, agency, user.
+
+Every command receives ``services``: a function that builds the application through the one
+composition root (``tarcza.app``) the first time it is called, from settings read once after
+the command line has decided what this process is. Commands that need no application (``hash``,
+``audit verify-export``) never build one; the application is closed when the command ends.
+"""
 
 from __future__ import annotations
 
@@ -7,93 +13,135 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from tarcza.config import ConfigError, get_settings
+from tarcza.config import ConfigError, Keys, Settings
+from tarcza.crypto import KeyRing
+from tarcza.services import Services, ServicesFactory
+from tarcza.store.engine import Database
 
 
-def _serve(args: argparse.Namespace) -> int:
-    import os
-
+def _serve(args: argparse.Namespace, services: ServicesFactory) -> int:
+    """Serve the web application; with the SQLite queue (or TARCZA_JOBS_IN_PROCESS) this
+    process also runs the job worker, since no worker elsewhere can reach that queue."""
     import uvicorn
 
-    if get_settings().jobs_url == "":
-        # The SQLite queue has no worker elsewhere: the web process runs one.
-        os.environ.setdefault("TARCZA_JOBS_IN_PROCESS", "true")
+    from tarcza import app as root
 
-    uvicorn.run(
-        "tarcza.web.app:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level=args.log_level,
-        proxy_headers=True,
-        server_header=False,
-    )
+    application = root.build()
+    in_process = application.settings.jobs_in_process
+    if in_process is None:
+        in_process = application.settings.jobs_url == ""
+    worker = application.worker() if in_process else None
+    common: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "log_level": args.log_level,
+        "proxy_headers": True,
+        "server_header": False,
+    }
+    if worker is not None:
+        worker.start()
+    try:
+        if args.workers > 1:
+            # Each uvicorn worker process builds its own application from the environment.
+            uvicorn.run(
+                "tarcza.app:web_from_environment", factory=True, workers=args.workers, **common
+            )
+        else:
+            uvicorn.run(root.web(application, close_on_shutdown=False), **common)
+    finally:
+        if worker is not None:
+            worker.stop()
+        application.close()
     return 0
 
 
-def _db_upgrade(_args: argparse.Namespace) -> int:
-    from tarcza.store import migrate
+def _jobs_worker(args: argparse.Namespace, services: ServicesFactory) -> int:
+    """Run jobs from the configured queue until SIGINT/SIGTERM."""
+    from tarcza import app as root
 
-    settings = get_settings()
+    application = root.build()
+    try:
+        application.worker(workers=args.workers, signals=True).run()
+    finally:
+        application.close()
+    return 0
+
+
+def _jobs_run_due(_args: argparse.Namespace, services: ServicesFactory) -> int:
+    """One pass of the due work, for cron."""
+    import json
+
+    from tarcza import app as root
+    from tarcza.hotline.tasks import run_due_once
+    from tarcza.store.base import utcnow
+
+    application = root.build()
+    try:
+        print(json.dumps(run_due_once(application.hotline_work, utcnow())))
+    finally:
+        application.close()
+    return 0
+
+
+def _db_upgrade(_args: argparse.Namespace, services: ServicesFactory) -> int:
+    from tarcza.schema import migrate
+
+    settings = services().get(Settings)
     migrate.upgrade(settings.resolved_database_url)
     print("database is up to date")
     return 0
 
 
-def _demo(_args: argparse.Namespace) -> int:
+def _demo(_args: argparse.Namespace, services: ServicesFactory) -> int:
+    from tarcza import app as root
     from tarcza.accounts.demo import load_staff_demo, sign_in_table
     from tarcza.intake.demo import load_demo
-    from tarcza.web.app import build_context
 
-    ctx = build_context(get_settings())
+    ctx = root.build()
     if ctx.settings.production:
-        ctx.db.dispose()
+        ctx.close()
         print("tarcza: no demo in production: its staff have a published password", file=sys.stderr)
         return 1
     receipts = load_demo(ctx.intake)
     print(f"{len(receipts)} demo reports are loaded. Try the status page with:")
     for receipt in receipts[:2]:
         print(f"  reference {receipt.reference}  PIN {receipt.pin}  ({receipt.category.value})")
-    print(sign_in_table(load_staff_demo(ctx)))
-    ctx.db.dispose()
+    staff = load_staff_demo(ctx.accounts, ctx.db, ctx.keyring, production=ctx.settings.production)
+    print(sign_in_table(staff))
+    ctx.close()
     return 0
 
 
-def _hash(args: argparse.Namespace) -> int:
+def _hash(args: argparse.Namespace, services: ServicesFactory) -> int:
     from tarcza.hashing.service import hash_command
 
     return hash_command(args.files, sys.stdout)
 
 
-def _scan(args: argparse.Namespace) -> int:
+def _scan(args: argparse.Namespace, services: ServicesFactory) -> int:
     from tarcza.hashing.scan import scan_command
 
-    return scan_command(args)
+    return scan_command(args, services)
 
 
-def _audit_verify(args: argparse.Namespace) -> int:
+def _audit_verify(args: argparse.Namespace, services: ServicesFactory) -> int:
     from tarcza.audit import checkpoint
     from tarcza.audit.service import verify_log
-    from tarcza.config import load_keys
-    from tarcza.store.engine import make_database
 
-    settings = get_settings()
+    settings = services().get(Settings)
     path = Path(args.file) if args.file else checkpoint.default_path(settings.var_dir)
-    db = make_database(settings.resolved_database_url, settings)
+    db = services().get(Database)
     held: checkpoint.CheckpointVerdict | str | None = None
-    try:
-        with db.sessions() as session:
-            verdict = verify_log(session)
-            if path.exists():
-                key = load_keys(settings).audit_signing_key
-                try:
-                    held = checkpoint.verify_latest(session, path, key)
-                except checkpoint.CheckpointUnreadable as exc:
-                    held = str(exc)
-    finally:
-        db.dispose()
+    with db.sessions() as session:
+        verdict = verify_log(session)
+        if path.exists():
+            key = services().get(Keys).audit_signing_key
+            try:
+                held = checkpoint.verify_latest(session, path, key)
+            except checkpoint.CheckpointUnreadable as exc:
+                held = str(exc)
     code = 0
     if verdict.ok:
         print(f"audit log intact: {verdict.count} entries")
@@ -120,34 +168,27 @@ def _audit_verify(args: argparse.Namespace) -> int:
     return code
 
 
-def _audit_checkpoint(args: argparse.Namespace) -> int:
+def _audit_checkpoint(args: argparse.Namespace, services: ServicesFactory) -> int:
     from tarcza.audit import checkpoint
-    from tarcza.config import load_keys
     from tarcza.store.base import utcnow
-    from tarcza.store.engine import make_database
 
-    settings = get_settings()
-    key = load_keys(settings).audit_signing_key
+    settings = services().get(Settings)
+    key = services().get(Keys).audit_signing_key
     path = Path(args.file) if args.file else checkpoint.default_path(settings.var_dir)
-    db = make_database(settings.resolved_database_url, settings)
     try:
-        cp = checkpoint.take(db, key, utcnow())
+        cp = checkpoint.take(services().get(Database), key, utcnow())
     except checkpoint.CheckpointRefused as exc:
         print(f"tarcza: no checkpoint written: {exc}", file=sys.stderr)
         return 1
-    finally:
-        db.dispose()
     checkpoint.append(path, cp)
     print(f"checkpoint of entry {cp.seq} ({cp.count} entries) added to {path}")
     return 0
 
 
-def _audit_export(args: argparse.Namespace) -> int:
-    from tarcza.audit.export import export_as
-    from tarcza.audit.search import parse_moment
-    from tarcza.config import load_keys
+def _audit_export(args: argparse.Namespace, services: ServicesFactory) -> int:
+    from tarcza.oversight.export import export_as
+    from tarcza.oversight.search import parse_moment
     from tarcza.store.base import utcnow
-    from tarcza.store.engine import make_database
 
     try:
         since = parse_moment(args.since) if args.since else None
@@ -158,21 +199,17 @@ def _audit_export(args: argparse.Namespace) -> int:
     if since and until and since >= until:
         print("tarcza: --until must come after --since", file=sys.stderr)
         return 2
-    settings = get_settings()
-    key = load_keys(settings).audit_signing_key
-    db = make_database(settings.resolved_database_url, settings)
-    try:
-        made = export_as(
-            db,
-            actor="command-line",
-            agency=None,
-            signing_key=key,
-            now=utcnow(),
-            since=since,
-            until=until,
-        )
-    finally:
-        db.dispose()
+    key = services().get(Keys).audit_signing_key
+    db = services().get(Database)
+    made = export_as(
+        db,
+        actor="command-line",
+        agency=None,
+        signing_key=key,
+        now=utcnow(),
+        since=since,
+        until=until,
+    )
     out = Path(args.out)
     fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
@@ -182,8 +219,8 @@ def _audit_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _audit_verify_export(args: argparse.Namespace) -> int:
-    from tarcza.audit.export import verify_export
+def _audit_verify_export(args: argparse.Namespace, services: ServicesFactory) -> int:
+    from tarcza.oversight.export import verify_export
 
     try:
         data = Path(args.file).read_bytes()
@@ -206,42 +243,36 @@ def _audit_verify_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _audit_public_key(_args: argparse.Namespace) -> int:
-    from tarcza.audit.export import public_key_b64
-    from tarcza.config import load_keys
+def _audit_public_key(_args: argparse.Namespace, services: ServicesFactory) -> int:
+    from tarcza.oversight.export import public_key_b64
 
-    print(public_key_b64(load_keys(get_settings()).audit_signing_key))
+    print(public_key_b64(services().get(Keys).audit_signing_key))
     return 0
 
 
-def _keys_reseal(_args: argparse.Namespace) -> int:
-    from tarcza.store.reseal import reseal_all
-    from tarcza.web.app import build_context
+def _keys_reseal(_args: argparse.Namespace, services: ServicesFactory) -> int:
+    from tarcza.intake.evidence_store import EvidenceStore
+    from tarcza.schema.reseal import reseal_all
 
-    ctx = build_context(get_settings())
-    count = reseal_all(ctx.db, ctx.keyring, ctx.cases.evidence_store)
-    ctx.db.dispose()
+    keyring = services().get(KeyRing)
+    count = reseal_all(services().get(Database), keyring, services().get(EvidenceStore))
     for name, n in sorted(count.resealed.items()):
         print(f"  {name}: {n} sealed again")
     print(
-        f"{count.total} blobs sealed again with key {ctx.keyring.current_key_id!r}; "
+        f"{count.total} blobs sealed again with key {keyring.current_key_id!r}; "
         f"{count.current} were already under it"
     )
     return 0
 
 
-def _db_grants(args: argparse.Namespace) -> int:
-    from tarcza.store.engine import make_database
-    from tarcza.store.grants import apply_grants, grant_statements
+def _db_grants(args: argparse.Namespace, services: ServicesFactory) -> int:
+    from tarcza.schema.grants import apply_grants, grant_statements
 
     try:
         if args.print:
             print(";\n".join(grant_statements(args.role)) + ";")
             return 0
-        settings = get_settings()
-        db = make_database(settings.resolved_database_url, settings)
-        n = apply_grants(db, args.role)
-        db.dispose()
+        n = apply_grants(services().get(Database), args.role)
     except ValueError as exc:
         print(f"tarcza: {exc}", file=sys.stderr)
         return 1
@@ -327,20 +358,39 @@ def build_parser() -> argparse.ArgumentParser:
     from tarcza.accounts.commands import add_parsers as add_account_parsers
 
     add_account_parsers(sub)
-    from tarcza.jobs.commands import add_parsers as add_job_parsers
-
-    add_job_parsers(sub)
+    jobs = sub.add_parser("jobs", help="background jobs: notices and re-checks")
+    jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True)
+    worker = jobs_sub.add_parser("worker", help="run jobs from the queue until stopped")
+    worker.add_argument("--workers", type=int, default=2)
+    worker.set_defaults(func=_jobs_worker)
+    jobs_sub.add_parser(
+        "run-due", help="send pending notices and re-check what is due, once"
+    ).set_defaults(func=_jobs_run_due)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; the exit code is the command's."""
     args = build_parser().parse_args(argv)
+    built: list[Any] = []
+
+    def services() -> Services:
+        if not built:
+            from tarcza import app as root
+
+            built.append(root.build())
+        application = built[0]
+        assert isinstance(application.services, Services)
+        return application.services
+
     try:
-        code: int = args.func(args)
+        code: int = args.func(args, services)
     except ConfigError as exc:
         print(f"tarcza: configuration error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        if built:
+            built[0].close()
     return code
 
 

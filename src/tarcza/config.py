@@ -13,7 +13,6 @@ import json
 import os
 import secrets
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field
@@ -93,8 +92,13 @@ class Settings(BaseSettings):
     # The job queue: "" = a SQLite file under var/ (no extra server), "redis://host:port/db"
     # for workers across machines, "memory" = run each job at once in-process (tests).
     jobs_url: str = ""
-    # Run a job worker inside the web process (``tarcza serve`` sets it for the SQLite queue).
-    jobs_in_process: bool = False
+    # The queue's name: deployments (or test runs) sharing one Redis keep apart by it.
+    jobs_queue: str = "tarcza"
+    # Whether ``tarcza serve`` runs a job worker in its own process; unset: yes exactly when
+    # the queue is the SQLite file (no worker elsewhere could reach it).
+    jobs_in_process: bool | None = None
+    # How often a worker looks for due work (notices to send, URLs to re-check), in seconds.
+    jobs_tick_seconds: float = 60.0
 
     @property
     def production(self) -> bool:
@@ -189,7 +193,10 @@ def _derived_key(hmac_b64: str) -> str:
     return base64.b64encode(digest).decode()
 
 
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The process-wide settings, read once from the environment."""
-    return Settings()
+def load_settings(**overrides: object) -> Settings:
+    """Settings read from the environment now, ``overrides`` on top.
+
+    Only the composition root (``tarcza.app``) and the command line call this, once per
+    process, after the command has decided the process's role; nothing caches it.
+    """
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -9,7 +9,7 @@ import httpx
 from fastapi.testclient import TestClient
 
 from tarcza.accounts.rules import TOTP_STEP, totp_code
-from tarcza.web.context import AppContext
+from tarcza.app import Application
 from tests.accounts.conftest import Clock
 from tests.support.staff import StaffUser
 
@@ -21,7 +21,7 @@ class Web:
     """The app's client, its collaborators and the clock its sign-in service reads."""
 
     client: TestClient
-    ctx: AppContext
+    ctx: Application
     clock: Clock
 
     def browser(self) -> TestClient:

@@ -12,7 +12,7 @@ from tarcza.accounts.auth import AuthService, LoginFailed
 from tarcza.accounts.demo import DEMO_STAFF
 from tarcza.accounts.rules import totp_code
 from tarcza.cli import main
-from tarcza.config import get_settings, load_keys
+from tarcza.config import load_keys, load_settings
 from tarcza.crypto import KeyRing
 from tarcza.store.base import utcnow
 from tarcza.store.engine import Database
@@ -30,13 +30,11 @@ def cli_env(
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("TARCZA_VAR_DIR", str(tmp_path))
     monkeypatch.setenv("TARCZA_DATABASE_URL", database_url)
-    get_settings.cache_clear()
     yield tmp_path
-    get_settings.cache_clear()
 
 
 def auth(db: Database) -> AuthService:
-    return AuthService(db, KeyRing(load_keys(get_settings())))
+    return AuthService(db, KeyRing(load_keys(load_settings())))
 
 
 def test_agency_and_first_administrator_from_the_command_line(
@@ -183,9 +181,7 @@ def test_the_demo_refuses_production(
     monkeypatch.setenv("TARCZA_DATA_KEYS", f"k1:{KEY_A}")
     monkeypatch.setenv("TARCZA_HMAC_KEY", HMAC_KEY)
     monkeypatch.setenv("TARCZA_AUDIT_SIGNING_KEY", SIGNING_KEY)
-    get_settings.cache_clear()
     assert main(["demo"]) == 1
     assert "no demo in production" in capsys.readouterr().err
     monkeypatch.setenv("TARCZA_ENV", "development")
-    get_settings.cache_clear()
     assert main(["user", "list", "--agency", "hotline"]) == 1  # no demo agency was made

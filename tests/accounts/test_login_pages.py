@@ -140,7 +140,7 @@ def test_cookies_are_http_only_strict_session_cookies(web: Web) -> None:
 def test_outside_development_cookies_are_secure_host_cookies(
     settings: Settings, db: Database, tmp_path: Path
 ) -> None:
-    from tarcza.web.app import create_app
+    from tests.support.app import make_app
     from tests.support.staff import add_agencies, context
 
     staging = Settings(
@@ -150,7 +150,7 @@ def test_outside_development_cookies_are_secure_host_cookies(
         hmac_key=HMAC_KEY,
         _env_file=None,  # type: ignore[call-arg]
     )
-    with TestClient(create_app(staging, db), base_url="https://127.0.0.1") as browser:
+    with TestClient(make_app(staging, db), base_url="https://127.0.0.1") as browser:
         add_agencies(context(browser), ("hotline",))
         add_staff(context(browser), "hotline", Role.ANALYST, "anna")
         prelogin = set_cookies(browser.get("/staff/login"))["__Host-tarcza_prelogin"]

@@ -21,7 +21,7 @@ from tarcza.accounts.access import declared_action, require
 from tarcza.accounts.permissions import Action
 from tarcza.config import Settings
 from tarcza.store.engine import make_database
-from tarcza.web.app import create_app
+from tests.support.app import make_app
 from tests.support.keys import HMAC_KEY, KEY_A
 
 PUBLIC = {
@@ -80,7 +80,7 @@ def build_app(tmp_path: Path) -> FastAPI:
         hmac_key=HMAC_KEY,
         _env_file=None,  # type: ignore[call-arg]
     )
-    return create_app(settings, make_database("sqlite://"))
+    return make_app(settings, make_database("sqlite://"))
 
 
 def endpoints(app: FastAPI) -> Iterator[Endpoint]:

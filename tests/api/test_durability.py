@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from tarcza.audit.service import verify_log
 from tarcza.intake.models import Report
-from tarcza.store import migrate
+from tarcza.schema import migrate
 from tarcza.store.engine import make_database
 from tests.support.databases import fresh_postgres_database, require_postgres
 from tests.support.server import running_server

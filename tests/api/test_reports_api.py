@@ -28,9 +28,9 @@ from tarcza.config import Settings, load_keys
 from tarcza.crypto import KeyRing
 from tarcza.intake.evidence_store import EvidenceStore
 from tarcza.intake.models import Evidence, IdempotencyRecord, Report
-from tarcza.store import registry
+from tarcza.schema import registry
 from tarcza.store.engine import Database
-from tarcza.web.app import create_app
+from tests.support.app import make_app
 
 REPORTS = "/api/v1/reports"
 REFERENCE = re.compile(r"^TZ-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}$")
@@ -515,7 +515,7 @@ def test_a_file_over_the_size_limit_is_refused(settings: Settings, db: Database)
     noisy.save(out, format="PNG")
     assert len(out.getvalue()) > 4096
 
-    with TestClient(create_app(small, db), base_url="http://127.0.0.1") as client:
+    with TestClient(make_app(small, db), base_url="http://127.0.0.1") as client:
         response = multipart(client, report(), [("big.png", out.getvalue(), "image/png")])
 
     assert response.status_code == 422

@@ -29,7 +29,7 @@ from schemathesis.transport.serialization import Binary
 
 from tarcza.config import Settings
 from tarcza.store.engine import Database, make_database
-from tarcza.web.app import create_app
+from tests.support.app import make_app
 from tests.support.keys import HMAC_KEY, KEY_A
 
 # Bounded for the everyday run; TARCZA_FUZZ_EXAMPLES=1000 digs deeper.
@@ -48,7 +48,7 @@ def _openapi_document() -> dict[str, Any]:
         )
         database = make_database("sqlite://")
         try:
-            return create_app(settings, database).openapi()
+            return make_app(settings, database).openapi()
         finally:
             database.dispose()
 
@@ -102,7 +102,7 @@ def _as_bytes(item: bytes | str) -> bytes:
 @pytest.fixture
 def app(settings: Settings, db: Database) -> FastAPI:
     """The app on each migrated database (shared by all examples of one operation)."""
-    return create_app(settings, db)
+    return make_app(settings, db)
 
 
 @schema.parametrize()

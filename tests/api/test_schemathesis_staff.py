@@ -35,9 +35,9 @@ from tarcza.cases.pages import REFUSALS
 from tarcza.config import Settings
 from tarcza.intake.models import Evidence, Report
 from tarcza.store.engine import Database
-from tarcza.web.app import create_app
 from tests.api.test_schemathesis import REJECTIONS, _openapi_document
 from tests.cases.test_casework_api import submit
+from tests.support.app import make_app
 from tests.support.staff import add_agencies, add_staff, context, sign_in
 
 MAX_EXAMPLES = int(os.environ.get("TARCZA_FUZZ_EXAMPLES", "40"))
@@ -90,7 +90,7 @@ def world(settings: Settings, db: Database) -> Iterator[World]:
     Two reports are the hotline's (one referred to the police); the third is the
     police's, referred to the hotline, so the supervisor has a referral to answer.
     """
-    app = create_app(settings, db)
+    app = make_app(settings, db)
     with TestClient(app, base_url="http://127.0.0.1") as client:
         ctx = context(client)
         add_agencies(ctx)

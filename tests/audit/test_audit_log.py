@@ -80,18 +80,13 @@ def test_verify_cli_names_the_broken_entry(
     tmp_path: Path,
 ) -> None:
     from tarcza import cli
-    from tarcza.config import get_settings
 
     append(db, 3)
     monkeypatch.setenv("TARCZA_DATABASE_URL", db.engine.url.render_as_string(hide_password=False))
     monkeypatch.setenv("TARCZA_VAR_DIR", str(tmp_path))  # no checkpoint file of a dev run
-    get_settings.cache_clear()
-    try:
-        assert cli.main(["audit", "verify"]) == 0
-        assert "intact: 3 entries" in capsys.readouterr().out
-        with db.transaction() as session:
-            session.execute(text("UPDATE audit_log SET details = '{}' WHERE seq = 2"))
-        assert cli.main(["audit", "verify"]) == 1
-        assert "BROKEN at entry 2" in capsys.readouterr().out
-    finally:
-        get_settings.cache_clear()
+    assert cli.main(["audit", "verify"]) == 0
+    assert "intact: 3 entries" in capsys.readouterr().out
+    with db.transaction() as session:
+        session.execute(text("UPDATE audit_log SET details = '{}' WHERE seq = 2"))
+    assert cli.main(["audit", "verify"]) == 1
+    assert "BROKEN at entry 2" in capsys.readouterr().out

@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from tarcza.accounts.permissions import Role
+from tarcza.app import Application
 from tarcza.audit import service as audit
-from tarcza.audit.export import public_key_b64, verify_export
 from tarcza.audit.models import AuditEntry
 from tarcza.config import load_keys
-from tarcza.web.context import AppContext
+from tarcza.oversight.export import public_key_b64, verify_export
 from tests.support.staff import StaffUser, add_agencies, add_staff, context, sign_in
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
@@ -33,7 +33,7 @@ def as_user(client: TestClient, user: StaffUser) -> TestClient:
     return own
 
 
-def record(ctx: AppContext, actor: str, action: str, subject_id: str, hours: int) -> None:
+def record(ctx: Application, actor: str, action: str, subject_id: str, hours: int) -> None:
     with ctx.db.transaction() as session:
         audit.append(
             session,

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from tarcza.accounts.permissions import AgencyKind, Principal, Role
 from tarcza.audit import chain
 from tarcza.audit import service as audit
-from tarcza.audit.export import (
+from tarcza.errors import Denied
+from tarcza.oversight.export import (
     FORMAT,
     build_document,
     encode,
@@ -24,8 +25,7 @@ from tarcza.audit.export import (
     sign,
     verify_export,
 )
-from tarcza.audit.search import AuditFilter, search
-from tarcza.cases.service import ActionDenied
+from tarcza.oversight.search import AuditFilter, search
 from tarcza.store.engine import Database
 
 KEY = bytes(range(32))
@@ -343,5 +343,5 @@ def test_an_export_of_an_empty_period_is_empty(db: Database) -> None:
 
 def test_no_one_but_an_auditor_may_export(db: Database) -> None:
     analyst = Principal(2, "anna", "hotline", AgencyKind.HOTLINE, Role.ANALYST, mfa_passed=True)
-    with pytest.raises(ActionDenied):
+    with pytest.raises(Denied):
         export_log(db, analyst, signing_key=KEY, now=NOW)

@@ -12,7 +12,6 @@ from sqlalchemy import text
 
 from tarcza import cli
 from tarcza.audit import service as audit
-from tarcza.config import get_settings
 from tarcza.store.engine import Database
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -25,9 +24,7 @@ def var_dir(db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> It
     monkeypatch.setenv("TARCZA_VAR_DIR", str(tmp_path))
     for name in ("TARCZA_ENV", "TARCZA_DATA_KEYS", "TARCZA_HMAC_KEY", "TARCZA_AUDIT_SIGNING_KEY"):
         monkeypatch.delenv(name, raising=False)
-    get_settings.cache_clear()
     yield tmp_path
-    get_settings.cache_clear()
 
 
 def fill(db: Database, n: int, first_day: int = 0) -> None:

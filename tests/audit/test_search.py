@@ -9,8 +9,14 @@ import pytest
 
 from tarcza.accounts.permissions import AgencyKind, Principal, Role
 from tarcza.audit import service as audit
-from tarcza.audit.search import AuditFilter, FilterRejected, next_before_seq, parse_moment, search
-from tarcza.cases.service import ActionDenied
+from tarcza.errors import Denied
+from tarcza.oversight.search import (
+    AuditFilter,
+    FilterRejected,
+    next_before_seq,
+    parse_moment,
+    search,
+)
 from tarcza.store.engine import Database
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
@@ -124,7 +130,7 @@ def test_the_search_itself_is_recorded_with_its_filter(db: Database) -> None:
 def test_no_one_but_an_auditor_may_search(db: Database, role: Role) -> None:
     kind = AgencyKind.COORDINATOR if role == Role.COORDINATOR else AgencyKind.HOTLINE
     someone = Principal(2, "x", "hotline", kind, role, mfa_passed=True)
-    with pytest.raises(ActionDenied):
+    with pytest.raises(Denied):
         search(db, someone, AuditFilter(), NOW)
     with db.sessions() as session:
         assert audit.verify_log(session).count == 0  # a refused search leaves nothing
@@ -132,7 +138,7 @@ def test_no_one_but_an_auditor_may_search(db: Database, role: Role) -> None:
 
 def test_an_auditor_without_the_second_factor_may_not_search(db: Database) -> None:
     half = Principal(1, "olga", "ministry", AgencyKind.COORDINATOR, Role.AUDITOR, mfa_passed=False)
-    with pytest.raises(ActionDenied):
+    with pytest.raises(Denied):
         search(db, half, AuditFilter(), NOW)
 
 

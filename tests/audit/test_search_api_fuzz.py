@@ -21,8 +21,8 @@ from schemathesis import Case
 from tarcza.accounts.permissions import Role
 from tarcza.config import Settings
 from tarcza.store.engine import Database
-from tarcza.web.app import create_app
 from tests.api.test_schemathesis import _openapi_document
+from tests.support.app import make_app
 from tests.support.staff import add_agencies, add_staff, sign_in
 
 MAX_EXAMPLES = int(os.environ.get("TARCZA_FUZZ_EXAMPLES", "40"))
@@ -43,9 +43,9 @@ schema = schemathesis.openapi.from_dict(_openapi_document(), config=CONFIG).incl
 @pytest.fixture
 def signed_in(settings: Settings, db: Database) -> tuple[FastAPI, dict[str, str]]:
     """The app and the session cookie of an auditor."""
-    app = create_app(settings, db)
+    app = make_app(settings, db)
     with TestClient(app, base_url="http://127.0.0.1") as client:
-        ctx = app.state.ctx
+        ctx = app.state.application
         add_agencies(ctx)
         sign_in(client, add_staff(ctx, "ministry", Role.AUDITOR, "olga"))
         token = client.cookies.get("tarcza_staff")

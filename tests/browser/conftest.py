@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tarcza.store import migrate
+from tarcza.schema import migrate
 from tests.support.server import Server, running_server
 
 CHROMIUM = Path("/usr/bin/chromium")

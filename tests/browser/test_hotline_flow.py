@@ -24,16 +24,16 @@ from PIL import Image, ImageDraw
 from sqlalchemy import select
 
 from tarcza.accounts.permissions import Role
+from tarcza.app import Application
 from tarcza.config import Settings
 from tarcza.hotline.models import ContentItem
 from tarcza.hotline.outbox import item_reference
+from tarcza.hotline.tasks import HotlineWork, run_due_once
 from tarcza.hotline.trace import Resolver
-from tarcza.jobs.tasks import JobContext, run_due_once
-from tarcza.store import migrate
+from tarcza.schema import migrate
 from tarcza.store.base import utcnow
-from tarcza.web.app import build_context
-from tarcza.web.context import AppContext
 from tests.browser.test_staff_flow import sign_in
+from tests.support.app import make_application
 from tests.support.dns import LocalDns
 from tests.support.server import Server, running_server
 from tests.support.smtp import CapturingSmtp
@@ -57,7 +57,7 @@ def synthetic_image(seed: int) -> bytes:
 @dataclass
 class Hotline:
     server: Server
-    ctx: AppContext
+    ctx: Application
     content: Website
     dns: LocalDns
     smtp: CapturingSmtp
@@ -96,7 +96,7 @@ def hotline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hotline]:
                 jobs_url="memory",
                 _env_file=None,  # type: ignore[call-arg]
             )
-            ctx = build_context(settings)
+            ctx = make_application(settings)
             add_agencies(ctx, ("hotline", "police"))
             yield Hotline(
                 server,
@@ -165,7 +165,7 @@ def test_from_a_reported_link_to_content_gone(browser: Any, hotline: Hotline) ->
 
     # The monitor's first check sees the image (it keeps only its hash).
     settings = hotline.ctx.settings
-    jobs = JobContext(
+    jobs = HotlineWork(
         settings, hotline.ctx.db, Resolver(settings.dns_nameservers, settings.dns_timeout_seconds)
     )
     start = utcnow()

@@ -21,11 +21,11 @@ from sqlalchemy import select
 
 from tarcza.accounts import rules
 from tarcza.accounts.permissions import Role
+from tarcza.app import Application
 from tarcza.audit.models import AuditEntry
 from tarcza.config import Settings
 from tarcza.store.base import utcnow
-from tarcza.web.app import build_context
-from tarcza.web.context import AppContext
+from tests.support.app import make_application
 from tests.support.server import Server
 from tests.support.staff import StaffUser, add_agencies, add_staff
 
@@ -44,7 +44,7 @@ def synthetic_png() -> bytes:
 
 @dataclass
 class Office:
-    ctx: AppContext
+    ctx: Application
     analyst: StaffUser
     officer: StaffUser
     reference: str
@@ -60,7 +60,7 @@ def office(live_server: Server) -> Iterator[Office]:
         hmac_key=live_server.env["TARCZA_HMAC_KEY"],
         _env_file=None,  # type: ignore[call-arg]
     )
-    ctx = build_context(settings)
+    ctx = make_application(settings)
     add_agencies(ctx, ("hotline", "helpline", "police"))
     analyst = add_staff(ctx, "hotline", Role.ANALYST, "anna-browser")
     officer = add_staff(ctx, "police", Role.OFFICER, "piotr-browser")
@@ -103,7 +103,7 @@ def image_loaded(page: Any, selector: str) -> bool:
     return bool(page.eval_on_selector(selector, "img => img.complete && img.naturalWidth > 0"))
 
 
-def audited(ctx: AppContext, actor: str, action: str) -> list[AuditEntry]:
+def audited(ctx: Application, actor: str, action: str) -> list[AuditEntry]:
     with ctx.db.sessions() as session:
         return list(
             session.scalars(

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tarcza.cli import main
-from tarcza.config import get_settings, load_keys
+from tarcza.config import load_keys, load_settings
 from tarcza.crypto import KeyRing
 from tarcza.hashing.partners import authenticate
 from tarcza.store.engine import make_database
@@ -20,10 +20,8 @@ def var_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     for name in ("TARCZA_DATABASE_URL", "TARCZA_DATA_KEYS", "TARCZA_HMAC_KEY", "TARCZA_ENV"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("TARCZA_VAR_DIR", str(tmp_path))
-    get_settings.cache_clear()
     assert main(["db", "upgrade"]) == 0
     yield tmp_path
-    get_settings.cache_clear()
 
 
 def test_create_import_list_export_and_disable(
@@ -75,7 +73,7 @@ def test_partner_add_prints_a_working_key_once(
     capsys.readouterr()
     assert main(["partner", "add", "platform", "--bank", "known", "--bank", "allowed"]) == 0
     key = capsys.readouterr().out.strip().splitlines()[-1]
-    settings = get_settings()
+    settings = load_settings()
     db = make_database(settings.resolved_database_url, settings)
     try:
         with db.sessions() as session:

@@ -113,7 +113,7 @@ def test_an_allow_listed_image_is_not_matched(client: TestClient, db: Database) 
 def test_a_failing_matcher_never_costs_the_report(
     client: TestClient, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    matcher = client.app.state.ctx.matcher  # type: ignore[attr-defined]
+    matcher = client.app.state.application.matcher  # type: ignore[attr-defined]
 
     def broken(*_args: object) -> None:
         raise RuntimeError("index unavailable")

@@ -221,10 +221,10 @@ def test_hma_errors_answer_400_with_message_and_field(
 
 @pytest.fixture
 def tight_client(settings: Settings, db: Database) -> Iterator[TestClient]:
-    from tarcza.web.app import create_app
+    from tests.support.app import make_app
 
     tight = settings.model_copy(update={"partner_burst": 3, "partner_rate_per_second": 0.5})
-    with TestClient(create_app(tight, db), base_url="http://127.0.0.1") as test_client:
+    with TestClient(make_app(tight, db), base_url="http://127.0.0.1") as test_client:
         yield test_client
 
 

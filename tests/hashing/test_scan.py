@@ -24,7 +24,6 @@ import pytest
 from PIL import Image
 
 from tarcza.cli import main
-from tarcza.config import get_settings
 from tarcza.hashing.images import ImageLimits
 from tarcza.hashing.scan import (
     InProcess,
@@ -370,10 +369,8 @@ def var_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     for name in ("TARCZA_DATABASE_URL", "TARCZA_DATA_KEYS", "TARCZA_HMAC_KEY", "TARCZA_ENV"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("TARCZA_VAR_DIR", str(tmp_path))
-    get_settings.cache_clear()
     assert main(["db", "upgrade"]) == 0
     yield tmp_path
-    get_settings.cache_clear()
 
 
 def test_scan_with_bank_lists_the_bank_matches_of_each_file(

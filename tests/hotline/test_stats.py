@@ -7,8 +7,8 @@ from itertools import count
 
 import pytest
 
+from tarcza.hotline.folding import fold_report_urls
 from tarcza.hotline.models import ContentItem
-from tarcza.hotline.service import fold_report_urls
 from tarcza.hotline.stats import (
     HotlineFigures,
     Period,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -11,14 +12,14 @@ import redis
 from huey import MemoryHuey, RedisHuey, SqliteHuey  # type: ignore[import-untyped]
 
 from tarcza.config import ConfigError, Settings
-from tarcza.jobs.queue import make_huey
+from tarcza.jobs.queue import Worker, make_huey
 from tests.support.databases import IN_CI
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 
 
-def settings(tmp_path: Path, url: str) -> Settings:
-    return Settings(var_dir=tmp_path, jobs_url=url, _env_file=None)  # type: ignore[call-arg]
+def settings(tmp_path: Path, url: str, queue: str = "tarcza") -> Settings:
+    return Settings(var_dir=tmp_path, jobs_url=url, jobs_queue=queue, _env_file=None)  # type: ignore[call-arg]
 
 
 def test_the_queue_the_setting_names(tmp_path: Path) -> None:
@@ -30,9 +31,13 @@ def test_the_queue_the_setting_names(tmp_path: Path) -> None:
         make_huey(settings(tmp_path, "amqp://127.0.0.1"))
 
 
-def test_the_sqlite_queue_runs_a_task_in_process(tmp_path: Path) -> None:
-    from tarcza.jobs.queue import start_in_process
+def test_two_deployments_on_one_redis_keep_their_queues_apart(tmp_path: Path) -> None:
+    a = make_huey(settings(tmp_path, REDIS_URL, "tarcza-a"))
+    b = make_huey(settings(tmp_path, REDIS_URL, "tarcza-b"))
+    assert a.name != b.name
 
+
+def test_the_sqlite_queue_runs_a_task_in_process(tmp_path: Path) -> None:
     huey = make_huey(settings(tmp_path, ""))
     done = threading.Event()
 
@@ -40,12 +45,51 @@ def test_the_sqlite_queue_runs_a_task_in_process(tmp_path: Path) -> None:
     def mark() -> None:
         done.set()
 
-    consumer = start_in_process(huey)
+    worker = Worker(huey, lambda: None, tick_seconds=60)
+    worker.start()
     try:
         mark()
         assert done.wait(10)
     finally:
-        consumer.stop(graceful=True)
+        worker.stop()
+
+
+def test_the_worker_looks_for_due_work_every_tick(tmp_path: Path) -> None:
+    ticks: list[float] = []
+    three = threading.Event()
+
+    def tick() -> None:
+        ticks.append(time.monotonic())
+        if len(ticks) >= 3:
+            three.set()
+
+    worker = Worker(make_huey(settings(tmp_path, "")), tick, tick_seconds=0.05)
+    worker.start()
+    try:
+        assert three.wait(10), f"{len(ticks)} ticks in 10 s"
+    finally:
+        worker.stop()
+    count = len(ticks)
+    time.sleep(0.2)
+    assert len(ticks) == count, "the ticker goes on after stop()"
+
+
+def test_a_failing_tick_does_not_stop_the_ticker(tmp_path: Path) -> None:
+    calls: list[int] = []
+    again = threading.Event()
+
+    def tick() -> None:
+        calls.append(1)
+        if len(calls) >= 2:
+            again.set()
+        raise RuntimeError("the database is down")
+
+    worker = Worker(make_huey(settings(tmp_path, "")), tick, tick_seconds=0.05)
+    worker.start()
+    try:
+        assert again.wait(10)
+    finally:
+        worker.stop()
 
 
 def test_a_task_queued_in_redis_runs_on_a_worker(tmp_path: Path) -> None:
@@ -55,8 +99,6 @@ def test_a_task_queued_in_redis_runs_on_a_worker(tmp_path: Path) -> None:
         if IN_CI:
             pytest.fail(f"CI requires Redis at {REDIS_URL}: {exc}")
         pytest.skip(f"Redis at {REDIS_URL} is not reachable: {exc}")
-    from tarcza.jobs.queue import start_in_process
-
     # The class make_huey gives for a redis:// URL, with a queue of its own on the shared server.
     huey = RedisHuey(f"tarcza-test-{uuid.uuid4().hex[:8]}", url=REDIS_URL)
     seen: list[int] = []
@@ -68,10 +110,11 @@ def test_a_task_queued_in_redis_runs_on_a_worker(tmp_path: Path) -> None:
 
     result = add(21)  # queued in Redis, not run here
     assert seen == [] and huey.pending_count() == 1
-    consumer = start_in_process(huey)
+    worker = Worker(huey, lambda: None, tick_seconds=60)
+    worker.start()
     try:
         assert result.get(blocking=True, timeout=10) == 42
     finally:
-        consumer.stop(graceful=True)
+        worker.stop()
         huey.storage.flush_all()
     assert seen == [21]

@@ -10,10 +10,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import ProgrammingError
 
 from tarcza.audit import service as audit
-from tarcza.store import migrate
+from tarcza.schema import migrate
+from tarcza.schema.grants import apply_grants, grant_statements
 from tarcza.store.base import utcnow
 from tarcza.store.engine import Database, make_database
-from tarcza.store.grants import apply_grants, grant_statements
 from tests.support.databases import fresh_postgres_database, require_postgres
 
 

@@ -15,9 +15,9 @@ from tarcza.accounts.permissions import Role
 from tarcza.config import Settings
 from tarcza.crypto import KeyRing
 from tarcza.intake.models import Report
+from tarcza.schema.reseal import reseal_all
 from tarcza.store.engine import Database
-from tarcza.store.reseal import reseal_all
-from tarcza.web.app import build_context, create_app
+from tests.support.app import make_app, make_application
 from tests.support.keys import HMAC_KEY, KEY_A
 from tests.support.staff import add_agencies, add_staff, sign_in
 
@@ -59,21 +59,21 @@ def test_rotation_keeps_old_rows_readable_and_reseal_moves_them(
     tmp_path: Path, db: Database
 ) -> None:
     old = _settings(tmp_path, f"old:{KEY_A}")
-    with TestClient(create_app(old, db), base_url="http://127.0.0.1") as client:
-        ctx = client.app.state.ctx  # type: ignore[attr-defined]
+    with TestClient(make_app(old, db), base_url="http://127.0.0.1") as client:
+        ctx = client.app.state.application  # type: ignore[attr-defined]
         add_agencies(ctx, ("hotline",))
         analyst = add_staff(ctx, "hotline", Role.ANALYST, "anna")
         reference = _report(client)
 
     # The new key goes first; the old one stays for reading.
     rotated = _settings(tmp_path, f"new:{KEY_B},old:{KEY_A}")
-    with TestClient(create_app(rotated, db), base_url="http://127.0.0.1") as client:
+    with TestClient(make_app(rotated, db), base_url="http://127.0.0.1") as client:
         sign_in(client, analyst)
         seen = client.get(f"/api/v1/staff/reports/{reference}").json()
         assert seen["description"].startswith("Invented")
         assert seen["contact"]["phone"] == "+48 600 000 000"
 
-    ctx = build_context(rotated, db)
+    ctx = make_application(rotated, db)
     count = reseal_all(ctx.db, ctx.keyring, ctx.cases.evidence_store)
     assert count.resealed["reports.description_sealed"] == 1
     assert count.resealed["users.totp_secret_sealed"] == 1
@@ -86,7 +86,7 @@ def test_rotation_keeps_old_rows_readable_and_reseal_moves_them(
 
     # Now the old key can go: everything still opens.
     only_new = _settings(tmp_path, f"new:{KEY_B}")
-    with TestClient(create_app(only_new, db), base_url="http://127.0.0.1") as client:
+    with TestClient(make_app(only_new, db), base_url="http://127.0.0.1") as client:
         sign_in(client, analyst)
         seen = client.get(f"/api/v1/staff/reports/{reference}").json()
         assert seen["usernames"] is None and seen["description"].startswith("Invented")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import inspect
 
-from tarcza.store import migrate, registry
+from tarcza.schema import migrate, registry
 from tarcza.store.engine import Database
 
 

@@ -16,8 +16,8 @@ from sqlalchemy import select
 from tarcza.accounts import rules
 from tarcza.accounts.models import StaffSession, User
 from tarcza.accounts.permissions import AgencyKind, Role
+from tarcza.app import Application
 from tarcza.store.base import utcnow
-from tarcza.web.context import AppContext
 
 PASSWORD = "correct-horse-battery-staple"
 AGENCY_KINDS = {
@@ -38,19 +38,19 @@ class StaffUser:
     totp_secret: str | None
 
 
-def context(client: TestClient) -> AppContext:
-    ctx: AppContext = client.app.state.ctx  # type: ignore[attr-defined]
+def context(client: TestClient) -> Application:
+    ctx: Application = client.app.state.application  # type: ignore[attr-defined]
     return ctx
 
 
-def add_agencies(ctx: AppContext, codes: tuple[str, ...] = tuple(AGENCY_KINDS)) -> None:
+def add_agencies(ctx: Application, codes: tuple[str, ...] = tuple(AGENCY_KINDS)) -> None:
     """The usual agencies: hotline, helpline, police, ministry (coordinator), platform-x."""
     for code in codes:
         ctx.accounts.add_agency(code, code.title(), AGENCY_KINDS[code])
 
 
 def add_staff(
-    ctx: AppContext,
+    ctx: Application,
     agency: str,
     role: Role,
     username: str | None = None,

@@ -19,9 +19,9 @@ from tarcza.accounts.rules import totp_code
 from tarcza.config import Settings
 from tarcza.store.base import utcnow
 from tarcza.store.engine import Database
-from tarcza.web.app import create_app
 from tests.accounts.helpers import csrf_in, post_password, set_cookies
 from tests.cases.test_casework_api import submit
+from tests.support.app import make_app
 from tests.support.keys import HMAC_KEY, KEY_A
 from tests.support.staff import add_agencies, add_staff, context, sign_in
 
@@ -96,7 +96,7 @@ def test_every_kind_of_answer_is_hardened(client: TestClient) -> None:
 
 @pytest.mark.parametrize(("env", "hsts"), [("production", True), ("staging", False)])
 def test_hsts_only_in_production(tmp_path: Path, db: Database, env: str, hsts: bool) -> None:
-    with TestClient(create_app(_settings(tmp_path, env), db), base_url="https://127.0.0.1") as c:
+    with TestClient(make_app(_settings(tmp_path, env), db), base_url="https://127.0.0.1") as c:
         answers = [c.get("/"), c.get("/no-such-page"), c.get("/api/v1/reports/TZ-0000-0000/status")]
     for answer in answers:
         assert ("strict-transport-security" in answer.headers) is hsts
@@ -157,7 +157,7 @@ def test_outside_development_the_session_cookie_is_secure_and_host_only(
     tmp_path: Path, db: Database
 ) -> None:
     with TestClient(
-        create_app(_settings(tmp_path, "staging"), db), base_url="https://127.0.0.1"
+        make_app(_settings(tmp_path, "staging"), db), base_url="https://127.0.0.1"
     ) as client:
         cookies = _sign_in_through_the_pages(client)
     assert "__Host-tarcza_staff" in cookies, sorted(cookies)

@@ -17,26 +17,39 @@ from fastapi import Request
 
 from tarcza.accounts.auth import AuthService
 from tarcza.accounts.permissions import Action, Principal, holds
+from tarcza.config import Settings
+from tarcza.errors import Denied, Unauthenticated
+from tarcza.web.deps import services
+from tarcza.web.i18n import N_
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
 
 
-class NotSignedIn(Exception):
+class NotSignedIn(Unauthenticated):
     """No live session: pages go to the login, the API answers 401."""
 
+    detail = "Sign in first."
+    page_redirect = "/staff/login"
 
-class SecondFactorNeeded(Exception):
+
+class SecondFactorNeeded(Unauthenticated):
     """The password was given but not the second factor."""
 
+    detail = "Give the second factor first."
+    page_redirect = "/staff/login/code"
 
-class Forbidden(Exception):
+
+class Forbidden(Denied):
     """The person's role does not hold this action (403)."""
 
 
-class CsrfRejected(Exception):
+class CsrfRejected(Denied):
     """An unsafe request without the right CSRF token or from another origin (403)."""
+
+    detail = "Missing or wrong X-CSRF-Token, or a foreign Origin."
+    page_message = N_("This form has expired. Go back, reload the page and try again.")
 
 
 def cookie_name(request: Request) -> str:
@@ -49,12 +62,11 @@ def prelogin_cookie_name(request: Request) -> str:
 
 
 def _development(request: Request) -> bool:
-    return bool(request.app.state.ctx.settings.env == "development")
+    return services(request).get(Settings).env == "development"
 
 
 def auth_service(request: Request) -> AuthService:
-    service: AuthService = request.app.state.ctx.auth
-    return service
+    return services(request).get(AuthService)
 
 
 def session_token(request: Request) -> str:

@@ -15,13 +15,14 @@ from fastapi.responses import RedirectResponse, Response
 
 from tarcza.accounts.access import require
 from tarcza.accounts.permissions import ROLES_OF_KIND, Action, Principal, Role
-from tarcza.accounts.service import AccountRefused
-from tarcza.web.context import AppContext, app_context, render
+from tarcza.accounts.service import AccountRefused, AccountService
+from tarcza.web.deps import provided
 from tarcza.web.i18n import N_
+from tarcza.web.render import render
 
 router = APIRouter(include_in_schema=False)
 
-Ctx = Annotated[AppContext, Depends(app_context)]
+Accounts = Annotated[AccountService, Depends(provided(AccountService))]
 Admin = Annotated[Principal, Depends(require(Action.USER_ACCOUNT_MANAGE))]
 
 FORM_FIELDS = ("username", "role", "display_name")
@@ -54,7 +55,7 @@ def _roles(principal: Principal) -> list[Role]:
 
 def _users_page(
     request: Request,
-    ctx: AppContext,
+    accounts: AccountService,
     admin: Principal,
     *,
     values: dict[str, str] | None = None,
@@ -66,7 +67,7 @@ def _users_page(
         request,
         "users.html",
         {
-            "users": ctx.accounts.users(admin),
+            "users": accounts.users(admin),
             "roles": _roles(admin),
             "values": values or dict.fromkeys(FORM_FIELDS, ""),
             "errors": errors or {},
@@ -82,13 +83,13 @@ def _refused(exc: AccountRefused) -> dict[str, str]:
 
 
 @router.get("/staff/users")
-def users(request: Request, ctx: Ctx, admin: Admin) -> Response:
+def users(request: Request, accounts: Accounts, admin: Admin) -> Response:
     """The agency's accounts and a form to add one."""
-    return _users_page(request, ctx, admin)
+    return _users_page(request, accounts, admin)
 
 
 @router.post("/staff/users")
-async def add_user(request: Request, ctx: Ctx, admin: Admin) -> Response:
+async def add_user(request: Request, accounts: Accounts, admin: Admin) -> Response:
     """Add an account to the administrator's agency; its first password is shown once."""
     form = await request.form()
     values = {name: form.get(name) for name in FORM_FIELDS}
@@ -98,11 +99,17 @@ async def add_user(request: Request, ctx: Ctx, admin: Admin) -> Response:
         known = clean["role"] in {r.value for r in Role}
         error = REFUSALS["not_for_agency" if known else "unknown"]
         return await run_in_threadpool(
-            _users_page, request, ctx, admin, values=clean, errors={"role": error}, status_code=422
+            _users_page,
+            request,
+            accounts,
+            admin,
+            values=clean,
+            errors={"role": error},
+            status_code=422,
         )
     try:
         account = await run_in_threadpool(
-            ctx.accounts.add_user,
+            accounts.add_user,
             admin,
             agency=admin.agency,
             username=clean["username"],
@@ -111,53 +118,65 @@ async def add_user(request: Request, ctx: Ctx, admin: Admin) -> Response:
         )
     except AccountRefused as exc:
         return await run_in_threadpool(
-            _users_page, request, ctx, admin, values=clean, errors=_refused(exc), status_code=422
+            _users_page,
+            request,
+            accounts,
+            admin,
+            values=clean,
+            errors=_refused(exc),
+            status_code=422,
         )
     return render(request, "user_password.html", {"account": account, "new": True})
 
 
-async def _change(request: Request, ctx: AppContext, admin: Principal, change: str) -> Response:
+async def _change(
+    request: Request, accounts: AccountService, admin: Principal, change: str
+) -> Response:
     """Run one change on an account; back to the list, or the list with the refusal."""
     username = request.path_params["username"]
     try:
         if change == "suspended":
-            await run_in_threadpool(ctx.accounts.set_active, admin, username, False)
+            await run_in_threadpool(accounts.set_active, admin, username, False)
         elif change == "activated":
-            await run_in_threadpool(ctx.accounts.set_active, admin, username, True)
+            await run_in_threadpool(accounts.set_active, admin, username, True)
         else:
-            await run_in_threadpool(ctx.accounts.reset_second_factor, admin, username)
+            await run_in_threadpool(accounts.reset_second_factor, admin, username)
     except AccountRefused as exc:
         return await run_in_threadpool(
-            _users_page, request, ctx, admin, errors=_refused(exc), status_code=422
+            _users_page, request, accounts, admin, errors=_refused(exc), status_code=422
         )
     return RedirectResponse(f"/staff/users?done={change}", status_code=303)
 
 
 @router.post("/staff/users/{username}/suspend")
-async def suspend(request: Request, ctx: Ctx, admin: Admin, username: str) -> Response:
+async def suspend(request: Request, accounts: Accounts, admin: Admin, username: str) -> Response:
     """Suspend an account: it cannot sign in, and its sessions end."""
-    return await _change(request, ctx, admin, "suspended")
+    return await _change(request, accounts, admin, "suspended")
 
 
 @router.post("/staff/users/{username}/activate")
-async def activate(request: Request, ctx: Ctx, admin: Admin, username: str) -> Response:
+async def activate(request: Request, accounts: Accounts, admin: Admin, username: str) -> Response:
     """Let a suspended account sign in again."""
-    return await _change(request, ctx, admin, "activated")
+    return await _change(request, accounts, admin, "activated")
 
 
 @router.post("/staff/users/{username}/reset-second-factor")
-async def reset_second_factor(request: Request, ctx: Ctx, admin: Admin, username: str) -> Response:
+async def reset_second_factor(
+    request: Request, accounts: Accounts, admin: Admin, username: str
+) -> Response:
     """Clear the second factor (a lost phone): the person enrols again at next sign-in."""
-    return await _change(request, ctx, admin, "second_factor")
+    return await _change(request, accounts, admin, "second_factor")
 
 
 @router.post("/staff/users/{username}/reset-password")
-async def reset_password(request: Request, ctx: Ctx, admin: Admin, username: str) -> Response:
+async def reset_password(
+    request: Request, accounts: Accounts, admin: Admin, username: str
+) -> Response:
     """A new generated password, shown once; every session of the account ends."""
     try:
-        account = await run_in_threadpool(ctx.accounts.reset_password, admin, username)
+        account = await run_in_threadpool(accounts.reset_password, admin, username)
     except AccountRefused as exc:
         return await run_in_threadpool(
-            _users_page, request, ctx, admin, errors=_refused(exc), status_code=422
+            _users_page, request, accounts, admin, errors=_refused(exc), status_code=422
         )
     return render(request, "user_password.html", {"account": account, "new": False})

@@ -8,41 +8,29 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 from tarcza.accounts.permissions import AgencyKind, Role
-from tarcza.config import get_settings
+from tarcza.accounts.service import AccountService
+from tarcza.services import ServicesFactory
 
-Handler = Callable[[argparse.Namespace], int]
+Handler = Callable[[argparse.Namespace, ServicesFactory], int]
 
 
-@contextmanager
-def _accounts() -> Iterator[Any]:
-    """An AccountService on the configured database (closed afterwards)."""
-    from tarcza.accounts.service import AccountService
-    from tarcza.config import load_keys
-    from tarcza.crypto import KeyRing
-    from tarcza.store.engine import make_database
-
-    settings = get_settings()
-    keyring = KeyRing(load_keys(settings))
-    db = make_database(settings.resolved_database_url, settings)
-    try:
-        yield AccountService(db, keyring)
-    finally:
-        db.dispose()
+def _accounts(services: ServicesFactory) -> AccountService:
+    """The application's AccountService."""
+    return services().get(AccountService)
 
 
 def _guarded(handler: Handler) -> Handler:
     """Print a refusal as ``tarcza: field: message`` with exit code 1."""
 
-    def run(args: argparse.Namespace) -> int:
+    def run(args: argparse.Namespace, services: ServicesFactory) -> int:
         from tarcza.accounts.service import AccountNotFound, AccountRefused
 
         try:
-            return handler(args)
+            return handler(args, services)
         except AccountRefused as exc:
             print(f"tarcza: {exc.field}: {exc.message}", file=sys.stderr)
         except AccountNotFound:
@@ -53,9 +41,9 @@ def _guarded(handler: Handler) -> Handler:
 
 
 @_guarded
-def _agency_add(args: argparse.Namespace) -> int:
-    with _accounts() as accounts:
-        agency = accounts.add_agency(args.code, args.name or args.code, AgencyKind(args.kind))
+def _agency_add(args: argparse.Namespace, services: ServicesFactory) -> int:
+    accounts = _accounts(services)
+    agency = accounts.add_agency(args.code, args.name or args.code, AgencyKind(args.kind))
     print(f"agency {agency.code} ({agency.kind.value}): {agency.name}")
     return 0
 
@@ -66,22 +54,22 @@ def _read_password() -> str | None:
 
 
 @_guarded
-def _user_add(args: argparse.Namespace) -> int:
+def _user_add(args: argparse.Namespace, services: ServicesFactory) -> int:
     password = None
     if args.password_stdin:
         password = _read_password()
         if password is None:
             print("tarcza: password: nothing was given on standard input", file=sys.stderr)
             return 1
-    with _accounts() as accounts:
-        account = accounts.add_user(
-            None,
-            agency=args.agency,
-            username=args.username,
-            role=Role(args.role),
-            display_name=args.name,
-            password=password,
-        )
+    accounts = _accounts(services)
+    account = accounts.add_user(
+        None,
+        agency=args.agency,
+        username=args.username,
+        role=Role(args.role),
+        display_name=args.name,
+        password=password,
+    )
     print(f"user {account.username} added to {args.agency} as {args.role}")
     if password is None:
         print("first password (shown only now; give it to the person by a safe channel):")
@@ -94,9 +82,9 @@ def _user_add(args: argparse.Namespace) -> int:
 
 
 @_guarded
-def _user_list(args: argparse.Namespace) -> int:
-    with _accounts() as accounts:
-        users = accounts.agency_users(args.agency)
+def _user_list(args: argparse.Namespace, services: ServicesFactory) -> int:
+    accounts = _accounts(services)
+    users = accounts.agency_users(args.agency)
     print(f"{'username':<24} {'role':<14} {'state':<10} second factor")
     for user in users:
         state = "active" if user.active else "suspended"

@@ -6,17 +6,14 @@ printed, so the demo refuses to run in production.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from sqlalchemy import select
 
 from tarcza.accounts import rules
 from tarcza.accounts.models import User
 from tarcza.accounts.permissions import AgencyKind, Role
-from tarcza.accounts.service import AccountRefused
-
-if TYPE_CHECKING:
-    from tarcza.web.context import AppContext
+from tarcza.accounts.service import AccountRefused, AccountService
+from tarcza.crypto import KeyRing
+from tarcza.store.engine import Database
 
 # Published on purpose (the demo prints it); load_staff_demo refuses production.
 DEMO_PASSWORD = "demo-tarcza-haslo-2025"  # noqa: S105
@@ -42,19 +39,21 @@ class DemoRefused(RuntimeError):
     """The demo accounts are not made here (production)."""
 
 
-def load_staff_demo(ctx: AppContext) -> list[tuple[str, str, str]]:
+def load_staff_demo(
+    accounts: AccountService, db: Database, keyring: KeyRing, *, production: bool
+) -> list[tuple[str, str, str]]:
     """Make the demo agencies and accounts (skipping those there); (username, password, TOTP).
 
     An account of a demo name that the demo did not make is left alone and not listed.
     """
-    if ctx.settings.production:
+    if production:
         raise DemoRefused("demo accounts have a published password: not in production")
     for code, name, kind in DEMO_AGENCIES:
-        ctx.accounts.add_agency(code, name, kind)
+        accounts.add_agency(code, name, kind)
     sign_ins = []
     for username, agency, role, display in DEMO_STAFF:
         try:
-            ctx.accounts.add_user(
+            accounts.add_user(
                 None,
                 agency=agency,
                 username=username,
@@ -65,18 +64,18 @@ def load_staff_demo(ctx: AppContext) -> list[tuple[str, str, str]]:
         except AccountRefused as exc:
             if exc.code != "taken":
                 raise
-        secret = _demo_totp_secret(ctx, username, display)
+        secret = _demo_totp_secret(db, keyring, username, display)
         if secret is not None:
             sign_ins.append((username, DEMO_PASSWORD, secret))
     return sign_ins
 
 
-def _demo_totp_secret(ctx: AppContext, username: str, display: str) -> str | None:
+def _demo_totp_secret(db: Database, keyring: KeyRing, username: str, display: str) -> str | None:
     """The demo account's TOTP secret (enrolled now if need be); None if not the demo's."""
-    with ctx.db.transaction() as session:
+    with db.transaction() as session:
         user = session.scalars(select(User).where(User.username == username)).one()
         name = (
-            ctx.keyring.open_text(user.display_name_sealed, f"user:{user.id}:name")
+            keyring.open_text(user.display_name_sealed, f"user:{user.id}:name")
             if user.display_name_sealed
             else None
         )
@@ -84,9 +83,9 @@ def _demo_totp_secret(ctx: AppContext, username: str, display: str) -> str | Non
             return None
         context = f"user:{user.id}:totp"
         if user.totp_secret_sealed is not None:
-            return ctx.keyring.open_text(user.totp_secret_sealed, context)
+            return keyring.open_text(user.totp_secret_sealed, context)
         secret = rules.new_totp_secret()
-        user.totp_secret_sealed = ctx.keyring.seal_text(secret, context)
+        user.totp_secret_sealed = keyring.seal_text(secret, context)
         return secret
 
 

@@ -25,15 +25,20 @@ from tarcza.accounts.access import (
     session_token,
     signed_in,
 )
-from tarcza.accounts.auth import Enrolment, LoginFailed, SessionInvalid
+from tarcza.accounts.auth import AuthService, Enrolment, LoginFailed, SessionInvalid
+from tarcza.accounts.layout import staff_menu
 from tarcza.accounts.permissions import Principal
+from tarcza.accounts.service import AccountService
+from tarcza.config import Settings
 from tarcza.store.throttle import Throttled
-from tarcza.web.context import AppContext, app_context, render, staff_menu
+from tarcza.web.deps import provided, services
 from tarcza.web.i18n import N_
+from tarcza.web.render import render
 
 router = APIRouter(include_in_schema=False)
 
-Ctx = Annotated[AppContext, Depends(app_context)]
+Auth = Annotated[AuthService, Depends(provided(AuthService))]
+Accounts = Annotated[AccountService, Depends(provided(AccountService))]
 Staff = Annotated[Principal, Depends(signed_in())]
 
 # One answer for an unknown name, a wrong password and a locked account alike.
@@ -53,7 +58,7 @@ _PRELOGIN = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
 
 
 def _secure(request: Request) -> bool:
-    return bool(request.app.state.ctx.settings.env != "development")
+    return bool(services(request).get(Settings).env != "development")
 
 
 def set_cookie(response: Response, request: Request, name: str, value: str) -> None:
@@ -93,7 +98,7 @@ def _retry(response: Response, exc: Throttled) -> Response:
 
 def _login_page(
     request: Request,
-    ctx: AppContext,
+    auth: AuthService,
     prelogin: str,
     *,
     username: str = "",
@@ -104,7 +109,7 @@ def _login_page(
         request,
         "login.html",
         {
-            "login_csrf": ctx.auth.csrf_token(prelogin),
+            "login_csrf": auth.csrf_token(prelogin),
             "username": username,
             "error": error,
             "notice": SIGNED_OUT.get(request.query_params.get("out", "")),
@@ -114,7 +119,7 @@ def _login_page(
 
 
 @router.get("/staff/login")
-def login_form(request: Request, ctx: Ctx) -> Response:
+def login_form(request: Request, auth: Auth) -> Response:
     """The sign-in form; sets the pre-login cookie its CSRF token is bound to."""
     principal = current_principal(request)
     if principal is not None and principal.mfa_passed:
@@ -122,32 +127,32 @@ def login_form(request: Request, ctx: Ctx) -> Response:
     prelogin = request.cookies.get(prelogin_cookie_name(request), "")
     if not _PRELOGIN.match(prelogin):
         prelogin = secrets.token_urlsafe(32)
-    response = _login_page(request, ctx, prelogin)
+    response = _login_page(request, auth, prelogin)
     set_cookie(response, request, prelogin_cookie_name(request), prelogin)
     return response
 
 
 @router.post("/staff/login")
-async def login(request: Request, ctx: Ctx) -> Response:
+async def login(request: Request, auth: Auth) -> Response:
     """Check name and password; then on to the second factor (or its enrolment)."""
     prelogin = request.cookies.get(prelogin_cookie_name(request), "")
     await check_csrf(request, prelogin)
     username = await _field(request, "username", 100)
     password = await _field(request, "password", 1024)
     try:
-        step = await run_in_threadpool(ctx.auth.password, username, password, _client(request))
+        step = await run_in_threadpool(auth.password, username, password, _client(request))
     except LoginFailed:
         return _login_page(
-            request, ctx, prelogin, username=username, error=LOGIN_FAILED, status_code=400
+            request, auth, prelogin, username=username, error=LOGIN_FAILED, status_code=400
         )
     except Throttled as exc:
         page = _login_page(
-            request, ctx, prelogin, username=username, error=LOGIN_FAILED, status_code=429
+            request, auth, prelogin, username=username, error=LOGIN_FAILED, status_code=429
         )
         return _retry(page, exc)
     old = session_token(request)
     if old:  # a session this browser held before ends with the new sign-in
-        await run_in_threadpool(ctx.auth.logout, old)
+        await run_in_threadpool(auth.logout, old)
     response = _redirect("/staff/login/enrol" if step.needs_enrolment else "/staff/login/code")
     set_cookie(response, request, cookie_name(request), step.token)
     delete_cookie(response, request, prelogin_cookie_name(request))
@@ -157,9 +162,9 @@ async def login(request: Request, ctx: Ctx) -> Response:
 # -- step 2: the second factor ----------------------------------------------------------
 
 
-def _pending_step(ctx: AppContext, request: Request) -> str | None:
+def _pending_step(auth: AuthService, request: Request) -> str | None:
     try:
-        return ctx.auth.pending_step(session_token(request))
+        return auth.pending_step(session_token(request))
     except SessionInvalid:
         return None
 
@@ -174,20 +179,20 @@ def _step_redirect(step: str | None, here: str) -> Response | None:
 
 
 @router.get("/staff/login/code")
-def code_form(request: Request, ctx: Ctx) -> Response:
+def code_form(request: Request, auth: Auth) -> Response:
     """The form for a code from the authenticator app, or a recovery code."""
-    elsewhere = _step_redirect(_pending_step(ctx, request), "code")
+    elsewhere = _step_redirect(_pending_step(auth, request), "code")
     return elsewhere or render(request, "login_code.html", {"error": None})
 
 
 @router.post("/staff/login/code")
-async def code(request: Request, ctx: Ctx) -> Response:
+async def code(request: Request, auth: Auth) -> Response:
     """Check the code: a full session (a new token) on success."""
     token = session_token(request)
     await check_csrf(request, token)
     given = await _field(request, "code", 64)
     try:
-        signed = await run_in_threadpool(ctx.auth.second_factor, token, given, _client(request))
+        signed = await run_in_threadpool(auth.second_factor, token, given, _client(request))
     except SessionInvalid:
         return _redirect("/staff/login")
     except LoginFailed:
@@ -214,31 +219,31 @@ def _enrol_page(
 
 
 @router.get("/staff/login/enrol")
-def enrol_form(request: Request, ctx: Ctx) -> Response:
+def enrol_form(request: Request, auth: Auth) -> Response:
     """A new TOTP secret to add to the authenticator app, and a field for its first code."""
-    elsewhere = _step_redirect(_pending_step(ctx, request), "enrol")
+    elsewhere = _step_redirect(_pending_step(auth, request), "enrol")
     if elsewhere is not None:
         return elsewhere
     try:
-        enrolment = ctx.auth.start_enrolment(session_token(request))
+        enrolment = auth.start_enrolment(session_token(request))
     except SessionInvalid:
         return _redirect("/staff/login")
     return _enrol_page(request, enrolment)
 
 
 @router.post("/staff/login/enrol")
-async def enrol(request: Request, ctx: Ctx) -> Response:
+async def enrol(request: Request, auth: Auth) -> Response:
     """Confirm the secret with a code; show the ten recovery codes, once."""
     token = session_token(request)
     await check_csrf(request, token)
     given = await _field(request, "code", 64)
     try:
-        signed = await run_in_threadpool(ctx.auth.finish_enrolment, token, given, _client(request))
+        signed = await run_in_threadpool(auth.finish_enrolment, token, given, _client(request))
     except SessionInvalid:
         return _redirect("/staff/login")
     except LoginFailed:
         try:
-            enrolment = await run_in_threadpool(ctx.auth.start_enrolment, token)
+            enrolment = await run_in_threadpool(auth.start_enrolment, token)
         except SessionInvalid:
             return _redirect("/staff/login")
         return _enrol_page(request, enrolment, ENROL_FAILED, status_code=400)
@@ -257,27 +262,27 @@ def staff_home(principal: Staff) -> Response:
 
 
 @router.post("/staff/logout")
-async def logout(request: Request, ctx: Ctx, principal: Staff) -> Response:
+async def logout(request: Request, auth: Auth, principal: Staff) -> Response:
     """End this session."""
-    await run_in_threadpool(ctx.auth.logout, session_token(request))
+    await run_in_threadpool(auth.logout, session_token(request))
     response = _redirect("/staff/login?out=1")
     delete_cookie(response, request, cookie_name(request))
     return response
 
 
 @router.get("/staff/account")
-def account(request: Request, ctx: Ctx, principal: Staff) -> Response:
+def account(request: Request, accounts: Accounts, principal: Staff) -> Response:
     """Who is signed in, and a way to end every session of the account."""
-    names = {a.code: a.name for a in ctx.accounts.agencies()}
+    names = {a.code: a.name for a in accounts.agencies()}
     return render(
         request, "account.html", {"agency_name": names.get(principal.agency, principal.agency)}
     )
 
 
 @router.post("/staff/account/logout-everywhere")
-async def logout_everywhere(request: Request, ctx: Ctx, principal: Staff) -> Response:
+async def logout_everywhere(request: Request, auth: Auth, principal: Staff) -> Response:
     """End every session of this account, on every device, this one too."""
-    await run_in_threadpool(ctx.auth.logout_everywhere, session_token(request))
+    await run_in_threadpool(auth.logout_everywhere, session_token(request))
     response = _redirect("/staff/login?out=everywhere")
     delete_cookie(response, request, cookie_name(request))
     return response

@@ -28,6 +28,7 @@ from tarcza.accounts.permissions import (
 )
 from tarcza.audit import service as audit
 from tarcza.crypto import KeyRing
+from tarcza.errors import NotFound, Refused
 from tarcza.store.base import utcnow
 from tarcza.store.engine import Database
 
@@ -35,17 +36,11 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-class AccountRefused(Exception):
+class AccountRefused(Refused):
     """The change is not allowed or not valid: ``field`` and ``message`` say why."""
 
-    def __init__(self, field: str, code: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.code = code
-        self.message = message
 
-
-class AccountNotFound(Exception):
+class AccountNotFound(NotFound):
     """No such account (or not one this administrator may see)."""
 
 

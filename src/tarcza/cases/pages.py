@@ -15,15 +15,18 @@ from fastapi.responses import RedirectResponse, Response
 
 from tarcza.accounts.access import require
 from tarcza.accounts.permissions import Action, Principal
-from tarcza.cases.service import CaseRefused, QueueFilter
+from tarcza.cases.service import CaseRefused, CaseService, QueueFilter
+from tarcza.config import Settings
 from tarcza.intake.rules import Category, Status
 from tarcza.web import i18n
-from tarcza.web.context import AppContext, app_context, page_language, render
+from tarcza.web.deps import provided
 from tarcza.web.i18n import N_
+from tarcza.web.render import page_language, render
 
 router = APIRouter(include_in_schema=False)
 
-Ctx = Annotated[AppContext, Depends(app_context)]
+SettingsDep = Annotated[Settings, Depends(provided(Settings))]
+Cases = Annotated[CaseService, Depends(provided(CaseService))]
 
 # What a finished change says on the report page (?done=...).
 DONE = {
@@ -86,7 +89,7 @@ def _parse(kind: type[Category] | type[Status], raw: str | None) -> Any:
 @router.get("/staff/queue")
 async def queue_page(
     request: Request,
-    ctx: Ctx,
+    cases: Cases,
     principal: Annotated[Principal, Depends(require(Action.REPORT_QUEUE_LIST))],
 ) -> Response:
     params = request.query_params
@@ -111,7 +114,7 @@ async def queue_page(
             status_code=422,
         )
     wanted = QueueFilter(category=category, status=status, mine=mine)
-    items = await run_in_threadpool(ctx.cases.queue, principal, wanted)
+    items = await run_in_threadpool(cases.queue, principal, wanted)
     filters = {"category": category, "status": status, "mine": mine}
     return _render(
         request,
@@ -122,14 +125,14 @@ async def queue_page(
 
 def _report_page(
     request: Request,
-    ctx: AppContext,
+    cases: CaseService,
     principal: Principal,
     reference: str,
     *,
     errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    view = ctx.cases.report(principal, reference)
+    view = cases.report(principal, reference)
     done = DONE.get(request.query_params.get("done", ""))
     return _render(
         request,
@@ -138,8 +141,8 @@ def _report_page(
             "r": view,
             "me": principal,
             "actions": Action,
-            "colleagues": ctx.accounts.colleagues(principal.agency),
-            "agencies": ctx.cases.agencies_to_refer(principal),
+            "colleagues": cases.colleagues(principal.agency),
+            "agencies": cases.agencies_to_refer(principal),
             "errors": errors or {},
             "flash_id": done,
         },
@@ -151,10 +154,10 @@ def _report_page(
 async def report_page(
     request: Request,
     reference: str,
-    ctx: Ctx,
+    cases: Cases,
     principal: Annotated[Principal, Depends(require(Action.REPORT_SUMMARY_READ))],
 ) -> Response:
-    return await run_in_threadpool(_report_page, request, ctx, principal, reference)
+    return await run_in_threadpool(_report_page, request, cases, principal, reference)
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -169,7 +172,7 @@ def _refused(request: Request, exc: CaseRefused, field: str) -> dict[str, str]:
 
 async def _change(
     request: Request,
-    ctx: AppContext,
+    cases: CaseService,
     principal: Principal,
     reference: str,
     form_name: str,
@@ -184,7 +187,7 @@ async def _change(
     except CaseRefused as exc:
         errors = _refused(request, exc, f"{form_name}-{exc.field}")
         return await run_in_threadpool(
-            _report_page, request, ctx, principal, reference, errors=errors, status_code=422
+            _report_page, request, cases, principal, reference, errors=errors, status_code=422
         )
     return RedirectResponse(f"/staff/reports/{reference}?done={form_name}", status_code=303)
 
@@ -197,7 +200,7 @@ def _not_a_choice(field: str) -> CaseRefused:
 async def change_status(
     request: Request,
     reference: str,
-    ctx: Ctx,
+    cases: Cases,
     principal: Annotated[Principal, Depends(require(Action.REPORT_STATUS_CHANGE))],
 ) -> Response:
     form = await _form(request)
@@ -206,16 +209,16 @@ async def change_status(
     def work() -> None:
         if wanted is None or wanted is ...:
             raise _not_a_choice("status")
-        ctx.cases.change_status(principal, reference, wanted, form.get("reason"))
+        cases.change_status(principal, reference, wanted, form.get("reason"))
 
-    return await _change(request, ctx, principal, reference, "status", work)
+    return await _change(request, cases, principal, reference, "status", work)
 
 
 @router.post("/staff/reports/{reference}/assign")
 async def assign(
     request: Request,
     reference: str,
-    ctx: Ctx,
+    cases: Cases,
     principal: Annotated[Principal, Depends(require(Action.REPORT_ASSIGNMENT_CHANGE))],
 ) -> Response:
     form = await _form(request)
@@ -223,11 +226,11 @@ async def assign(
     who = principal.username if who == "me" else who
     return await _change(
         request,
-        ctx,
+        cases,
         principal,
         reference,
         "assign",
-        lambda: ctx.cases.assign(principal, reference, who or None),
+        lambda: cases.assign(principal, reference, who or None),
     )
 
 
@@ -235,19 +238,17 @@ async def assign(
 async def refer(
     request: Request,
     reference: str,
-    ctx: Ctx,
+    cases: Cases,
     principal: Annotated[Principal, Depends(require(Action.REPORT_REFERRAL_CREATE))],
 ) -> Response:
     form = await _form(request)
     return await _change(
         request,
-        ctx,
+        cases,
         principal,
         reference,
         "refer",
-        lambda: ctx.cases.refer(
-            principal, reference, form.get("to_agency", ""), form.get("reason")
-        ),
+        lambda: cases.refer(principal, reference, form.get("to_agency", ""), form.get("reason")),
     )
 
 
@@ -255,7 +256,7 @@ async def refer(
 async def answer(
     request: Request,
     referral_id: int,
-    ctx: Ctx,
+    cases: Cases,
     principal: Annotated[Principal, Depends(require(Action.REFERRAL_ANSWER))],
 ) -> Response:
     form = await _form(request)
@@ -265,9 +266,9 @@ async def answer(
     def work() -> None:
         if decision not in ("accept", "decline"):
             raise _not_a_choice("decision")
-        ctx.cases.answer(principal, referral_id, decision == "accept", form.get("reason"))
+        cases.answer(principal, referral_id, decision == "accept", form.get("reason"))
 
-    return await _change(request, ctx, principal, reference, "answer", work)
+    return await _change(request, cases, principal, reference, "answer", work)
 
 
 def _png(data: bytes) -> Response:
@@ -281,34 +282,33 @@ def _png(data: bytes) -> Response:
 @router.get("/staff/evidence/{evidence_id}/preview.png")
 async def preview(
     evidence_id: int,
-    ctx: Ctx,
+    cases: Cases,
     principal: Annotated[Principal, Depends(require(Action.EVIDENCE_PREVIEW_READ))],
 ) -> Response:
-    return _png(await run_in_threadpool(ctx.cases.preview, principal, evidence_id))
+    return _png(await run_in_threadpool(cases.preview, principal, evidence_id))
 
 
 @router.post("/staff/evidence/{evidence_id}/reveal")
 async def reveal(
     request: Request,
     evidence_id: int,
-    ctx: Ctx,
+    settings: SettingsDep,
+    cases: Cases,
     principal: Annotated[Principal, Depends(require(Action.EVIDENCE_IMAGE_REVEAL))],
 ) -> Response:
     form = await _form(request)
     reference = form.get("reference", "")
     try:
-        grant = await run_in_threadpool(
-            ctx.cases.reveal, principal, evidence_id, form.get("reason")
-        )
+        grant = await run_in_threadpool(cases.reveal, principal, evidence_id, form.get("reason"))
     except CaseRefused as exc:
         errors = _refused(request, exc, f"reveal-{evidence_id}")
         return await run_in_threadpool(
-            _report_page, request, ctx, principal, reference, errors=errors, status_code=422
+            _report_page, request, cases, principal, reference, errors=errors, status_code=422
         )
     return _render(
         request,
         "revealed.html",
-        {"grant": grant, "reference": reference, "seconds": ctx.settings.reveal_seconds},
+        {"grant": grant, "reference": reference, "seconds": settings.reveal_seconds},
     )
 
 
@@ -317,18 +317,18 @@ async def revealed_image(
     evidence_id: int,
     expires: int,
     sig: str,
-    ctx: Ctx,
+    cases: Cases,
     principal: Annotated[Principal, Depends(require(Action.EVIDENCE_IMAGE_REVEAL))],
 ) -> Response:
-    data = await run_in_threadpool(ctx.cases.revealed, principal, evidence_id, expires, sig)
+    data = await run_in_threadpool(cases.revealed, principal, evidence_id, expires, sig)
     return _png(data)
 
 
 @router.get("/staff/stats")
 async def figures_page(
     request: Request,
-    ctx: Ctx,
+    cases: Cases,
     principal: Annotated[Principal, Depends(require(Action.STATS_AGGREGATE_READ))],
 ) -> Response:
-    figures = await run_in_threadpool(ctx.cases.figures, principal)
+    figures = await run_in_threadpool(cases.figures, principal)
     return _render(request, "figures.html", {"figures": figures})

@@ -16,13 +16,13 @@ from fastapi.responses import Response
 from tarcza.accounts.access import require
 from tarcza.accounts.permissions import Action, Principal
 from tarcza.cases import schemas
-from tarcza.cases.service import QueueFilter, ReportView
+from tarcza.cases.service import CaseService, QueueFilter, ReportView
 from tarcza.intake.rules import Category, Status
-from tarcza.web.context import AppContext, app_context
+from tarcza.web.deps import provided
 
 router = APIRouter(prefix="/api/v1/staff", tags=["staff"])
 
-Ctx = Annotated[AppContext, Depends(app_context)]
+Cases = Annotated[CaseService, Depends(provided(CaseService))]
 _ERRORS: dict[int | str, dict[str, str]] = {
     401: {"description": "Not signed in, or the second factor is missing"},
     403: {"description": "Your role may not do this, or the CSRF token is missing"},
@@ -47,7 +47,7 @@ def _report_out(view: ReportView) -> schemas.ReportOut:
 
 @router.get("/reports", responses=_ERRORS)
 async def list_queue(
-    ctx: Ctx,
+    cases: Cases,
     principal: Annotated[Principal, Depends(require(Action.REPORT_QUEUE_LIST))],
     category: Category | None = None,
     status: Status | None = None,
@@ -56,7 +56,7 @@ async def list_queue(
 ) -> list[schemas.QueueItemOut]:
     """Reports for your agency, highest priority and newest first."""
     wanted = QueueFilter(category=category, status=status, mine=mine)
-    items = await run_in_threadpool(ctx.cases.queue, principal, wanted, limit)
+    items = await run_in_threadpool(cases.queue, principal, wanted, limit)
     return [
         schemas.QueueItemOut.model_validate({**asdict(i), "relation": i.relation.value})
         for i in items
@@ -66,22 +66,22 @@ async def list_queue(
 @router.get("/reports/{reference}", responses=_ERRORS)
 async def get_report(
     reference: schemas.Reference,
-    ctx: Ctx,
+    cases: Cases,
     principal: Annotated[Principal, Depends(require(Action.REPORT_SUMMARY_READ))],
 ) -> schemas.ReportOut:
     """Everything about a report you may see (reading personal data is audited)."""
-    return _report_out(await run_in_threadpool(ctx.cases.report, principal, reference))
+    return _report_out(await run_in_threadpool(cases.report, principal, reference))
 
 
 @router.post("/reports/{reference}/status", responses=_CHANGE_ERRORS)
 async def change_status(
     reference: schemas.Reference,
     body: schemas.StatusChangeIn,
-    ctx: Ctx,
+    cases: Cases,
     principal: Annotated[Principal, Depends(require(Action.REPORT_STATUS_CHANGE))],
 ) -> schemas.ChangedOut:
     """Move the report along the workflow, with a reason."""
-    await run_in_threadpool(ctx.cases.change_status, principal, reference, body.status, body.reason)
+    await run_in_threadpool(cases.change_status, principal, reference, body.status, body.reason)
     return schemas.ChangedOut(reference=reference, status=body.status)
 
 
@@ -89,11 +89,11 @@ async def change_status(
 async def assign(
     reference: schemas.Reference,
     body: schemas.AssignmentIn,
-    ctx: Ctx,
+    cases: Cases,
     principal: Annotated[Principal, Depends(require(Action.REPORT_ASSIGNMENT_CHANGE))],
 ) -> Response:
     """Give the report to a colleague of your agency (null: to nobody)."""
-    await run_in_threadpool(ctx.cases.assign, principal, reference, body.assignee)
+    await run_in_threadpool(cases.assign, principal, reference, body.assignee)
     return Response(status_code=204)
 
 
@@ -101,13 +101,11 @@ async def assign(
 async def refer(
     reference: schemas.Reference,
     body: schemas.ReferralIn,
-    ctx: Ctx,
+    cases: Cases,
     principal: Annotated[Principal, Depends(require(Action.REPORT_REFERRAL_CREATE))],
 ) -> schemas.ReferralCreatedOut:
     """Refer the report to another agency; it accepts or declines."""
-    new_id = await run_in_threadpool(
-        ctx.cases.refer, principal, reference, body.to_agency, body.reason
-    )
+    new_id = await run_in_threadpool(cases.refer, principal, reference, body.to_agency, body.reason)
     return schemas.ReferralCreatedOut(id=new_id)
 
 
@@ -115,11 +113,11 @@ async def refer(
 async def answer_referral(
     referral_id: schemas.RowId,
     body: schemas.ReferralAnswerIn,
-    ctx: Ctx,
+    cases: Cases,
     principal: Annotated[Principal, Depends(require(Action.REFERRAL_ANSWER))],
 ) -> Response:
     """Accept (the report is forwarded to you) or decline a referral to your agency."""
-    await run_in_threadpool(ctx.cases.answer, principal, referral_id, body.accept, body.reason)
+    await run_in_threadpool(cases.answer, principal, referral_id, body.accept, body.reason)
     return Response(status_code=204)
 
 
@@ -130,11 +128,11 @@ async def answer_referral(
 )
 async def evidence_preview(
     evidence_id: schemas.RowId,
-    ctx: Ctx,
+    cases: Cases,
     principal: Annotated[Principal, Depends(require(Action.EVIDENCE_PREVIEW_READ))],
 ) -> Response:
     """A small blurred greyscale PNG (the view is audited)."""
-    data = await run_in_threadpool(ctx.cases.preview, principal, evidence_id)
+    data = await run_in_threadpool(cases.preview, principal, evidence_id)
     return Response(data, media_type="image/png", headers={"Cache-Control": "no-store"})
 
 
@@ -142,19 +140,19 @@ async def evidence_preview(
 async def reveal(
     evidence_id: schemas.RowId,
     body: schemas.RevealIn,
-    ctx: Ctx,
+    cases: Cases,
     principal: Annotated[Principal, Depends(require(Action.EVIDENCE_IMAGE_REVEAL))],
 ) -> schemas.RevealOut:
     """Record why you reveal an image; the answer is a short-lived address of the image."""
-    grant = await run_in_threadpool(ctx.cases.reveal, principal, evidence_id, body.reason)
+    grant = await run_in_threadpool(cases.reveal, principal, evidence_id, body.reason)
     url = f"/staff/evidence/{evidence_id}/image?expires={grant.expires}&sig={grant.signature}"
     return schemas.RevealOut(image_url=url, expires=grant.expires)
 
 
 @router.get("/stats", responses=_ERRORS)
 async def figures(
-    ctx: Ctx,
+    cases: Cases,
     principal: Annotated[Principal, Depends(require(Action.STATS_AGGREGATE_READ))],
 ) -> schemas.FiguresOut:
     """Counts only: by status, category, owner agency and referral state."""
-    return schemas.FiguresOut.model_validate(await run_in_threadpool(ctx.cases.figures, principal))
+    return schemas.FiguresOut.model_validate(await run_in_threadpool(cases.figures, principal))

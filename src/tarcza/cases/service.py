@@ -12,7 +12,7 @@ import hmac
 import io
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,9 +28,9 @@ from tarcza.audit.models import AuditEntry
 from tarcza.cases import rules
 from tarcza.cases.models import Assignment, Referral
 from tarcza.crypto import KeyRing
+from tarcza.errors import Denied, NotFound, Refused
 from tarcza.hashing.images import ImageLimits, ImageRejected, open_image
 from tarcza.hashing.models import Bank, EvidenceMatch
-from tarcza.hotline.service import ItemSummary, items_of_report
 from tarcza.intake.evidence_store import EvidenceStore
 from tarcza.intake.models import Evidence, Report
 from tarcza.intake.rules import Category, Status
@@ -42,22 +42,20 @@ _REFERENCE = re.compile(r"^TZ-[0-9A-Z]{4}-[0-9A-Z]{4}$")
 REVEAL_SIZE = 1600
 
 
-class ReportNotFound(Exception):
+# (session, report id) -> the content items the report names, as the hotline summarises them.
+ReportItems = Callable[[Session, int], Sequence[Any]]
+
+
+class ReportNotFound(NotFound):
     """No such report — or none this person may see (the same answer)."""
 
 
-class ActionDenied(Exception):
+class ActionDenied(Denied):
     """The person sees the record but may not do this to it (403)."""
 
 
-class CaseRefused(Exception):
+class CaseRefused(Refused):
     """A change that breaks a rule: ``field`` and ``message`` say which and why (422)."""
-
-    def __init__(self, field: str, code: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -149,7 +147,7 @@ class ReportView:
     usernames: list[str] | None
     contact: dict[str, str | None] | None
     evidence: list[EvidenceView]
-    items: list[ItemSummary]
+    items: list[Any]  # the hotline's ItemSummary rows (see ReportItems)
     referrals: list[ReferralView]
     history: list[HistoryItem]
     allowed: frozenset[Action] = field(default_factory=frozenset)
@@ -177,8 +175,14 @@ class CaseService:
         image_limits: ImageLimits | None = None,
         reveal_seconds: int = 120,
         clock: Callable[[], datetime] = utcnow,
+        report_items: ReportItems | None = None,
+        colleagues: Callable[[str], list[str]] | None = None,
     ) -> None:
         self._db = db
+        # Active usernames of an agency, for assigning work (the accounts service's).
+        self._colleagues = colleagues
+        # The content items a report names (the hotline's), wired by the composition root.
+        self._report_items = report_items
         self._keys = keyring
         self._store = evidence
         self._limits = image_limits or ImageLimits()
@@ -188,6 +192,10 @@ class CaseService:
     @property
     def evidence_store(self) -> EvidenceStore:
         return self._store
+
+    def colleagues(self, agency: str) -> list[str]:
+        """Active usernames of ``agency``, to assign its work to."""
+        return self._colleagues(agency) if self._colleagues is not None else []
 
     # -- access ---------------------------------------------------------------------
 
@@ -355,7 +363,7 @@ class CaseService:
                 if personal
                 else None,
                 evidence=self._evidence_views(session, report.id),
-                items=items_of_report(session, report.id),
+                items=list(self._report_items(session, report.id)) if self._report_items else [],
                 referrals=self._referral_views(session, report.id),
                 history=self._history(session, reference),
                 allowed=frozenset(a for a in Action if permits(principal, a, relation)),

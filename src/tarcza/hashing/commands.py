@@ -8,16 +8,14 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from tarcza.config import get_settings
 from tarcza.hashing.banks import DEFAULT_PDQ_THRESHOLD, BankKind, parse_signal_type
 from tarcza.hashing.formats import ExchangeFormat
+from tarcza.services import ServicesFactory
+from tarcza.store.engine import Database
 
-if TYPE_CHECKING:
-    from tarcza.store.engine import Database
-
-Handler = Callable[[argparse.Namespace], int]
+Handler = Callable[[argparse.Namespace, ServicesFactory], int]
 
 
 def _actor() -> str:
@@ -28,25 +26,19 @@ def _actor() -> str:
 
 
 @contextmanager
-def _database() -> Iterator[Database]:
-    from tarcza.store.engine import make_database
-
-    settings = get_settings()
-    db = make_database(settings.resolved_database_url, settings)
-    try:
-        yield db
-    finally:
-        db.dispose()
+def _database(services: ServicesFactory) -> Iterator[Database]:
+    """The application's database (the CLI's root closes it)."""
+    yield services().get(Database)
 
 
 def _guarded(handler: Handler) -> Handler:
     """Print a bank error as ``tarcza: field: message`` with exit code 1."""
 
-    def run(args: argparse.Namespace) -> int:
+    def run(args: argparse.Namespace, services: ServicesFactory) -> int:
         from tarcza.hashing.bank_service import BankError, ImportRejected
 
         try:
-            return handler(args)
+            return handler(args, services)
         except ImportRejected as exc:
             for error in exc.errors:
                 where = f"{error.line}" if error.line is not None else error.where
@@ -64,11 +56,11 @@ def _guarded(handler: Handler) -> Handler:
 
 
 @_guarded
-def _create(args: argparse.Namespace) -> int:
+def _create(args: argparse.Namespace, services: ServicesFactory) -> int:
     from tarcza.hashing import bank_service
     from tarcza.store.base import utcnow
 
-    with _database() as db, db.transaction() as session:
+    with _database(services) as db, db.transaction() as session:
         bank = bank_service.create_bank(
             session,
             args.name,
@@ -84,10 +76,10 @@ def _create(args: argparse.Namespace) -> int:
 
 
 @_guarded
-def _list(_args: argparse.Namespace) -> int:
+def _list(_args: argparse.Namespace, services: ServicesFactory) -> int:
     from tarcza.hashing import bank_service
 
-    with _database() as db, db.sessions() as session:
+    with _database(services) as db, db.sessions() as session:
         rows = bank_service.list_banks(session)
     print(f"{'name':<30} {'kind':<6} {'state':<9} {'pdq≤':>4} {'signals':>9}  source")
     for bank in rows:
@@ -100,7 +92,7 @@ def _list(_args: argparse.Namespace) -> int:
 
 
 @_guarded
-def _import(args: argparse.Namespace) -> int:
+def _import(args: argparse.Namespace, services: ServicesFactory) -> int:
     from tarcza.hashing import bank_service
     from tarcza.store.base import utcnow
 
@@ -112,7 +104,7 @@ def _import(args: argparse.Namespace) -> int:
     except UnicodeDecodeError:
         print(f"tarcza: {args.file} is not UTF-8 text", file=sys.stderr)
         return 1
-    with _database() as db:
+    with _database(services) as db:
         result = bank_service.import_file(
             db, args.name, ExchangeFormat(args.format), content, actor=_actor(), now=utcnow()
         )
@@ -124,10 +116,10 @@ def _import(args: argparse.Namespace) -> int:
 
 
 @_guarded
-def _export(args: argparse.Namespace) -> int:
+def _export(args: argparse.Namespace, services: ServicesFactory) -> int:
     from tarcza.hashing import bank_service
 
-    with _database() as db, db.sessions() as session:
+    with _database(services) as db, db.sessions() as session:
         content, skipped = bank_service.export_file(session, args.name, ExchangeFormat(args.format))
     if args.output:
         Path(args.output).write_text(content, encoding="utf-8")
@@ -140,11 +132,11 @@ def _export(args: argparse.Namespace) -> int:
 
 def _set_enabled(enabled: bool) -> Handler:
     @_guarded
-    def run(args: argparse.Namespace) -> int:
+    def run(args: argparse.Namespace, services: ServicesFactory) -> int:
         from tarcza.hashing import bank_service
         from tarcza.store.base import utcnow
 
-        with _database() as db, db.transaction() as session:
+        with _database(services) as db, db.transaction() as session:
             bank_service.set_bank_enabled(
                 session, args.name, enabled, actor=_actor(), now=utcnow(), reason=args.reason
             )
@@ -155,7 +147,7 @@ def _set_enabled(enabled: bool) -> Handler:
 
 
 @_guarded
-def _remove(args: argparse.Namespace) -> int:
+def _remove(args: argparse.Namespace, services: ServicesFactory) -> int:
     from tarcza.hashing import bank_service
     from tarcza.hashing.banks import InvalidSignal
     from tarcza.store.base import utcnow
@@ -165,7 +157,7 @@ def _remove(args: argparse.Namespace) -> int:
     except InvalidSignal as exc:
         print(f"tarcza: signal_type: {exc.message}", file=sys.stderr)
         return 1
-    with _database() as db, db.transaction() as session:
+    with _database(services) as db, db.transaction() as session:
         bank_service.remove_signal(
             session, args.name, kind, args.signal, actor=_actor(), now=utcnow(), reason=args.reason
         )
@@ -174,14 +166,13 @@ def _remove(args: argparse.Namespace) -> int:
 
 
 @_guarded
-def _partner_add(args: argparse.Namespace) -> int:
-    from tarcza.config import load_keys
+def _partner_add(args: argparse.Namespace, services: ServicesFactory) -> int:
     from tarcza.crypto import KeyRing
     from tarcza.hashing.partners import create_partner
     from tarcza.store.base import utcnow
 
-    keyring = KeyRing(load_keys(get_settings()))
-    with _database() as db, db.transaction() as session:
+    keyring = services().get(KeyRing)
+    with _database(services) as db, db.transaction() as session:
         scope, key = create_partner(
             session, keyring, args.name, args.bank, actor=_actor(), now=utcnow()
         )

@@ -11,11 +11,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query
-from starlette.exceptions import HTTPException
 
+from tarcza.crypto import KeyRing
 from tarcza.hashing import banks
 from tarcza.hashing.matcher import ItemResult, Matcher, SignalQuery
-from tarcza.hashing.partners import PartnerScope, authenticate
+from tarcza.hashing.partners import PartnerScope, RateLimiter, authenticate
 from tarcza.hashing.schemas import (
     MatchOut,
     MatchRequest,
@@ -25,12 +25,14 @@ from tarcza.hashing.schemas import (
     RateLimited,
     SignalResult,
 )
-from tarcza.web.context import AppContext, app_context
+from tarcza.store.engine import Database
+from tarcza.web.deps import provided
 
 router = APIRouter(prefix="/api/v1", tags=["matching"])
 hma_router = APIRouter(prefix="/m", tags=["matching (HMA-compatible)"])
 
-Ctx = Annotated[AppContext, Depends(app_context)]
+Db = Annotated[Database, Depends(provided(Database))]
+Keys = Annotated[KeyRing, Depends(provided(KeyRing))]
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "No API key, or an unknown one."},
@@ -39,34 +41,26 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def current_partner(
-    ctx: Ctx, authorization: Annotated[str | None, Header(max_length=300)] = None
+    db: Db, keyring: Keys, authorization: Annotated[str | None, Header(max_length=300)] = None
 ) -> PartnerScope:
     """FastAPI dependency: the partner whose ``Authorization: Bearer <key>`` this is."""
     scheme, _, key = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise PartnerUnauthorized()
-    with ctx.db.sessions() as session:
-        scope = authenticate(session, ctx.keyring, key.strip())
+    with db.sessions() as session:
+        scope = authenticate(session, keyring, key.strip())
     if scope is None:
         raise PartnerUnauthorized()
     return scope
 
 
-def current_matcher(ctx: Ctx) -> Matcher:
-    """FastAPI dependency: the process's matcher."""
-    if ctx.matcher is None:
-        raise HTTPException(503, "Matching is not available.")
-    return ctx.matcher
-
-
 Partner = Annotated[PartnerScope, Depends(current_partner)]
-Matching = Annotated[Matcher, Depends(current_matcher)]
+Matching = Annotated[Matcher, Depends(provided(Matcher))]
+Limiter = Annotated[RateLimiter, Depends(provided(RateLimiter))]
 
 
-def _spend(ctx: AppContext, partner: PartnerScope, cost: int) -> None:
-    if ctx.rate_limiter is None:
-        return
-    wait = ctx.rate_limiter.take(partner.id, cost)
+def _spend(limiter: RateLimiter, partner: PartnerScope, cost: int) -> None:
+    wait = limiter.take(partner.id, cost)
     if wait:
         raise RateLimited(wait)
 
@@ -94,9 +88,11 @@ def _query(signal_type: str, signal: str, loc: list[str | int]) -> SignalQuery:
         422: {"description": "A signal type or a signal is wrong."},
     },
 )
-def match_batch(body: MatchRequest, ctx: Ctx, partner: Partner, matcher: Matching) -> MatchResponse:
+def match_batch(
+    body: MatchRequest, partner: Partner, matcher: Matching, limiter: Limiter
+) -> MatchResponse:
     """Match up to 1000 signals against the banks this key may see; one result per signal."""
-    _spend(ctx, partner, len(body.signals))
+    _spend(limiter, partner, len(body.signals))
     queries: list[SignalQuery] = []
     problems: list[tuple[list[str | int], str, str]] = []
     for i, item in enumerate(body.signals):
@@ -153,9 +149,9 @@ def _flag(name: str, value: str | None) -> bool:
 
 @hma_router.get("/raw_lookup", summary="HMA raw lookup", responses=_ERRORS)
 def raw_lookup(
-    ctx: Ctx,
     partner: Partner,
     matcher: Matching,
+    limiter: Limiter,
     signal_type: Annotated[str | None, Query(max_length=32)] = None,
     signal: Annotated[str | None, Query(max_length=20_000)] = None,
     include_distance: Annotated[str | None, Query(max_length=8)] = None,
@@ -164,7 +160,7 @@ def raw_lookup(
     """HMA's ``{"matches": [id, ...]}``, or with ``include_distance=true``
     ``{"matches": [{"bank_content_id": id, "distance": "4"}, ...]}``."""
     with_distance = _flag("include_distance", include_distance)
-    _spend(ctx, partner, 1)
+    _spend(limiter, partner, 1)
     result = _hma_lookup(matcher, partner, signal_type, signal, banks_param)
     if with_distance:
         return {
@@ -178,9 +174,9 @@ def raw_lookup(
 
 @hma_router.get("/lookup", summary="HMA lookup", responses=_ERRORS)
 def lookup(
-    ctx: Ctx,
     partner: Partner,
     matcher: Matching,
+    limiter: Limiter,
     signal_type: Annotated[str | None, Query(max_length=32)] = None,
     signal: Annotated[str | None, Query(max_length=20_000)] = None,
     banks_param: Annotated[str | None, Query(alias="banks", max_length=5000)] = None,
@@ -197,7 +193,7 @@ def lookup(
     if url is not None:
         message = "url lookups are not offered: send signal_type and signal"
         raise MatchRequestRejected([(["query", "url"], "unsupported", message)])
-    _spend(ctx, partner, 1)
+    _spend(limiter, partner, 1)
     result = _hma_lookup(matcher, partner, signal_type, signal, banks_param)
     answer: dict[str, list[dict[str, Any]]] = {}
     for m in result.matches:

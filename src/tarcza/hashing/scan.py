@@ -46,6 +46,7 @@ from typing import IO, Any, Final, Protocol
 
 from tarcza.hashing.images import ImageLimits, ImageRejected, sniff_media_type
 from tarcza.hashing.service import DEFAULT_LIMITS, FileHashes, hash_image_bytes
+from tarcza.services import ServicesFactory
 
 #: Matches each file against banks: one list of match objects (JSON-able dicts) per file.
 MatchFn = Callable[[list[FileHashes]], list[list[dict[str, Any]]]]
@@ -657,54 +658,49 @@ def _file_hashes(record: ScanRecord) -> FileHashes:
 
 
 @contextmanager
-def _bank_matcher(bank_names: Sequence[str]) -> Iterator[MatchFn]:
+def _bank_matcher(bank_names: Sequence[str], services: ServicesFactory) -> Iterator[MatchFn]:
     """Match against the named (enabled) banks with the hash bank matcher.
 
     The banks and the index are checked before the scan starts, so that a typo does not
     surface only after hours of hashing.
     """
-    from tarcza.config import get_settings
     from tarcza.hashing import bank_service
     from tarcza.hashing.matcher import Matcher, file_queries
-    from tarcza.store.engine import make_database
+    from tarcza.store.engine import Database
 
-    settings = get_settings()
-    db = make_database(settings.resolved_database_url, settings)
-    try:
-        with db.sessions() as session:
-            banks = [bank_service.get_bank(session, name) for name in bank_names]
-        disabled = [bank.name for bank in banks if not bank.enabled]
-        if disabled:
-            raise ScanError(f"bank(s) disabled, so never matched: {', '.join(disabled)}")
-        scope = frozenset(bank.id for bank in banks)
-        matcher = Matcher(db, Path(settings.var_dir) / "index")
-        matcher.start()
+    db = services().get(Database)
+    with db.sessions() as session:
+        banks = [bank_service.get_bank(session, name) for name in bank_names]
+    disabled = [bank.name for bank in banks if not bank.enabled]
+    if disabled:
+        raise ScanError(f"bank(s) disabled, so never matched: {', '.join(disabled)}")
+    scope = frozenset(bank.id for bank in banks)
+    matcher = services().get(Matcher)
+    matcher.start()
 
-        def match(files: list[FileHashes]) -> list[list[dict[str, Any]]]:
-            results = matcher.match([file_queries(f) for f in files], scope=scope)
-            return [
-                [
-                    {
-                        "bank": m.bank,
-                        "label": m.label,
-                        "signal_type": m.signal_type.value,
-                        "signal": m.signal,
-                        "distance": m.distance,
-                    }
-                    for m in result.matches
-                ]
-                for result in results
+    def match(files: list[FileHashes]) -> list[list[dict[str, Any]]]:
+        results = matcher.match([file_queries(f) for f in files], scope=scope)
+        return [
+            [
+                {
+                    "bank": m.bank,
+                    "label": m.label,
+                    "signal_type": m.signal_type.value,
+                    "signal": m.signal,
+                    "distance": m.distance,
+                }
+                for m in result.matches
             ]
+            for result in results
+        ]
 
-        yield match
-    finally:
-        db.dispose()
+    yield match
 
 
 # -- the command line ---------------------------------------------------------------------
 
 
-def scan_command(args: argparse.Namespace) -> int:
+def scan_command(args: argparse.Namespace, services: ServicesFactory) -> int:
     """``tarcza scan``: 0 when the output is written, 1 on a bank error, 2 when it cannot start,
     130 when interrupted (the checkpoint is kept for --resume)."""
     from tarcza.hashing.bank_service import BankError
@@ -716,7 +712,7 @@ def scan_command(args: argparse.Namespace) -> int:
     else:
         backend = LocalPool(args.workers or os.cpu_count() or 1)
     try:
-        with _matching(args.bank) as match:
+        with _matching(args.bank, services) as match:
             summary = scan_tree(
                 args.path,
                 args.out,
@@ -743,11 +739,11 @@ def scan_command(args: argparse.Namespace) -> int:
 
 
 @contextmanager
-def _matching(bank_names: Sequence[str]) -> Iterator[MatchFn | None]:
+def _matching(bank_names: Sequence[str], services: ServicesFactory) -> Iterator[MatchFn | None]:
     if not bank_names:
         yield None
         return
-    with _bank_matcher(bank_names) as match:
+    with _bank_matcher(bank_names, services) as match:
         yield match
 
 

@@ -2,37 +2,45 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tarcza.errors import Refused, Throttled, Unauthenticated
 from tarcza.hashing.matcher import Match
 
 MAX_BATCH: Final = 1000
 MAX_SIGNAL_LENGTH: Final = 200_000  # a long video's vPDQ; the body limit still applies
 
 
-class MatchRequestRejected(Exception):
+class MatchRequestRejected(Refused):
     """A lookup names an unknown signal type or a malformed signal; nothing was matched.
 
     ``problems`` are (location, code, message), the location as in pydantic errors.
     """
 
     def __init__(self, problems: list[tuple[list[str | int], str, str]]) -> None:
-        super().__init__(problems[0][2] if problems else "bad request")
-        self.problems = problems
+        first = problems[0] if problems else (["query"], "bad_request", "bad request")
+        super().__init__(str(first[0][-1]), first[1], first[2])
+        self._problems = problems
+
+    @property
+    def problems(self) -> Sequence[tuple[list[str | int], str, str]]:
+        return self._problems
 
 
-class PartnerUnauthorized(Exception):
+class PartnerUnauthorized(Unauthenticated):
     """No API key, or one that belongs to no enabled partner."""
 
+    detail = "A valid API key is required: Authorization: Bearer <key>."
+    challenge = "Bearer"
 
-class RateLimited(Exception):
+
+class RateLimited(Throttled):
     """The partner's key spent its tokens: try again after ``retry_after`` seconds."""
 
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"retry after {retry_after} s")
-        self.retry_after = retry_after
+    detail = "Too many lookups. Try again later."
 
 
 class SignalIn(BaseModel):

@@ -17,9 +17,7 @@ from sqlalchemy.orm import Session
 
 from tarcza.accounts.models import Agency
 from tarcza.accounts.permissions import Principal
-from tarcza.audit import service as audit
-from tarcza.cases.models import Referral
-from tarcza.cases.rules import OPEN_REFERRAL_STATES, ReferralState
+from tarcza.cases.referrals import open_referral
 from tarcza.crypto import KeyRing
 from tarcza.hotline.models import ContentItem, ItemAction, ItemReport
 from tarcza.hotline.notices import NoContact, abuse_contact, language_for
@@ -28,7 +26,7 @@ from tarcza.hotline.trace import Trace
 from tarcza.intake.models import Report
 
 if TYPE_CHECKING:
-    from tarcza.hotline.service import Deployment
+    from tarcza.hotline.deployment import Deployment
 
 
 def recorded(
@@ -151,39 +149,20 @@ def _refer_police(
     why = f"Content item {item.id} ({item.url}) assessed as {item.classification}{where}."
     referred: list[str] = []
     for report_id, reference in reports:
-        already = session.scalar(
-            select(Referral.id).where(
-                Referral.report_id == report_id,
-                Referral.to_agency == police,
-                Referral.state.in_(OPEN_REFERRAL_STATES),
-            )
-        )
-        if already is not None:
-            continue
-        row = Referral(
+        made = open_referral(
+            session,
+            keys,
             report_id=report_id,
+            reference=reference,
             from_agency=principal.agency,
             to_agency=police,
-            state=ReferralState.PENDING.value,
-            reason_sealed=b"",
-            created_by=principal.username,
-            created_at=now,
-        )
-        session.add(row)
-        session.flush()
-        row.reason_sealed = keys.seal_text(why, f"referral:{row.id}:reason")
-        audit.append(
-            session,
-            actor=principal.username,
-            agency=principal.agency,
-            action="report.referred",
-            subject_type="report",
-            subject_id=reference,
-            now=now,
             reason=why,
-            details={"referral": row.id, "to": police, "content_item": item.id},
+            actor=principal.username,
+            now=now,
+            details={"content_item": item.id},
         )
-        referred.append(reference)
+        if made is not None:
+            referred.append(reference)
     return recorded(
         item.id,
         Action.REFER_POLICE,

@@ -17,14 +17,15 @@ from tarcza.accounts.permissions import Action, Principal
 from tarcza.hotline import rules
 from tarcza.hotline.outbox import item_reference
 from tarcza.hotline.rules import ItemState
-from tarcza.hotline.service import ItemRefused
+from tarcza.hotline.service import HotlineService, ItemRefused
 from tarcza.web import i18n
-from tarcza.web.context import AppContext, app_context, page_language, render
+from tarcza.web.deps import provided
 from tarcza.web.i18n import N_
+from tarcza.web.render import page_language, render
 
 router = APIRouter(include_in_schema=False)
 
-Ctx = Annotated[AppContext, Depends(app_context)]
+Hotline = Annotated[HotlineService, Depends(provided(HotlineService))]
 
 REFUSALS = {
     "unknown": N_("Choose one of the options."),
@@ -120,7 +121,7 @@ def _render(
 @router.get("/staff/items")
 async def items_page(
     request: Request,
-    ctx: Ctx,
+    hotline: Hotline,
     principal: Annotated[Principal, Depends(require(Action.HOTLINE_ITEM_READ))],
 ) -> Response:
     raw = request.query_params.get("state", "open")
@@ -129,7 +130,7 @@ async def items_page(
         tr = i18n.translator(page_language(request))
         values = {"rows": [], "state": raw, "error": tr.gettext(N_("Choose one of the options."))}
         return _render(request, "items.html", values, status_code=422)
-    rows = await run_in_threadpool(ctx.hotline.items, principal, state)
+    rows = await run_in_threadpool(hotline.items, principal, state)
     return _render(request, "items.html", {"rows": rows, "state": raw, "states": ItemState})
 
 
@@ -142,7 +143,7 @@ def _state(raw: str) -> Any:
 
 def _item_page(
     request: Request,
-    ctx: AppContext,
+    hotline: HotlineService,
     principal: Principal,
     item_id: int,
     *,
@@ -150,7 +151,7 @@ def _item_page(
     chosen: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    view = ctx.hotline.item(principal, item_id)
+    view = hotline.item(principal, item_id)
     done = request.query_params.get("done") == "assess"
     return _render(
         request,
@@ -171,22 +172,22 @@ def _item_page(
 async def item_page(
     request: Request,
     item_id: int,
-    ctx: Ctx,
+    hotline: Hotline,
     principal: Annotated[Principal, Depends(require(Action.HOTLINE_ITEM_READ))],
 ) -> Response:
-    return await run_in_threadpool(_item_page, request, ctx, principal, item_id)
+    return await run_in_threadpool(_item_page, request, hotline, principal, item_id)
 
 
 @router.post("/staff/items/{item_id}/assess")
 async def assess(
     request: Request,
     item_id: int,
-    ctx: Ctx,
+    hotline: Hotline,
     principal: Annotated[Principal, Depends(require(Action.HOTLINE_ITEM_ASSESS))],
 ) -> Response:
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
     try:
-        await run_in_threadpool(ctx.hotline.assess, principal, item_id, form)
+        await run_in_threadpool(hotline.assess, principal, item_id, form)
     except ItemRefused as exc:
         tr = i18n.translator(page_language(request))
         message = CONTRADICTIONS.get(exc.field) if exc.code == "contradiction" else None
@@ -195,7 +196,7 @@ async def assess(
         return await run_in_threadpool(
             _item_page,
             request,
-            ctx,
+            hotline,
             principal,
             item_id,
             errors={f"assess-{exc.field}": text},

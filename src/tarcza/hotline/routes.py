@@ -12,12 +12,13 @@ from pydantic import BaseModel, Field
 
 from tarcza.accounts.access import require
 from tarcza.accounts.permissions import Action, Principal
+from tarcza.hotline.service import HotlineService
 from tarcza.hotline.stats import Durations, HotlineFigures, PeriodRefused
-from tarcza.web.context import AppContext, app_context
+from tarcza.web.deps import provided
 
 router = APIRouter(prefix="/api/v1/stats", tags=["statistics"])
 
-Ctx = Annotated[AppContext, Depends(app_context)]
+Hotline = Annotated[HotlineService, Depends(provided(HotlineService))]
 
 
 class PeriodOut(BaseModel):
@@ -97,14 +98,14 @@ def figures_out(f: HotlineFigures) -> HotlineFiguresOut:
     },
 )
 async def hotline_figures(
-    ctx: Ctx,
+    hotline: Hotline,
     principal: Annotated[Principal, Depends(require(Action.HOTLINE_STATS_READ))],
     start: Annotated[str | None, Query(alias="from", max_length=10)] = None,
     end: Annotated[str | None, Query(alias="to", max_length=10)] = None,
 ) -> Response:
     """Reports received, items assessed, removals within 3 days, median and p90 times."""
     try:
-        figures = await run_in_threadpool(ctx.hotline.figures, principal, start, end)
+        figures = await run_in_threadpool(hotline.figures, principal, start, end)
     except PeriodRefused as exc:
         body = {"detail": [{"loc": ["query", exc.field], "msg": exc.reason, "type": exc.code}]}
         return JSONResponse(body, status_code=422)

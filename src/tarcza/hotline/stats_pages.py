@@ -15,14 +15,16 @@ from fastapi.responses import Response
 from tarcza.accounts.access import require
 from tarcza.accounts.permissions import Action, Principal
 from tarcza.hotline.pages import LABELS
+from tarcza.hotline.service import HotlineService
 from tarcza.hotline.stats import HotlineFigures, PeriodRefused
 from tarcza.web import i18n
-from tarcza.web.context import AppContext, app_context, page_language, render
+from tarcza.web.deps import provided
 from tarcza.web.i18n import N_
+from tarcza.web.render import page_language, render
 
 router = APIRouter(include_in_schema=False)
 
-Ctx = Annotated[AppContext, Depends(app_context)]
+Hotline = Annotated[HotlineService, Depends(provided(HotlineService))]
 
 # What a refused period says, by PeriodRefused.code (a malformed date: and field).
 PERIOD_ERRORS = {
@@ -110,7 +112,7 @@ def chart(figures: HotlineFigures) -> dict[str, Any]:
 @router.get("/staff/hotline/stats")
 async def stats_page(
     request: Request,
-    ctx: Ctx,
+    hotline: Hotline,
     principal: Annotated[Principal, Depends(require(Action.HOTLINE_STATS_READ))],
 ) -> Response:
     start, end = request.query_params.get("from"), request.query_params.get("to")
@@ -121,7 +123,7 @@ async def stats_page(
         "classifications": LABELS["classification"],
     }
     try:
-        figures = await run_in_threadpool(ctx.hotline.figures, principal, start, end)
+        figures = await run_in_threadpool(hotline.figures, principal, start, end)
     except PeriodRefused as exc:
         tr = i18n.translator(page_language(request))
         message = PERIOD_ERRORS.get(exc.code) or PERIOD_ERRORS[f"{exc.code}-{exc.field}"]

@@ -14,14 +14,19 @@ from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 from starlette.datastructures import FormData, UploadFile
 
+from tarcza.config import Settings
 from tarcza.intake import rules
 from tarcza.intake.schemas import ReportIn
-from tarcza.intake.service import ReportNotFound, ReportRejected, Throttled, Upload
+from tarcza.intake.service import IntakeService, ReportNotFound, ReportRejected, Throttled, Upload
 from tarcza.web import i18n
-from tarcza.web.context import AppContext, app_context, page_language, render
+from tarcza.web.deps import provided
 from tarcza.web.i18n import N_
+from tarcza.web.render import page_language, render
 
 router = APIRouter(include_in_schema=False)
+
+Intake = Annotated[IntakeService, Depends(provided(IntakeService))]
+SettingsDep = Annotated[Settings, Depends(provided(Settings))]
 
 TEXT_FIELDS = (
     "category",
@@ -149,13 +154,14 @@ def report_form(request: Request, lang: Annotated[str, Depends(page_language)]) 
 @router.post("/report", response_class=HTMLResponse)
 async def submit_report(
     request: Request,
-    ctx: Annotated[AppContext, Depends(app_context)],
+    settings: SettingsDep,
+    intake: Intake,
     lang: Annotated[str, Depends(page_language)],
 ) -> HTMLResponse:
     """Take a report from the form and show the reference, PIN and guidance."""
     tr = i18n.translator(lang)
     form = await request.form(
-        max_files=ctx.settings.max_files, max_fields=40, max_part_size=ctx.settings.max_json_bytes
+        max_files=settings.max_files, max_fields=40, max_part_size=settings.max_json_bytes
     )
     values = _form_values(form)
     danger = form.get("child_in_danger") == "yes"
@@ -177,7 +183,7 @@ async def submit_report(
         return _form_page(request, lang, values=values, danger=danger, errors=errors, token=token)
     try:
         receipt = await run_in_threadpool(
-            ctx.intake.submit,
+            intake.submit,
             report.to_new_report("web"),
             uploads,
             f"form:{token}" if token else None,
@@ -207,7 +213,7 @@ def status_form(request: Request) -> HTMLResponse:
 @router.post("/status", response_class=HTMLResponse)
 async def status_check(
     request: Request,
-    ctx: Annotated[AppContext, Depends(app_context)],
+    intake: Intake,
 ) -> HTMLResponse:
     """Show a report's status to whoever has its reference and PIN."""
     form = await request.form(max_files=0, max_fields=5, max_part_size=1024)
@@ -217,7 +223,7 @@ async def status_check(
     context: dict[str, Any] = {"values": {"reference": reference, "pin": ""}}
     code = 200
     try:
-        context["status"] = await run_in_threadpool(ctx.intake.status, reference, pin, client)
+        context["status"] = await run_in_threadpool(intake.status, reference, pin, client)
         context["values"]["reference"] = rules.normalise_reference(reference)
     except ReportNotFound:
         context["not_found"], code = True, 404

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
+from tarcza.config import Settings
 from tarcza.intake.rules import normalise_reference
 from tarcza.intake.schemas import (
     NOT_BLANK,
@@ -21,10 +22,13 @@ from tarcza.intake.schemas import (
     ReportStatus,
     ValidationErrorBody,
 )
-from tarcza.intake.service import Upload
-from tarcza.web.context import AppContext, app_context
+from tarcza.intake.service import IntakeService, Upload
+from tarcza.web.deps import provided
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
+
+Intake = Annotated[IntakeService, Depends(provided(IntakeService))]
+SettingsDep = Annotated[Settings, Depends(provided(Settings))]
 
 IDEMPOTENCY_KEY_MAX = 255
 
@@ -92,23 +96,23 @@ def _parse_report(raw: bytes | str) -> ReportIn:
         ) from None
 
 
-async def _read_multipart(request: Request, ctx: AppContext) -> tuple[ReportIn, list[Upload]]:
+async def _read_multipart(request: Request, settings: Settings) -> tuple[ReportIn, list[Upload]]:
     try:
         form = await request.form(
-            max_files=ctx.settings.max_files,
+            max_files=settings.max_files,
             max_fields=10,
-            max_part_size=ctx.settings.max_json_bytes,
+            max_part_size=settings.max_json_bytes,
         )
     except HTTPException as exc:
         # Starlette answers 400 to every multipart limit; two of them are the API's own limits.
         detail = str(exc.detail)
         if detail.startswith("Too many files"):
             raise _body_error(
-                ["files"], f"Attach at most {ctx.settings.max_files} files", "too_many_files"
+                ["files"], f"Attach at most {settings.max_files} files", "too_many_files"
             ) from None
         if detail.startswith(("Part exceeded maximum size", "Field exceeded maximum size")):
             raise HTTPException(
-                413, f"The report is larger than the limit of {ctx.settings.max_json_bytes} bytes."
+                413, f"The report is larger than the limit of {settings.max_json_bytes} bytes."
             ) from None
         raise
     raw = form.get("report")
@@ -161,7 +165,8 @@ def _check_idempotency_key(key: str | None) -> None:
 )
 async def create_report(
     request: Request,
-    ctx: Annotated[AppContext, Depends(app_context)],
+    settings: SettingsDep,
+    intake: Intake,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -182,11 +187,11 @@ async def create_report(
     if content_type == "application/json":
         report = _parse_report(await request.body())
     elif content_type == "multipart/form-data":
-        report, uploads = await _read_multipart(request, ctx)
+        report, uploads = await _read_multipart(request, settings)
     else:
         raise HTTPException(415, "Send application/json, or multipart/form-data with files.")
     receipt = await run_in_threadpool(
-        ctx.intake.submit, report.to_new_report("api"), uploads, idempotency_key
+        intake.submit, report.to_new_report("api"), uploads, idempotency_key
     )
     return ReportCreated(reference=receipt.reference, pin=receipt.pin, status=receipt.status)
 
@@ -204,12 +209,12 @@ async def create_report(
 async def report_status(
     reference: str,
     request: Request,
-    ctx: Annotated[AppContext, Depends(app_context)],
+    intake: Intake,
     pin: Annotated[str, Header(alias="X-Report-PIN", max_length=64)],
 ) -> ReportStatus:
     """The status of a report, for whoever holds its reference and PIN — nothing more."""
     client = request.client.host if request.client else "unknown"
-    status = await run_in_threadpool(ctx.intake.status, reference[:64], pin, client)
+    status = await run_in_threadpool(intake.status, reference[:64], pin, client)
     return ReportStatus(reference=normalise_reference(reference) or reference, status=status)
 
 

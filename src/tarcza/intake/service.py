@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session
 
 from tarcza.audit import service as audit
 from tarcza.crypto import KeyRing
+from tarcza.errors import Conflict, NotFound, Refused
 from tarcza.hashing.images import ImageLimits, ImageRejected
 from tarcza.hashing.matcher import ItemResult, Matcher, evidence_match_rows, match_or_nothing
 from tarcza.hashing.service import FileHashes, hash_image_bytes
-from tarcza.hotline.service import fold_report_urls
 from tarcza.intake import rules
 from tarcza.intake.evidence_store import EvidenceStore
 from tarcza.intake.models import Evidence, IdempotencyRecord, Report
@@ -28,6 +28,10 @@ from tarcza.store.engine import Database
 from tarcza.store.throttle import Throttled as Throttled
 
 PUBLIC_ACTOR = "public"
+
+
+# (session, report id, the URLs as reported, now): called inside the report's transaction.
+UrlsReported = Callable[[Session, int, Sequence[str], datetime], object]
 
 
 @dataclass(frozen=True)
@@ -67,22 +71,20 @@ class Receipt:
     evidence: tuple[FileHashes, ...] = field(default=())
 
 
-class ReportRejected(Exception):
+class ReportRejected(Refused):
     """The report cannot be taken as it is: ``field`` says where, ``code`` why."""
 
-    def __init__(self, field: str, code: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.code = code
-        self.message = message
 
-
-class IdempotencyConflict(Exception):
+class IdempotencyConflict(Conflict):
     """The Idempotency-Key was used before for a different report."""
 
+    detail = "This Idempotency-Key was already used for a different report."
 
-class ReportNotFound(Exception):
+
+class ReportNotFound(NotFound):
     """No report answers to this reference and PIN (which one is wrong is not said)."""
+
+    detail = "No report matches this reference and PIN."
 
 
 @dataclass(frozen=True)
@@ -109,8 +111,12 @@ class IntakeService:
         clock: Callable[[], datetime] = utcnow,
         matcher: Matcher | None = None,
         owner_agency: str = "hotline",
+        on_urls: UrlsReported | None = None,
     ) -> None:
         self._db = db
+        # Told, inside the report's transaction, which URLs it names (the hotline folds them
+        # into content items); the composition root wires it, intake knows no hotline.
+        self._on_urls = on_urls
         self._owner_agency = owner_agency
         self._matcher = matcher
         self._keys = keyring
@@ -203,7 +209,8 @@ class IntakeService:
                     session.add(report)
                     session.flush()
                     matched = _add_evidence(session, report, hashes, storage_keys, found, now)
-                    fold_report_urls(session, report.id, new.urls, now)
+                    if self._on_urls is not None and new.urls:
+                        self._on_urls(session, report.id, new.urls, now)
                     receipt = Receipt(
                         reference=reference,
                         pin=pin,

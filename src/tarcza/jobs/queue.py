@@ -1,13 +1,20 @@
-"""The job queue: huey.
+"""The job queue: huey, and a ticker that looks for due work.
 
 Why huey: small and well kept; with no setting it queues in a SQLite file (no extra server)
 and its consumer runs inside ``tarcza serve``; pointed at Redis it queues there and workers
-(``tarcza jobs worker``) run on any machine; periodic tasks and retries are built in. Celery
-and Dramatiq need a broker server even for one machine; RQ needs Redis always.
+(``tarcza jobs worker``) run on any machine; retries are built in. Celery and Dramatiq need a
+broker server even for one machine; RQ needs Redis always.
+
+Due work (notices to send, URLs to re-check) is found by a ticker every ``tick_seconds``
+(``TARCZA_JOBS_TICK_SECONDS``) rather than huey's minute-grained crontab, so that a deployment
+(or a system test) can look as often as it needs. Several tickers are harmless: the jobs lock
+the rows they work on.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from huey import MemoryHuey, RedisHuey, SqliteHuey  # type: ignore[import-untyped]
@@ -17,29 +24,67 @@ from tarcza.config import ConfigError, Settings
 
 def make_huey(settings: Settings) -> Any:
     """The queue ``settings.jobs_url`` names: "", "memory" or "redis://host:port/db"."""
-    url = settings.jobs_url
+    url, name = settings.jobs_url, settings.jobs_queue
     if url == "":
         settings.var_dir.mkdir(parents=True, exist_ok=True)
-        return SqliteHuey("tarcza", filename=str(settings.var_dir / "jobs.sqlite3"))
+        return SqliteHuey(name, filename=str(settings.var_dir / "jobs.sqlite3"))
     if url == "memory":
-        return MemoryHuey("tarcza", immediate=True)
+        return MemoryHuey(name, immediate=True)
     if url.startswith(("redis://", "rediss://", "unix://")):
-        return RedisHuey("tarcza", url=url)
+        return RedisHuey(name, url=url)
     raise ConfigError("TARCZA_JOBS_URL must be empty, 'memory' or a redis:// URL")
 
 
-def start_in_process(huey: Any) -> Any:
-    """Run a huey consumer (one worker thread, periodic tasks) inside this process.
+class Worker:
+    """A huey consumer (worker threads) and a ticker thread, inside this process.
 
-    For the default SQLite queue under ``tarcza serve``; the process's signals stay with the
-    web server. Returns the consumer: call ``stop(graceful=True)`` on shutdown.
+    ``signals``: whether the consumer owns SIGINT/SIGTERM (``tarcza jobs worker``) or leaves them
+    to the web server (``tarcza serve``). ``stop()`` ends both.
     """
-    from huey.consumer import Consumer  # type: ignore[import-untyped]
 
-    class InProcess(Consumer):  # type: ignore[misc]
-        def _set_signal_handlers(self) -> None:
-            pass  # uvicorn owns SIGINT and SIGTERM
+    def __init__(
+        self,
+        huey: Any,
+        tick: Callable[[], None],
+        *,
+        tick_seconds: float,
+        workers: int = 1,
+        signals: bool = False,
+    ) -> None:
+        from huey.consumer import Consumer  # type: ignore[import-untyped]
 
-    consumer = InProcess(huey, workers=1, periodic=True, worker_type="thread")
-    consumer.start()
-    return consumer
+        class InProcess(Consumer):  # type: ignore[misc]
+            def _set_signal_handlers(self) -> None:
+                if signals:
+                    super()._set_signal_handlers()
+
+        self._consumer = InProcess(huey, workers=workers, periodic=False, worker_type="thread")
+        self._tick = tick
+        self._seconds = tick_seconds
+        self._stopping = threading.Event()
+        self._ticker = threading.Thread(target=self._ticks, name="tarcza-ticker", daemon=True)
+
+    def _ticks(self) -> None:
+        while not self._stopping.wait(self._seconds):
+            try:
+                self._tick()
+            except Exception:
+                import logging
+
+                logging.getLogger("tarcza.jobs").exception("looking for due work failed")
+
+    def start(self) -> None:
+        """Start the consumer and the ticker (returns at once)."""
+        self._consumer.start()
+        self._ticker.start()
+
+    def run(self) -> None:
+        """Run until SIGINT/SIGTERM (the consumer's own loop)."""
+        self._ticker.start()
+        self._consumer.run()
+        self._stopping.set()
+
+    def stop(self) -> None:
+        """Stop looking for work and let running jobs finish."""
+        self._stopping.set()
+        self._consumer.stop(graceful=True)

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Integer, String, delete, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from tarcza import errors
 from tarcza.store.base import Base, UTCDateTime
 
 
@@ -26,12 +27,8 @@ class Throttle(Base):
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
-class Throttled(Exception):
+class Throttled(errors.Throttled):
     """Too many failures: try again after ``retry_after`` seconds."""
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"retry after {retry_after} s")
-        self.retry_after = retry_after
 
 
 def refuse_if_locked(session: Session, keys: Iterable[str], now: datetime) -> None:

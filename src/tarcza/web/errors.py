@@ -1,7 +1,8 @@
-"""Domain errors and framework errors turned into HTTP answers, in one place.
+"""Errors turned into HTTP answers in one place: the bases of ``tarcza.errors``, the framework's.
 
-API paths (``/api/``) answer JSON; pages answer HTML in the reader's language.
-No error answer echoes the submitted input back.
+API paths (``/api/``, and HMA's ``/m/``) answer JSON; pages answer HTML in the reader's language.
+No error answer echoes the submitted input back. This module knows no concept: each concept's
+errors subclass a base and carry their own API sentence (``detail``).
 """
 
 from __future__ import annotations
@@ -14,23 +15,18 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
-from tarcza.accounts.access import CsrfRejected, Forbidden, NotSignedIn, SecondFactorNeeded
-from tarcza.accounts.service import AccountNotFound, AccountRefused
-from tarcza.cases.service import ActionDenied, CaseRefused
-from tarcza.cases.service import ReportNotFound as CaseNotFound
-from tarcza.hashing.schemas import MatchRequestRejected, PartnerUnauthorized, RateLimited
-from tarcza.hotline.service import ItemDenied, ItemNotFound, ItemRefused
-from tarcza.intake.service import IdempotencyConflict, ReportNotFound, ReportRejected, Throttled
-from tarcza.web.context import render
-from tarcza.web.i18n import N_
+from tarcza.errors import Conflict, Denied, NotFound, Refused, Throttled, Unauthenticated
+from tarcza.web.render import render
 
 log = logging.getLogger("tarcza.web")
 
-CSRF_PAGE_MESSAGE = N_("This form has expired. Go back, reload the page and try again.")
-
 
 def _is_api(request: Request) -> bool:
-    return request.url.path.startswith("/api/") or request.url.path.startswith("/m/")
+    return request.url.path.startswith(("/api/", "/m/"))
+
+
+def _is_hma(request: Request) -> bool:
+    return request.url.path.startswith("/m/")
 
 
 def _clean(errors: Any) -> list[dict[str, Any]]:
@@ -48,6 +44,12 @@ def _page_error(request: Request, status: int, message: str | None = None) -> Re
     return render(request, "error.html", {"status": status, "message": message}, status_code=status)
 
 
+def _api(request: Request, detail: Any, message: str, status: int, **headers: str) -> Response:
+    """HMA's clients read ``message`` (its /m/ error shape); tarcza's read ``detail``."""
+    body = {"message": message, "detail": detail} if _is_hma(request) else {"detail": detail}
+    return JSONResponse(body, status_code=status, headers=headers or None)
+
+
 def install(app: FastAPI) -> None:
     """Register every error handler on ``app``."""
 
@@ -55,35 +57,47 @@ def install(app: FastAPI) -> None:
     async def validation(request: Request, exc: RequestValidationError) -> Response:
         return JSONResponse({"detail": _clean(exc.errors())}, status_code=422)
 
-    @app.exception_handler(ReportRejected)
-    async def rejected(request: Request, exc: ReportRejected) -> Response:
-        loc: list[str | int] = ["body"]
-        name, _, rest = exc.field.partition("[")
-        loc.append(name)
-        if rest.rstrip("]").isdigit():
-            loc.append(int(rest.rstrip("]")))
-        body = {"detail": [{"loc": loc, "msg": exc.message, "type": exc.code}]}
-        return JSONResponse(body, status_code=422)
+    @app.exception_handler(Refused)
+    async def refused(request: Request, exc: Refused) -> Response:
+        if _is_api(request):
+            detail = [{"loc": loc, "msg": msg, "type": code} for loc, code, msg in exc.problems]
+            # HMA answers 400 to a bad query; tarcza's API answers 422 like its other validation.
+            return _api(request, detail, exc.message, 400 if _is_hma(request) else 422)
+        return _page_error(request, 422, exc.message)
 
-    @app.exception_handler(IdempotencyConflict)
-    async def conflict(request: Request, exc: IdempotencyConflict) -> Response:
-        msg = "This Idempotency-Key was already used for a different report."
-        return JSONResponse({"detail": msg}, status_code=409)
+    @app.exception_handler(NotFound)
+    async def not_found(request: Request, exc: NotFound) -> Response:
+        if _is_api(request):
+            return _api(request, exc.detail, exc.detail, 404)
+        return _page_error(request, 404)
 
-    @app.exception_handler(ReportNotFound)
-    async def not_found(request: Request, exc: ReportNotFound) -> Response:
-        return JSONResponse({"detail": "No report matches this reference and PIN."}, 404)
+    @app.exception_handler(Denied)
+    async def denied(request: Request, exc: Denied) -> Response:
+        if _is_api(request):
+            return _api(request, exc.detail, exc.detail, 403)
+        return _page_error(request, 403, exc.page_message)
+
+    @app.exception_handler(Conflict)
+    async def conflict(request: Request, exc: Conflict) -> Response:
+        if _is_api(request):
+            return _api(request, exc.detail, exc.detail, 409)
+        return _page_error(request, 409)
 
     @app.exception_handler(Throttled)
     async def throttled(request: Request, exc: Throttled) -> Response:
-        return JSONResponse(
-            {"detail": "Too many attempts. Try again later."},
-            status_code=429,
-            headers={"Retry-After": str(exc.retry_after)},
-        )
+        retry = str(exc.retry_after)
+        if _is_api(request):
+            return _api(request, exc.detail, exc.detail, 429, **{"Retry-After": retry})
+        response = _page_error(request, 429)
+        response.headers["Retry-After"] = retry
+        return response
 
-    _install_matching(app)
-    _install_staff(app)
+    @app.exception_handler(Unauthenticated)
+    async def unauthenticated(request: Request, exc: Unauthenticated) -> Response:
+        if exc.page_redirect is not None and not _is_api(request):
+            return RedirectResponse(exc.page_redirect, status_code=303)
+        challenge = {"WWW-Authenticate": exc.challenge} if exc.challenge else {}
+        return _api(request, exc.detail, exc.detail, 401, **challenge)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
@@ -102,92 +116,3 @@ def install(app: FastAPI) -> None:
         if _is_api(request):
             return JSONResponse({"detail": "Internal error. The request was not completed."}, 500)
         return _page_error(request, 500)
-
-
-def _hma_body(request: Request, detail: Any, message: str) -> dict[str, Any]:
-    """HMA's clients read ``message`` (its /m/ error shape); tarcza's read ``detail``."""
-    if request.url.path.startswith("/m/"):
-        return {"message": message, "detail": detail}
-    return {"detail": detail}
-
-
-def _install_matching(app: FastAPI) -> None:
-    """The partner lookup API's errors: 400/422 with field and reason, 401, 429."""
-
-    @app.exception_handler(MatchRequestRejected)
-    async def bad_lookup(request: Request, exc: MatchRequestRejected) -> Response:
-        detail = [{"loc": loc, "msg": msg, "type": code} for loc, code, msg in exc.problems]
-        # HMA answers 400 to a bad query; the JSON API answers 422 like its other validation.
-        status = 400 if request.url.path.startswith("/m/") else 422
-        return JSONResponse(_hma_body(request, detail, str(exc)), status_code=status)
-
-    @app.exception_handler(PartnerUnauthorized)
-    async def unauthorized(request: Request, exc: PartnerUnauthorized) -> Response:
-        message = "A valid API key is required: Authorization: Bearer <key>."
-        return JSONResponse(
-            _hma_body(request, message, message),
-            status_code=401,
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-
-    @app.exception_handler(RateLimited)
-    async def rate_limited(request: Request, exc: RateLimited) -> Response:
-        message = "Too many lookups. Try again later."
-        return JSONResponse(
-            _hma_body(request, message, message),
-            status_code=429,
-            headers={"Retry-After": str(exc.retry_after)},
-        )
-
-
-def _refused_body(field: str, code: str, message: str) -> dict[str, Any]:
-    return {"detail": [{"loc": ["body", field], "msg": message, "type": code}]}
-
-
-def _install_staff(app: FastAPI) -> None:
-    """Staff pages and API: sign-in redirects, 401/403/404, refused changes (422)."""
-
-    @app.exception_handler(NotSignedIn)
-    async def not_signed_in(request: Request, exc: NotSignedIn) -> Response:
-        if _is_api(request):
-            return JSONResponse({"detail": "Sign in first."}, status_code=401)
-        return RedirectResponse("/staff/login", status_code=303)
-
-    @app.exception_handler(SecondFactorNeeded)
-    async def second_factor(request: Request, exc: SecondFactorNeeded) -> Response:
-        if _is_api(request):
-            return JSONResponse({"detail": "Give the second factor first."}, status_code=401)
-        return RedirectResponse("/staff/login/code", status_code=303)
-
-    @app.exception_handler(Forbidden)
-    @app.exception_handler(ActionDenied)
-    @app.exception_handler(ItemDenied)
-    async def forbidden(request: Request, exc: Exception) -> Response:
-        if _is_api(request):
-            return JSONResponse({"detail": "Your role may not do this."}, status_code=403)
-        return _page_error(request, 403)
-
-    @app.exception_handler(CsrfRejected)
-    async def csrf(request: Request, exc: CsrfRejected) -> Response:
-        if _is_api(request):
-            msg = "Missing or wrong X-CSRF-Token, or a foreign Origin."
-            return JSONResponse({"detail": msg}, status_code=403)
-        return _page_error(request, 403, CSRF_PAGE_MESSAGE)
-
-    @app.exception_handler(CaseNotFound)
-    @app.exception_handler(AccountNotFound)
-    @app.exception_handler(ItemNotFound)
-    async def staff_not_found(request: Request, exc: Exception) -> Response:
-        if _is_api(request):
-            return JSONResponse({"detail": "Not found."}, status_code=404)
-        return _page_error(request, 404)
-
-    @app.exception_handler(CaseRefused)
-    @app.exception_handler(AccountRefused)
-    @app.exception_handler(ItemRefused)
-    async def refused(
-        request: Request, exc: CaseRefused | AccountRefused | ItemRefused
-    ) -> Response:
-        if _is_api(request):
-            return JSONResponse(_refused_body(exc.field, exc.code, exc.message), status_code=422)
-        return _page_error(request, 422, exc.message)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from tarcza.store import registry
+from tarcza.schema import registry
 
 config = context.config
 target_metadata = config.attributes.get("target_metadata") or registry.metadata()

@@ -13,7 +13,7 @@ import re
 
 from sqlalchemy import text
 
-from tarcza.store import registry
+from tarcza.schema import registry
 from tarcza.store.engine import Database
 
 APPEND_ONLY = frozenset({"audit_log"})

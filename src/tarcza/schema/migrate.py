@@ -5,14 +5,14 @@ from __future__ import annotations
 from alembic import command
 from alembic.config import Config
 
-from tarcza.store import registry
+from tarcza.schema import registry
 from tarcza.store.engine import ensure_sqlite_folder
 
 
 def alembic_config(url: str) -> Config:
     """An Alembic configuration for ``url`` using the packaged migrations."""
     cfg = Config()
-    cfg.set_main_option("script_location", "tarcza.store:migrations")
+    cfg.set_main_option("script_location", "tarcza.schema:migrations")
     # '%' is ConfigParser's interpolation character; URLs may contain it.
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     cfg.attributes["target_metadata"] = registry.metadata()

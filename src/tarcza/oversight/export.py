@@ -31,7 +31,7 @@ from tarcza.accounts.permissions import Action, Principal, Relation, permits
 from tarcza.audit import chain
 from tarcza.audit import service as audit
 from tarcza.audit.models import AuditEntry
-from tarcza.cases.service import ActionDenied
+from tarcza.errors import Denied
 from tarcza.store.engine import Database
 
 FORMAT = "tarcza-audit-export/1"
@@ -148,7 +148,7 @@ def export_log(
 ) -> Export:
     """A signed export for an auditor (``audit:log:export``); the export is logged."""
     if not permits(principal, Action.AUDIT_LOG_EXPORT, Relation.OWN):
-        raise ActionDenied()
+        raise Denied()
     return export_as(
         db,
         actor=principal.username,

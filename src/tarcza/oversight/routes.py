@@ -23,16 +23,15 @@ from pydantic import (
 
 from tarcza.accounts.access import require
 from tarcza.accounts.permissions import Action, Principal
-from tarcza.audit import search as audit_search
-from tarcza.audit.export import Export, ExportDocument, export_log
-from tarcza.audit.search import MAX_LIMIT, MAX_SEQ, PLAIN_TEXT, AuditFilter
-from tarcza.config import load_keys
-from tarcza.store.base import utcnow
-from tarcza.web.context import AppContext, app_context
+from tarcza.oversight import search as audit_search
+from tarcza.oversight.export import Export, ExportDocument
+from tarcza.oversight.search import MAX_LIMIT, MAX_SEQ, PLAIN_TEXT, AuditFilter
+from tarcza.oversight.service import AuditLogReader
+from tarcza.web.deps import provided
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
-Ctx = Annotated[AppContext, Depends(app_context)]
+Reader = Annotated[AuditLogReader, Depends(provided(AuditLogReader))]
 
 
 # Text filters: no control characters (PostgreSQL refuses NUL), no longer than their column.
@@ -137,25 +136,15 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def signing_key(request: Request) -> bytes:
-    """The audit signing key, read once per application."""
-    state = request.app.state
-    key: bytes | None = getattr(state, "audit_signing_key", None)
-    if key is None:
-        key = load_keys(app_context(request).settings).audit_signing_key
-        state.audit_signing_key = key
-    return key
-
-
 @router.get("/entries", responses=_ERRORS)
 async def entries(
-    ctx: Ctx,
+    reader: Reader,
     principal: Annotated[Principal, Depends(require(Action.AUDIT_LOG_SEARCH))],
     query: Annotated[AuditQuery, Query()],
 ) -> AuditEntriesOut:
     """Entries matching every condition given, newest first (the search is audited)."""
     wanted = query.to_filter()
-    rows = await run_in_threadpool(audit_search.search, ctx.db, principal, wanted, utcnow())
+    rows = await run_in_threadpool(reader.search, principal, wanted)
     return AuditEntriesOut(
         entries=[AuditEntryOut.model_validate(row, from_attributes=True) for row in rows],
         next_before_seq=audit_search.next_before_seq(rows, wanted),
@@ -169,7 +158,7 @@ async def entries(
 )
 async def export(
     request: Request,
-    ctx: Ctx,
+    reader: Reader,
     principal: Annotated[Principal, Depends(require(Action.AUDIT_LOG_EXPORT))],
     period: Annotated[PeriodQuery, Query()],
 ) -> Response:
@@ -177,15 +166,7 @@ async def export(
 
     Verify it with ``tarcza audit verify-export FILE --public-key KEY``.
     """
-    made = await run_in_threadpool(
-        export_log,
-        ctx.db,
-        principal,
-        signing_key=signing_key(request),
-        now=utcnow(),
-        since=period.since,
-        until=period.until,
-    )
+    made = await run_in_threadpool(reader.export, principal, period.since, period.until)
     return export_response(made)
 
 

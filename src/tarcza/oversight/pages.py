@@ -17,18 +17,18 @@ from pydantic import ValidationError
 
 from tarcza.accounts.access import require
 from tarcza.accounts.permissions import Action, Principal, holds
-from tarcza.audit import search as audit_search
-from tarcza.audit.export import export_log, public_key_b64
-from tarcza.audit.routes import AuditQuery, PeriodQuery, export_response, signing_key
-from tarcza.audit.search import AuditRow
-from tarcza.store.base import utcnow
+from tarcza.oversight import search as audit_search
+from tarcza.oversight.routes import AuditQuery, PeriodQuery, export_response
+from tarcza.oversight.search import AuditRow
+from tarcza.oversight.service import AuditLogReader
 from tarcza.web import i18n
-from tarcza.web.context import AppContext, app_context, page_language, render
+from tarcza.web.deps import provided
 from tarcza.web.i18n import N_
+from tarcza.web.render import page_language, render
 
 router = APIRouter(include_in_schema=False)
 
-Ctx = Annotated[AppContext, Depends(app_context)]
+Reader = Annotated[AuditLogReader, Depends(provided(AuditLogReader))]
 P = TypeVar("P", bound=PeriodQuery)
 
 TEXT_FIELDS = ("actor", "agency", "action", "subject_type", "subject_id", "since", "until")
@@ -128,6 +128,7 @@ def _page(
     rows: list[AuditRow] | None = None,
     older: int | None = None,
     errors: dict[str, str] | None = None,
+    public_key: str | None = None,
 ) -> Response:
     errors = errors or {}
     shown = {k: v for k, v in values.items() if k not in errors}
@@ -151,7 +152,7 @@ def _page(
             else None,
             "can_export": can_export,
             "export_url": _link("/staff/audit/export", period),
-            "public_key": public_key_b64(signing_key(request)) if can_export else None,
+            "public_key": public_key if can_export else None,
         },
         status_code=422 if errors else 200,
     )
@@ -160,38 +161,30 @@ def _page(
 @router.get("/staff/audit")
 async def audit_page(
     request: Request,
-    ctx: Ctx,
+    reader: Reader,
     principal: Annotated[Principal, Depends(require(Action.AUDIT_LOG_SEARCH))],
 ) -> Response:
     """The filter form and the matching entries, newest first (the search is audited)."""
     values = _values(request)
     query = _validated(request, AuditQuery, values)
     if isinstance(query, dict):
-        return _page(request, principal, values, errors=query)
+        return _page(request, principal, values, errors=query, public_key=reader.public_key)
     wanted = query.to_filter()
-    rows = await run_in_threadpool(audit_search.search, ctx.db, principal, wanted, utcnow())
+    rows = await run_in_threadpool(reader.search, principal, wanted)
     older = audit_search.next_before_seq(rows, wanted)
-    return _page(request, principal, values, rows=rows, older=older)
+    return _page(request, principal, values, rows=rows, older=older, public_key=reader.public_key)
 
 
 @router.get("/staff/audit/export")
 async def export_download(
     request: Request,
-    ctx: Ctx,
+    reader: Reader,
     principal: Annotated[Principal, Depends(require(Action.AUDIT_LOG_EXPORT))],
 ) -> Response:
     """The signed export of the period given (all of the log without one), as a file."""
     values = _values(request, ("since", "until"))
     period = _validated(request, PeriodQuery, values)
     if isinstance(period, dict):
-        return _page(request, principal, values, errors=period)
-    made = await run_in_threadpool(
-        export_log,
-        ctx.db,
-        principal,
-        signing_key=signing_key(request),
-        now=utcnow(),
-        since=period.since,
-        until=period.until,
-    )
+        return _page(request, principal, values, errors=period, public_key=reader.public_key)
+    made = await run_in_threadpool(reader.export, principal, period.since, period.until)
     return export_response(made)

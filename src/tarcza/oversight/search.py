@@ -18,7 +18,7 @@ from tarcza.accounts.permissions import Action, Principal, Relation, permits
 from tarcza.audit import chain
 from tarcza.audit import service as audit
 from tarcza.audit.models import AuditEntry
-from tarcza.cases.service import ActionDenied
+from tarcza.errors import Denied
 from tarcza.store.engine import Database
 
 MAX_LIMIT = 500
@@ -119,7 +119,7 @@ def search(
 ) -> list[AuditRow]:
     """The entries matching ``wanted``, newest first; the search is logged as ``audit.searched``."""
     if not permits(principal, Action.AUDIT_LOG_SEARCH, Relation.OWN):
-        raise ActionDenied()
+        raise Denied()
     with db.transaction() as session:
         rows = [AuditRow.of(row) for row in session.scalars(_query(wanted))]
         audit.append(

@@ -1,0 +1,46 @@
+"""What the staff layout shows on every staff page: the person signed in, the menu, the CSRF token.
+
+The composition root hands :func:`staff_page_values` to the web toolkit's renderer, which knows
+no accounts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+
+from tarcza.accounts import access
+from tarcza.accounts.permissions import Action, Principal, holds
+from tarcza.web.i18n import N_
+
+# (path, label, action needed): the staff menu shows what the person may open.
+STAFF_MENU = (
+    ("/staff/queue", N_("Queue"), Action.REPORT_QUEUE_LIST),
+    ("/staff/items", N_("Content items"), Action.HOTLINE_ITEM_READ),
+    ("/staff/stats", N_("Figures"), Action.STATS_AGGREGATE_READ),
+    ("/staff/hotline/stats", N_("Removal figures"), Action.HOTLINE_STATS_READ),
+    ("/staff/audit", N_("Audit log"), Action.AUDIT_LOG_SEARCH),
+    ("/staff/users", N_("Accounts"), Action.USER_ACCOUNT_MANAGE),
+)
+
+
+def staff_menu(staff: Principal | None) -> list[tuple[str, str]]:
+    """The menu entries ``staff`` may open, plus their own account page."""
+    if staff is None:
+        return []
+    entries = [(href, label) for href, label, action in STAFF_MENU if holds(staff, action)]
+    return [*entries, ("/staff/account", N_("My account"))]
+
+
+def staff_page_values(request: Request) -> dict[str, Any]:
+    """The signed-in person (if any), their menu and the CSRF token, for staff pages."""
+    if not request.url.path.startswith("/staff"):
+        return {}
+    principal = access.current_principal(request)
+    staff = principal if principal is not None and principal.mfa_passed else None
+    return {
+        "staff": staff,
+        "staff_menu": staff_menu(staff),
+        "csrf": access.csrf_token(request),
+    }

@@ -1,0 +1,289 @@
+"""The composition root: the ONLY place that builds tarcza's collaborators.
+
+``build(settings)`` makes the settings' database, key ring, evidence store, matcher, services,
+job queue and the hotline's jobs, once, and every entry point takes its application from here:
+``tarcza serve`` (``web``), every CLI command and ``tarcza jobs worker`` (``tarcza.cli``), and
+the tests' fixtures. Concepts never import this module; they receive what they use.
+
+Wiring between concepts happens here too: intake tells the hotline which URLs a report names
+(``fold_report_urls``), casework shows the hotline's items of a report and the accounts'
+colleagues, and the hotline's assessments enqueue its notice job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.staticfiles import StaticFiles
+from starlette.formparsers import MultiPartParser
+
+from tarcza import __version__
+from tarcza.accounts import pages as account_pages
+from tarcza.accounts import routes as account_routes
+from tarcza.accounts.auth import AuthService
+from tarcza.accounts.layout import staff_page_values
+from tarcza.accounts.rules import LockoutPolicy, SessionPolicy
+from tarcza.accounts.service import AccountService
+from tarcza.cases import pages as case_pages
+from tarcza.cases import routes as case_routes
+from tarcza.cases.service import CaseService
+from tarcza.config import Keys, Settings, load_keys, load_settings
+from tarcza.crypto import KeyRing
+from tarcza.hashing import routes as hashing_routes
+from tarcza.hashing.images import ImageLimits
+from tarcza.hashing.matcher import Matcher
+from tarcza.hashing.partners import RateLimiter
+from tarcza.hotline import pages as hotline_pages
+from tarcza.hotline import routes as hotline_routes
+from tarcza.hotline import stats_pages as hotline_stats_pages
+from tarcza.hotline.deployment import deployment_of
+from tarcza.hotline.folding import fold_report_urls, items_of_report
+from tarcza.hotline.service import HotlineService
+from tarcza.hotline.tasks import HotlineTasks, HotlineWork, register
+from tarcza.hotline.trace import Geo, Resolver
+from tarcza.intake import pages as intake_pages
+from tarcza.intake import routes as intake_routes
+from tarcza.intake.contacts import help_directory
+from tarcza.intake.evidence_store import EvidenceStore
+from tarcza.intake.service import IntakeService, ThrottlePolicy
+from tarcza.jobs.queue import Worker, make_huey
+from tarcza.oversight import pages as audit_pages
+from tarcza.oversight import routes as audit_routes
+from tarcza.oversight.service import AuditLogReader
+from tarcza.schema import registry
+from tarcza.services import Services
+from tarcza.store.engine import Database, make_database
+from tarcza.web import errors
+from tarcza.web.middleware import BodyLimit, SecurityHeaders
+from tarcza.web.render import Site, make_templates
+
+# Each concept's templates folder, in the order the loader searches them.
+TEMPLATE_PACKAGES = (
+    "tarcza.intake",
+    "tarcza.accounts",
+    "tarcza.cases",
+    "tarcza.oversight",
+    "tarcza.hotline",
+)
+
+
+@dataclass
+class Application:
+    """Everything one process of tarcza works with, built once by :func:`build`."""
+
+    settings: Settings
+    keys: Keys
+    db: Database
+    keyring: KeyRing
+    evidence: EvidenceStore
+    matcher: Matcher
+    intake: IntakeService
+    auth: AuthService
+    accounts: AccountService
+    cases: CaseService
+    hotline: HotlineService
+    audit_log: AuditLogReader
+    resolver: Resolver
+    rate_limiter: RateLimiter
+    jobs: Any  # the huey queue (tarcza.jobs.queue)
+    hotline_work: HotlineWork
+    hotline_tasks: HotlineTasks
+    services: Services
+
+    def worker(self, *, workers: int = 1, signals: bool = False) -> Worker:
+        """A job worker for this application's queue (not started)."""
+        return Worker(
+            self.jobs,
+            self.hotline_tasks.tick,
+            tick_seconds=self.settings.jobs_tick_seconds,
+            workers=workers,
+            signals=signals,
+        )
+
+    def close(self) -> None:
+        """Release the database's connections."""
+        self.db.dispose()
+
+
+def build(settings: Settings | None = None) -> Application:
+    """Build the application for ``settings`` (read from the environment when not given)."""
+    settings = settings or load_settings()
+    registry.metadata()  # every concept's tables are mapped before any session runs
+    keys = load_keys(settings)
+    keyring = KeyRing(keys)
+    db = make_database(settings.resolved_database_url, settings)
+    evidence = EvidenceStore(Path(settings.resolved_evidence_dir), keyring)
+    limits = ImageLimits(max_bytes=settings.max_file_bytes, max_pixels=settings.max_image_pixels)
+    matcher = Matcher(db, Path(settings.var_dir) / "index")
+    resolver = Resolver(settings.dns_nameservers, settings.dns_timeout_seconds)
+    jobs = make_huey(settings)
+    work = HotlineWork(settings, db, resolver)
+    tasks = register(jobs, work)
+    accounts = AccountService(db, keyring)
+    intake = IntakeService(
+        db,
+        keyring,
+        evidence,
+        image_limits=limits,
+        throttle=ThrottlePolicy(per_reference=settings.pin_max_failures),
+        matcher=matcher,
+        owner_agency=settings.intake_agency,
+        on_urls=fold_report_urls,
+    )
+    auth = AuthService(
+        db,
+        keyring,
+        sessions=SessionPolicy(
+            idle=timedelta(minutes=settings.session_idle_minutes),
+            absolute=timedelta(hours=settings.session_absolute_hours),
+        ),
+        lockout=LockoutPolicy(
+            per_account=settings.login_max_failures,
+            lock=timedelta(minutes=settings.login_lock_minutes),
+        ),
+    )
+    cases = CaseService(
+        db,
+        keyring,
+        evidence,
+        image_limits=limits,
+        reveal_seconds=settings.reveal_seconds,
+        report_items=items_of_report,
+        colleagues=accounts.colleagues,
+    )
+    hotline = HotlineService(
+        db,
+        keyring,
+        deployment_of(settings),
+        resolver,
+        Geo(),
+        after_actions=tasks.send_notices,
+    )
+    audit_log = AuditLogReader(db, keys.audit_signing_key)
+    rate_limiter = RateLimiter(settings.partner_rate_per_second, settings.partner_burst)
+    services = Services(
+        {
+            Settings: settings,
+            Keys: keys,
+            Database: db,
+            KeyRing: keyring,
+            EvidenceStore: evidence,
+            Matcher: matcher,
+            IntakeService: intake,
+            AuthService: auth,
+            AccountService: accounts,
+            CaseService: cases,
+            HotlineService: hotline,
+            AuditLogReader: audit_log,
+            RateLimiter: rate_limiter,
+            Resolver: resolver,
+        }
+    )
+    return Application(
+        settings=settings,
+        keys=keys,
+        db=db,
+        keyring=keyring,
+        evidence=evidence,
+        matcher=matcher,
+        intake=intake,
+        auth=auth,
+        accounts=accounts,
+        cases=cases,
+        hotline=hotline,
+        audit_log=audit_log,
+        resolver=resolver,
+        rate_limiter=rate_limiter,
+        jobs=jobs,
+        hotline_work=work,
+        hotline_tasks=tasks,
+        services=services,
+    )
+
+
+def web(application: Application, *, close_on_shutdown: bool = True) -> FastAPI:
+    """The web application (public pages, staff pages, the API) over ``application``."""
+    settings = application.settings
+    # Evidence must never touch the disk unsealed: keep uploads in memory
+    # (their size is already capped by BodyLimit and max_file_bytes).
+    MultiPartParser.spool_max_size = settings.max_file_bytes + 1
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if close_on_shutdown:
+                application.close()
+
+    app = FastAPI(
+        lifespan=lifespan,
+        title="tarcza",
+        version=__version__,
+        openapi_url="/api/v1/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.application = application
+    app.state.services = application.services
+    app.state.site = Site(
+        templates=make_templates(TEMPLATE_PACKAGES),
+        default_language=settings.default_language,
+        secure_cookies=settings.production,
+        page_values=(
+            lambda _request: {"help": help_directory(settings.country)},
+            staff_page_values,
+        ),
+    )
+    errors.install(app)
+    for router in (
+        intake_routes.router,
+        hashing_routes.router,
+        hashing_routes.hma_router,
+        intake_pages.router,
+        account_routes.router,
+        account_pages.router,
+        case_routes.router,
+        case_pages.router,
+        audit_routes.router,
+        audit_pages.router,
+        hotline_pages.router,
+        hotline_routes.router,
+        hotline_stats_pages.router,
+    ):
+        app.include_router(router)
+    app.mount("/static", StaticFiles(packages=[("tarcza.web", "static")]), name="static")
+
+    def limit_for(content_type: str) -> int:
+        if content_type.startswith("multipart/form-data"):
+            return settings.max_multipart_bytes
+        return settings.max_json_bytes
+
+    app.add_middleware(BodyLimit, limit_for=limit_for)
+    app.add_middleware(SecurityHeaders, hsts=settings.production)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            report_schema = intake_routes.report_schema()
+            components.update(report_schema.pop("$defs", {}))
+            components["ReportIn"] = report_schema
+            intake_routes.document_limits(schema, max_files=settings.max_files)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def web_from_environment() -> FastAPI:
+    """The uvicorn factory for ``tarcza serve --workers N``: each worker builds its own."""
+    return web(build())

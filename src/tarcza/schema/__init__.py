@@ -1,0 +1,1 @@
+"""Schema-wide work above every concept: the model registry, migrations, reseal, grants."""

@@ -1,0 +1,34 @@
+"""Typed dependencies: a handler declares the one service it uses, by its type.
+
+The composition root (``tarcza.app``) puts the ``Services`` it built in ``app.state.services``;
+``Depends(provided(HotlineService))`` hands that instance to a handler. A concept module writes
+``Hotline = Annotated[HotlineService, Depends(provided(HotlineService))]`` once and its handlers
+take ``hotline: Hotline``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from fastapi import Request
+
+from tarcza.services import Services
+
+T = TypeVar("T")
+
+
+def services(request: Request) -> Services:
+    """The application's services."""
+    value: Services = request.app.state.services
+    return value
+
+
+def provided(kind: type[T]) -> Callable[[Request], T]:
+    """A dependency that returns the application's instance of ``kind``."""
+
+    def dependency(request: Request) -> T:
+        return services(request).get(kind)
+
+    dependency.__name__ = f"provided_{kind.__name__}"
+    return dependency
