@@ -24,7 +24,7 @@ from tarcza.audit import service as audit
 from tarcza.config import Settings
 from tarcza.crypto import KeyRing
 from tarcza.hotline import actions as planning
-from tarcza.hotline import rules, stats, urls, views
+from tarcza.hotline import rules, schedule, stats, urls, views
 from tarcza.hotline.models import (
     ContentItem,
     ItemAction,
@@ -168,6 +168,7 @@ class Deployment:
     hotline_agency: str
     police_agency: str
     second_review_not_illegal: bool
+    monitor_backoff_hours: Sequence[float] = schedule.DEFAULT_BACKOFF_HOURS
 
 
 def deployment_of(settings: Settings) -> Deployment:
@@ -179,6 +180,7 @@ def deployment_of(settings: Settings) -> Deployment:
         hotline_agency=settings.intake_agency,
         police_agency=settings.police_agency,
         second_review_not_illegal=settings.second_review_not_illegal,
+        monitor_backoff_hours=tuple(settings.monitor_backoff_hours),
     )
 
 
@@ -390,7 +392,11 @@ class HotlineService:
             # A notice that could not be addressed is sent by hand: the item is watched anyway.
             mailed = any(rules.Action(a.action) in rules.MAILED for a in taken)
             item.state = (ItemState.ACTIONED if mailed else ItemState.CLOSED).value
-            item.next_check_at = now if mailed else None
+            item.next_check_at = (
+                schedule.first_check_at(now, self._deployment.monitor_backoff_hours)
+                if mailed
+                else None
+            )
         session.flush()
         audit.append(
             session,
