@@ -1,4 +1,8 @@
-"""The notices a hotline sends by e-mail, rendered from templates and sent by SMTP.
+"""The notices a hotline sends by e-mail, rendered from templates and handed to a transport.
+
+A :class:`MailTransport` takes the finished message: :class:`SmtpTransport` in production, a
+development mail catcher elsewhere. Each notice carries one Message-ID for all its copies
+(:func:`new_message_id`, stored by the outbox before the first hand-off).
 
 Four kinds of message: a notice-and-takedown to a hosting provider's abuse contact, a forward
 to the partner hotline of the hosting country, a direct notice to a provider abroad, and a
