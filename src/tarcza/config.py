@@ -80,8 +80,20 @@ class Settings(BaseSettings):
     smtp_timeout_seconds: float = 10.0
     notice_from: str = "dyzurnet@example.org"
     hotline_name: str = "Dyżurnet.pl (NASK)"
+    # A notice left "sending" this long (seconds) is presumed interrupted between the SMTP
+    # hand-off and its record, and is sent again with the same Message-ID; must outlast the
+    # slowest SMTP hand-off.
+    notice_lease_seconds: float = 300.0
+    # Minutes before retry 1, 2, … of a notice after a passing failure (no server, 4xx);
+    # the last value repeats.
+    notice_retry_minutes: list[float] = Field(default_factory=lambda: [1.0, 5.0, 15.0, 60.0])
+    # Hand-offs before a notice that keeps failing for passing reasons is marked failed.
+    notice_max_tries: int = 10
     # Re-checks of actioned URLs: hours to wait before check 1, 2, …; the last repeats.
     monitor_backoff_hours: list[float] = Field(default_factory=lambda: [1.0, 4.0, 12.0, 24.0])
+    # Least hours between the two "gone" answers that confirm a removal (one answer is never
+    # enough: a host can be down for an hour).
+    monitor_confirm_hours: float = 4.0
     # Still online this many days after the notice: escalate to a supervisor, re-send.
     monitor_escalate_days: float = 3.0
     monitor_timeout_seconds: float = 10.0

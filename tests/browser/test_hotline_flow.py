@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -26,12 +27,11 @@ from sqlalchemy import select
 from tarcza.accounts.permissions import Role
 from tarcza.app import Application
 from tarcza.config import Settings
-from tarcza.hotline.models import ContentItem
+from tarcza.hotline.models import ContentItem, ItemAction
 from tarcza.hotline.outbox import item_reference
 from tarcza.hotline.tasks import HotlineWork, run_due_once
 from tarcza.hotline.trace import Resolver
 from tarcza.schema import migrate
-from tarcza.store.base import utcnow
 from tests.browser.test_staff_flow import sign_in
 from tests.support.app import make_application
 from tests.support.dns import LocalDns
@@ -111,6 +111,17 @@ def hotline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hotline]:
             ctx.db.dispose()
 
 
+def notice_statuses(hotline: Hotline, item_id: int) -> set[str]:
+    with hotline.ctx.db.sessions() as session:
+        return set(
+            session.scalars(
+                select(ItemAction.status).where(
+                    ItemAction.item_id == item_id, ItemAction.action == "notice_and_takedown"
+                )
+            )
+        )
+
+
 def report(server: Server, *urls: str) -> str:
     body = {"category": "csam", "urls": list(urls), "child_in_danger": False, "language": "pl"}
     answer = httpx.post(server.url + "/api/v1/reports", json=body, timeout=30)
@@ -159,27 +170,47 @@ def test_from_a_reported_link_to_content_gone(browser: Any, hotline: Hotline) ->
     assert notice["To"] == "abuse@example.test"
     assert item_reference(item_id) in notice["Subject"]
     assert a in notice.get_body().get_content()  # type: ignore[union-attr]
+    # The message reaches the server before the outbox records it as sent: wait for the record.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and "sent" not in notice_statuses(hotline, item_id):
+        time.sleep(0.05)
     anna.reload()
     actions = anna.locator("#item-actions").inner_text()
     assert "Wysłane" in actions and "policj" in actions.lower()
 
-    # The monitor's first check sees the image (it keeps only its hash).
+    # The monitor's first check waits the first backoff after the notice, then sees the
+    # image (it keeps only its hash).
     settings = hotline.ctx.settings
     jobs = HotlineWork(
         settings, hotline.ctx.db, Resolver(settings.dns_nameservers, settings.dns_timeout_seconds)
     )
-    start = utcnow()
-    run_due_once(jobs, start)
+    with hotline.ctx.db.sessions() as session:
+        item = session.get(ContentItem, item_id)
+        assert item is not None and item.noticed_at is not None
+        first_due = item.next_check_at
+    assert first_due == item.noticed_at + timedelta(hours=settings.monitor_backoff_hours[0])
+    fetched = len(hotline.content.seen)
+    run_due_once(jobs, first_due - timedelta(minutes=1))
+    assert len(hotline.content.seen) == fetched  # not at once
+    run_due_once(jobs, first_due)
     with hotline.ctx.db.sessions() as session:
         item = session.get(ContentItem, item_id)
         assert item is not None and item.state == "actioned" and item.content_sha256
         due = item.next_check_at
-    assert due is not None and due > start
+    assert due is not None and due > first_due
 
-    # The provider takes it down; at the next check the monitor records the removal.
+    # The provider takes it down; the next check sees it gone, the one after confirms it.
     hotline.content.take_down("/gallery/a.png")
     later = due + timedelta(minutes=1)
     run_due_once(jobs, later)
+    with hotline.ctx.db.sessions() as session:
+        item = session.get(ContentItem, item_id)
+        assert item is not None and item.state == "actioned" and item.gone_since == later
+        confirm_at = item.next_check_at
+    anna.reload()
+    assert anna.locator("#item-removal-pending").count() == 1
+    assert confirm_at is not None
+    run_due_once(jobs, confirm_at)
     with hotline.ctx.db.sessions() as session:
         item = session.get(ContentItem, item_id)
         assert item is not None and item.state == "removed" and item.removed_at == later

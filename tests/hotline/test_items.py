@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
 from tarcza.accounts.permissions import Role
-from tarcza.hotline.models import ContentItem, ItemReport
+from tarcza.hotline.models import ContentItem, ItemAction, ItemReport
+from tarcza.hotline.monitor import CheckResult
+from tarcza.hotline.monitoring import run_check
+from tarcza.hotline.schedule import Outcome
 from tests.support.staff import add_agencies, add_staff, context, sign_in
 
 
@@ -61,3 +64,43 @@ def test_a_url_the_hotline_cannot_act_on_stays_on_the_report_only(client: TestCl
     report(client, "https://example.net/ok")
     with context(client).db.sessions() as session:
         assert session.scalar(select(func.count()).select_from(ContentItem)) == 1
+
+
+def test_the_item_page_shows_a_removal_waiting_for_its_confirmation_and_a_notice_being_sent(
+    client: TestClient,
+) -> None:
+    ctx = context(client)
+    add_agencies(ctx, ("hotline",))
+    sign_in(client, add_staff(ctx, "hotline", Role.ANALYST))
+    report(client, "http://example.org/gone.jpg")
+    seen = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
+    with ctx.db.transaction() as session:
+        item = session.scalars(select(ContentItem)).one()
+        item.state, item.classification, item.next_check_at = "actioned", "baseline", seen
+        session.add(
+            ItemAction(
+                item_id=item.id,
+                action="notice_and_takedown",
+                recipient="abuse@example.org",
+                status="sending",
+                attempt=1,
+                created_at=seen - timedelta(hours=2),
+            )
+        )
+        item_id = item.id
+
+    def gone(url: str, baseline: str | None) -> CheckResult:
+        return CheckResult(Outcome.GONE, 404, None, None)
+
+    run_check(ctx.db, item_id, gone, [1.0], 3, seen, confirm_hours=4.0)
+    page = client.get(f"/staff/items/{item_id}").text
+    assert 'id="item-removal-pending"' in page and "2026-11-20 09:30 UTC" in page
+    assert "jeszcze niepotwierdzone" in page and "Wysyłane" in page
+    assert 'id="item-removed"' not in page
+    english = client.get(f"/staff/items/{item_id}", params={"lang": "en"}).text
+    assert "Seen gone" in english and "Being sent" in english
+
+    run_check(ctx.db, item_id, gone, [1.0], 3, seen + timedelta(hours=4), confirm_hours=4.0)
+    confirmed = client.get(f"/staff/items/{item_id}").text
+    assert 'id="item-removal-pending"' not in confirmed
+    assert 'id="item-removed">2026-11-20 09:30 UTC' in confirmed

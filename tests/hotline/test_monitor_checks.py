@@ -17,7 +17,7 @@ from PIL import Image
 from tarcza.hotline import schedule
 from tarcza.hotline.monitor import check_url
 from tarcza.hotline.schedule import Outcome
-from tarcza.hotline.trace import Resolver
+from tarcza.hotline.trace import HostNotFound, Resolver, ResolverFailed
 from tests.support.dns import LocalDns
 from tests.support.server import free_port
 from tests.support.website import Website
@@ -98,6 +98,71 @@ def test_a_name_that_no_longer_resolves_is_gone(site: Website, dns: LocalDns) ->
     assert check(url, dns).outcome is Outcome.UNRESOLVABLE
 
 
+@pytest.mark.parametrize(
+    ("how", "reason"),
+    [("SERVFAIL", "resolver_error"), ("REFUSED", "resolver_error"), ("silent", "timeout")],
+)
+def test_a_resolver_that_fails_is_an_error_never_gone(
+    site: Website, dns: LocalDns, how: str, reason: str
+) -> None:
+    host = f"{how.lower()}.example.test"
+    dns.set(host, ["127.0.0.1"])
+    site.bodies["/f.png"] = noise_png(6)
+    url = f"http://{host}:{site.port}/f.png"
+    dns.fail(host, how)
+    try:
+        started = time.monotonic()
+        result = check(url, dns)
+        assert (result.outcome, result.detail) == (Outcome.ERROR, f"dns {reason}")
+        assert not schedule.gone(result.outcome)
+        assert time.monotonic() - started < 3.0  # bounded by the resolver's timeout
+        with pytest.raises(ResolverFailed) as failed:
+            Resolver([dns.nameserver], 0.5).resolve(host)
+        assert failed.value.reason == reason
+    finally:
+        dns.heal(host)
+    assert check(url, dns).outcome is Outcome.PRESENT  # the same name, answering again
+
+
+def test_a_name_with_neither_a_nor_aaaa_is_unresolvable(dns: LocalDns) -> None:
+    dns.set("nodata.example.test", [])  # the name exists (NOERROR) with no address at all
+    with pytest.raises(HostNotFound) as nodata:
+        Resolver([dns.nameserver], 1.0).resolve("nodata.example.test")
+    assert nodata.value.reason == "no_answer"
+    result = check("http://nodata.example.test/a.png", dns)
+    assert (result.outcome, result.detail) == (Outcome.UNRESOLVABLE, "no_answer")
+    with pytest.raises(HostNotFound) as nxdomain:
+        Resolver([dns.nameserver], 1.0).resolve("never-was.example.test")
+    assert nxdomain.value.reason == "nxdomain"
+
+
+def test_a_server_failing_on_aaaa_alone_still_gives_the_ipv4_address(dns: LocalDns) -> None:
+    dns.set("no-aaaa.example.test", ["127.0.0.1"])
+    dns.fail("no-aaaa.example.test", "SERVFAIL", only="AAAA")
+    assert Resolver([dns.nameserver], 1.0).resolve("no-aaaa.example.test") == ["127.0.0.1"]
+    dns.fail("no-aaaa.example.test", "SERVFAIL", only="A")  # no address had: no verdict
+    with pytest.raises(ResolverFailed):
+        Resolver([dns.nameserver], 1.0).resolve("no-aaaa.example.test")
+
+
+def test_an_ipv6_only_name_resolves(dns: LocalDns) -> None:
+    dns.set("v6.example.test", ["::1"])
+    assert Resolver([dns.nameserver], 1.0).resolve("v6.example.test") == ["::1"]
+
+
+def test_no_dns_server_listening_is_an_error(site: Website) -> None:
+    nobody = Resolver([f"127.0.0.1:{free_port()}"], 0.5)
+    result = check_url(
+        f"http://img.example.test:{site.port}/a.png",
+        nobody,
+        baseline_sha256=None,
+        allow_private=True,
+        timeout=1.0,
+        max_bytes=1024,
+    )
+    assert result.outcome is Outcome.ERROR and (result.detail or "").startswith("dns ")
+
+
 def test_private_addresses_are_refused_unless_allowed(site: Website, dns: LocalDns) -> None:
     site.bodies["/p.png"] = noise_png(5)
     before = len(site.seen)
@@ -136,8 +201,8 @@ def test_backoff_never_shrinks_for_a_growing_list(hours: list[float], n: int) ->
     assert schedule.next_check_at(NOW, n, hours) <= schedule.next_check_at(NOW, n + 1, hours)
 
 
-def test_what_counts_as_removed() -> None:
-    assert {o for o in Outcome if schedule.removed(o)} == {
+def test_what_counts_as_a_gone_answer() -> None:
+    assert {o for o in Outcome if schedule.gone(o)} == {
         Outcome.GONE,
         Outcome.UNRESOLVABLE,
         Outcome.CHANGED,

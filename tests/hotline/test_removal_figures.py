@@ -6,9 +6,13 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from tarcza.accounts.permissions import Role
 from tarcza.hotline.models import ContentItem
+from tarcza.hotline.monitor import CheckResult
+from tarcza.hotline.monitoring import run_check
+from tarcza.hotline.schedule import Outcome
 from tarcza.hotline.stats import Period, PeriodRefused, hotline_figures, percentile, period_of
 from tarcza.intake.models import Report
 from tarcza.store.engine import Database
@@ -127,6 +131,49 @@ def test_every_figure_of_a_period(db: Database) -> None:
     assert len(figures.series) == 30
     assert by_day[date(2026, 11, 10)].reported == 4
     assert by_day[date(2026, 11, 12)].removed == 1 and by_day[date(2026, 11, 14)].removed == 1
+
+
+def test_removal_counts_once_confirmed_and_dates_from_the_first_gone_answer(
+    db: Database,
+) -> None:
+    # Reported at DAY, notice 3 hours later; the monitor sees it gone at 2 days 22 hours and
+    # confirms it 4 hours later, past the 3 days: the provider acted within 3 days.
+    item(
+        db,
+        1,
+        DAY,
+        state="actioned",
+        classification="baseline",
+        assessed_at=DAY + timedelta(hours=2),
+        noticed_at=DAY + timedelta(hours=3),
+    )
+    first_gone = DAY + timedelta(days=2, hours=22)
+    period = Period(date(2026, 11, 1), date(2026, 11, 30))
+
+    def gone(url: str, baseline: str | None) -> CheckResult:
+        return CheckResult(Outcome.GONE, 404, None, None)
+
+    def figures_at(at: datetime) -> tuple[int, float | None, int | None]:
+        with db.transaction() as session:
+            row = session.scalars(select(ContentItem)).one()
+            row.next_check_at = row.next_check_at or at  # due now (the backoff is not tested here)
+        run_check(db, row.id, gone, [1.0], 3, at, confirm_hours=4.0)
+        with db.sessions() as session:
+            f = hotline_figures(session, period, "hotline")
+        within = f.baseline_removed_within_3_days
+        return (
+            f.time_to_removal.count,
+            f.time_to_removal.median_seconds,
+            within.removed_within_3_days,
+        )
+
+    # One gone answer: not removed yet, so not counted anywhere.
+    assert figures_at(first_gone) == (0, None, 0)
+    # The confirming answer: counted, from the first gone answer.
+    assert figures_at(first_gone + timedelta(hours=4)) == (1, (first_gone - DAY).total_seconds(), 1)
+    with db.sessions() as session:
+        f = hotline_figures(session, period, "hotline")
+    assert {d.day: d.removed for d in f.series}[first_gone.date()] == 1
 
 
 def test_an_empty_period_has_zeros_and_no_times(db: Database) -> None:

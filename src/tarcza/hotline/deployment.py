@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tarcza.config import Settings
-from tarcza.hotline import rules
+from tarcza.hotline import rules, schedule
 from tarcza.hotline.notices import AbuseDirectory, default_abuse_directory
 
 
@@ -19,6 +20,7 @@ class Deployment:
     hotline_agency: str
     police_agency: str
     second_review_not_illegal: bool
+    monitor_backoff_hours: Sequence[float] = schedule.DEFAULT_BACKOFF_HOURS
 
 
 def deployment_of(settings: Settings) -> Deployment:
@@ -30,4 +32,5 @@ def deployment_of(settings: Settings) -> Deployment:
         hotline_agency=settings.intake_agency,
         police_agency=settings.police_agency,
         second_review_not_illegal=settings.second_review_not_illegal,
+        monitor_backoff_hours=tuple(settings.monitor_backoff_hours),
     )

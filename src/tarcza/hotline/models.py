@@ -37,6 +37,9 @@ class ContentItem(Base):
     checks: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
     next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The first "gone" answer of a removal not yet confirmed (hotline.schedule: a second gone
+    # answer ``monitor_confirm_hours`` later confirms it; a "present" answer clears it).
+    gone_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class ItemReport(Base):
@@ -108,8 +111,11 @@ class ItemAction(Base):
     """One action taken on a content item: a notice, a forward, a referral, an escalation.
 
     Notices are an outbox: written ``pending`` in the assessment's transaction, then sent by a
-    job that marks them ``sent`` (with the message id) or ``failed`` (with the reason) — so an
-    assessment never waits on a mail server and no notice is lost if one is down.
+    job (hotline.outbox) — so an assessment never waits on a mail server and no notice is lost
+    if one is down. The job commits ``sending`` with the row's one ``message_id`` and a lease
+    before the hand-off and ``sent`` after it; a ``sending`` row whose lease ran out was
+    interrupted between the two and is sent again with the same ``message_id``. A passing
+    failure leaves it ``pending`` until ``next_try_at``; a lasting one marks it ``failed``.
     """
 
     __tablename__ = "item_actions"
@@ -126,10 +132,17 @@ class ItemAction(Base):
     # 1 for the first notice, 2… for each re-sent one after an escalation.
     attempt: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Generated once, before the first hand-off: every copy of this notice carries it.
     message_id: Mapped[str | None] = mapped_column(String(255))
     detail: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Hand-offs to the mail server so far, the last failure's reason, when to try again.
+    tries: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_try_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # While ``sending``: past this moment the sender is presumed dead and the notice re-sent.
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class ItemCheck(Base):

@@ -4,6 +4,8 @@ The host is resolved through the hotline's resolver; if any address is not publi
 is refused (SSRF) unless allowed (tests). The connection goes to the vetted address itself,
 with the original Host header and TLS server name, so a second DNS answer cannot redirect it.
 The body is hashed chunk by chunk and discarded: nothing fetched is stored or logged.
+Only the DNS saying no (NXDOMAIN, or no A and no AAAA record) is ``unresolvable``; a resolver
+that fails to answer (SERVFAIL, REFUSED, a timeout) is ``error``, never a sign of removal.
 """
 
 from __future__ import annotations

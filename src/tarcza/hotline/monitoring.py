@@ -2,6 +2,9 @@
 
 The network check runs outside any transaction; the result is recorded in a second one that
 locks the item and skips it if another worker got there first or it is no longer watched.
+Removal is confirmed, not guessed (:mod:`tarcza.hotline.schedule`): a first "gone" answer is
+kept in ``gone_since`` and checked again ``confirm_hours`` later; only a second gone answer
+marks the item removed (``removed_at`` = the first gone answer; audit ``hotline.item.removed``).
 """
 
 from __future__ import annotations
@@ -25,10 +28,13 @@ Checker = Callable[[str, str | None], CheckResult]
 
 @dataclass(frozen=True)
 class CheckRecord:
+    """What one check recorded: ``pending`` when a gone answer awaits its confirmation."""
+
     item_id: int
     outcome: schedule.Outcome
     removed: bool
     escalated: bool
+    pending: bool = False
 
 
 def due_items(session: Session, now: datetime, limit: int = 100) -> list[int]:
@@ -53,8 +59,15 @@ def run_check(
     backoff_hours: Sequence[float],
     escalate_days: float,
     now: datetime,
+    *,
+    confirm_hours: float = schedule.DEFAULT_CONFIRM_HOURS,
 ) -> CheckRecord | None:
-    """Check one due item and record what was seen; None when it was not due any more."""
+    """Check one due item and record what was seen; None when it was not due any more.
+
+    ``backoff_hours``: hours before check 1, 2, … (the last repeats); ``escalate_days``: still
+    online this many days after the notice escalates; ``confirm_hours``: the least time
+    between the two gone answers that confirm a removal.
+    """
     with db.transaction() as session:
         item = session.get(ContentItem, item_id)
         if item is None or not _due(item, now):
@@ -67,7 +80,7 @@ def run_check(
         ).first()
         if item is None or not _due(item, now):
             return None
-        return _record(session, item, result, backoff_hours, escalate_days, now)
+        return _record(session, item, result, backoff_hours, escalate_days, confirm_hours, now)
 
 
 def _due(item: ContentItem, now: datetime) -> bool:
@@ -84,8 +97,17 @@ def _record(
     result: CheckResult,
     backoff_hours: Sequence[float],
     escalate_days: float,
+    confirm_hours: float,
     now: datetime,
 ) -> CheckRecord:
+    verdict = schedule.judge(
+        result.outcome,
+        now=now,
+        gone_since=item.gone_since,
+        checks_done=item.checks,
+        backoff_hours=backoff_hours,
+        confirm_hours=confirm_hours,
+    )
     session.add(
         ItemCheck(
             item_id=item.id,
@@ -96,20 +118,26 @@ def _record(
         )
     )
     item.checks += 1
-    if schedule.removed(result.outcome):
-        item.state, item.removed_at, item.next_check_at = ItemState.REMOVED.value, now, None
-        _audit(session, item.id, "hotline.item.removed", now, result)
+    first_gone = verdict.pending and item.gone_since is None
+    item.gone_since, item.next_check_at = verdict.gone_since, verdict.next_check_at
+    if verdict.removed:
+        item.state, item.removed_at = ItemState.REMOVED.value, verdict.removed_at
+        _audit(session, item.id, "hotline.item.removed", now, result, verdict.removed_at)
         return CheckRecord(item.id, result.outcome, True, False)
+    if first_gone:
+        _audit(session, item.id, "hotline.item.gone_seen", now, result, verdict.next_check_at)
     if result.outcome is schedule.Outcome.PRESENT and item.content_sha256 is None:
         item.content_sha256 = result.sha256
-    item.next_check_at = schedule.next_check_at(now, item.checks - 1, backoff_hours)
-    escalated = result.outcome is not schedule.Outcome.REFUSED and schedule.escalation_due(
-        item.noticed_at, item.escalated_at, now, escalate_days
+    # A gone answer awaiting confirmation is no reason to remind the provider.
+    escalated = (
+        not verdict.pending
+        and result.outcome is not schedule.Outcome.REFUSED
+        and schedule.escalation_due(item.noticed_at, item.escalated_at, now, escalate_days)
     )
     if escalated:
         _escalate(session, item, escalate_days, now)
         _audit(session, item.id, "hotline.item.escalated", now, result)
-    return CheckRecord(item.id, result.outcome, False, escalated)
+    return CheckRecord(item.id, result.outcome, False, escalated, verdict.pending)
 
 
 def _escalate(session: Session, item: ContentItem, days: float, now: datetime) -> None:
@@ -154,7 +182,21 @@ def _escalate(session: Session, item: ContentItem, days: float, now: datetime) -
         )
 
 
-def _audit(session: Session, item_id: int, action: str, now: datetime, result: CheckResult) -> None:
+def _audit(
+    session: Session,
+    item_id: int,
+    action: str,
+    now: datetime,
+    result: CheckResult,
+    at: datetime | None = None,
+) -> None:
+    """Audit ``action``; ``at`` is the removal time (removed) or the confirming check (gone)."""
+    details: dict[str, object] = {
+        "outcome": result.outcome.value,
+        "http_status": result.http_status,
+    }
+    if at is not None:
+        details["removed_at" if action == "hotline.item.removed" else "confirm_at"] = at.isoformat()
     audit.append(
         session,
         actor="monitor",
@@ -162,5 +204,5 @@ def _audit(session: Session, item_id: int, action: str, now: datetime, result: C
         subject_type="content_item",
         subject_id=str(item_id),
         now=now,
-        details={"outcome": result.outcome.value, "http_status": result.http_status},
+        details=details,
     )

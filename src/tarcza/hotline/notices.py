@@ -1,4 +1,8 @@
-"""The notices a hotline sends by e-mail, rendered from templates and sent by SMTP.
+"""The notices a hotline sends by e-mail, rendered from templates and handed to a transport.
+
+A :class:`MailTransport` takes the finished message: :class:`SmtpTransport` in production, a
+development mail catcher elsewhere. Each notice carries one Message-ID for all its copies
+(:func:`new_message_id`, stored by the outbox before the first hand-off).
 
 Four kinds of message: a notice-and-takedown to a hosting provider's abuse contact, a forward
 to the partner hotline of the hosting country, a direct notice to a provider abroad, and a
@@ -16,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import re
+import secrets
 import smtplib
 import ssl
 import unicodedata
@@ -24,9 +29,9 @@ from datetime import UTC, datetime
 from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
@@ -95,13 +100,20 @@ class NoContact(Exception):
 class NoticeFailed(Exception):
     """A notice the mail server did not take; ``reason`` is short and holds no secret.
 
-    A refusal by the server starts with its SMTP code (``"550 mailbox unavailable"``), so a
-    caller can tell a permanent failure (5xx) from one worth retrying.
+    A refusal by the server starts with its SMTP code (``"550 mailbox unavailable"``).
+    ``permanent`` says whether trying again cannot help: by default true exactly for a 5xx
+    refusal (RFC 5321), false for a 4xx answer, no server, a timeout or a dropped line.
     """
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, permanent: bool | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.permanent = _is_permanent(reason) if permanent is None else permanent
+
+
+def _is_permanent(reason: str) -> bool:
+    code = reason[:3]
+    return code.isdigit() and code.startswith("5") and reason[3:4] in ("", " ", "-")
 
 
 # --- abuse contacts --------------------------------------------------------------------------
@@ -328,29 +340,50 @@ def build_message(
     sender: str,
     recipient: str,
     now: datetime | None = None,
+    message_id: str | None = None,
 ) -> EmailMessage:
     """The notice as an e-mail from ``hotline_name <sender>`` to ``recipient``.
 
     Both addresses must be single plain addresses (``abuse@example.org``): anything with a
     display name, a comma, a line break or no ``@`` raises ``ValueError``, so no header can be
-    injected. ``now`` (default: the current time) dates the message.
+    injected. ``now`` (default: the current time) dates the message. ``message_id`` (from
+    :func:`new_message_id`, stored with the notice so every copy carries the same one) is
+    generated when not given.
     """
     _check_address("sender", sender)
     _check_address("recipient", recipient)
+    if message_id is None:
+        message_id = new_message_id("notice", 1, sender)
+    elif not _MESSAGE_ID.fullmatch(message_id):
+        raise ValueError(f"not a Message-ID: {message_id!r}")
     subject, body = render(kind, facts, language)
     message = EmailMessage(policy=policy.SMTP)  # utf8 off: headers are RFC 2047-encoded
-    domain = sender.rsplit("@", 1)[1]
     message["From"] = Address(display_name=_one_line(facts.hotline_name), addr_spec=sender)
     message["To"] = Address(addr_spec=recipient)
     message["Reply-To"] = Address(addr_spec=sender)
     message["Subject"] = subject
     message["Date"] = format_datetime((now or datetime.now(UTC)).astimezone(UTC))
-    message["Message-ID"] = make_msgid(idstring="notice", domain=domain)
+    message["Message-ID"] = message_id
     message["X-Tarcza-Reference"] = _one_line(facts.reference)
     message["Auto-Submitted"] = "auto-generated"
     # Quoted-printable keeps every line 7-bit and short, whatever the server's extensions.
     message.set_content(body, charset="utf-8", cte="quoted-printable")
     return message
+
+
+def new_message_id(notice: int | str, attempt: int, sender: str) -> str:
+    """A fresh, globally unique Message-ID for one notice: ``<notice-12.1.<token>@domain>``.
+
+    ``notice`` is the notice's id, ``attempt`` its attempt (1, or 2… for a reminder); the
+    domain is the sender's, so replies and bounces can be matched to the hotline.
+    """
+    _check_address("sender", sender)
+    domain = sender.rsplit("@", 1)[1].lower()
+    return f"<notice-{notice}.{attempt}.{secrets.token_hex(8)}@{domain}>"
+
+
+# A Message-ID as new_message_id makes it (RFC 5322 msg-id, dot-atom both sides).
+_MESSAGE_ID = re.compile(r"<[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,200}@[A-Za-z0-9.-]{1,253}>")
 
 
 def _check_address(role: str, address: str) -> None:
@@ -359,6 +392,14 @@ def _check_address(role: str, address: str) -> None:
 
 
 # --- sending ---------------------------------------------------------------------------------
+
+
+class MailTransport(Protocol):
+    """Where notices are handed over: SMTP in production, a mail catcher in development."""
+
+    def send(self, message: EmailMessage) -> None:
+        """Hand ``message`` over as it is; raises :class:`NoticeFailed` with the reason."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -386,6 +427,17 @@ class SmtpSettings:
 
     def __repr__(self) -> str:  # the password must never reach a log
         return f"SmtpSettings(host={self.host!r}, port={self.port}, starttls={self.starttls})"
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpTransport:
+    """The :class:`MailTransport` that hands notices to the SMTP server of ``smtp``."""
+
+    smtp: SmtpSettings
+
+    def send(self, message: EmailMessage) -> None:
+        """Send ``message`` by SMTP; raises :class:`NoticeFailed` (see :func:`send`)."""
+        send(message, self.smtp)
 
 
 def send(message: EmailMessage, smtp: SmtpSettings) -> str:

@@ -87,6 +87,7 @@ LABELS: dict[str, dict[str, str]] = {
     },
     "status": {
         "pending": N_("Waiting to be sent"),
+        "sending": N_("Being sent"),
         "sent": N_("Sent"),
         "failed": N_("Failed"),
         "recorded": N_("Done"),

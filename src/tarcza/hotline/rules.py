@@ -81,9 +81,11 @@ class ItemState(StrEnum):
 
 
 class ActionStatus(StrEnum):
-    """An action's progress: mailed actions go pending → sent | failed; others are recorded."""
+    """An action's progress: mailed actions go pending → sending → sent | failed (a passing
+    failure back to pending); others are recorded."""
 
     PENDING = "pending"
+    SENDING = "sending"  # handed (or about to be handed) to the mail server, not yet recorded
     SENT = "sent"
     FAILED = "failed"
     RECORDED = "recorded"

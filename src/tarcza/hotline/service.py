@@ -16,7 +16,7 @@ from tarcza.audit import service as audit
 from tarcza.crypto import KeyRing
 from tarcza.errors import Denied, NotFound, Refused
 from tarcza.hotline import actions as planning
-from tarcza.hotline import rules, stats, views
+from tarcza.hotline import rules, schedule, stats, views
 from tarcza.hotline.deployment import Deployment
 from tarcza.hotline.models import (
     ContentItem,
@@ -261,7 +261,11 @@ class HotlineService:
             # A notice that could not be addressed is sent by hand: the item is watched anyway.
             mailed = any(rules.Action(a.action) in rules.MAILED for a in taken)
             item.state = (ItemState.ACTIONED if mailed else ItemState.CLOSED).value
-            item.next_check_at = now if mailed else None
+            item.next_check_at = (
+                schedule.first_check_at(now, self._deployment.monitor_backoff_hours)
+                if mailed
+                else None
+            )
         session.flush()
         audit.append(
             session,

@@ -14,6 +14,7 @@ from typing import Any
 from tarcza.config import Settings
 from tarcza.hotline import monitoring, outbox
 from tarcza.hotline.monitor import CheckResult, check_url
+from tarcza.hotline.notices import MailTransport
 from tarcza.hotline.trace import Resolver
 from tarcza.store.base import utcnow
 from tarcza.store.engine import Database
@@ -26,6 +27,8 @@ class HotlineWork:
     settings: Settings
     db: Database
     resolver: Resolver
+    # Where notices go: SMTP, or in development the mail catcher (set by the root).
+    mail: MailTransport | None = None
 
 
 def _checker(work: HotlineWork) -> monitoring.Checker:
@@ -44,7 +47,7 @@ def _checker(work: HotlineWork) -> monitoring.Checker:
 
 def send_notices(work: HotlineWork, now: datetime) -> int:
     """Send every notice that is due; how many were tried."""
-    return outbox.send_pending(work.db, work.settings, now)
+    return outbox.Outbox.from_settings(work.db, work.settings, work.mail).send_due(now)
 
 
 def check_item(work: HotlineWork, item_id: int, now: datetime) -> bool:
@@ -56,6 +59,7 @@ def check_item(work: HotlineWork, item_id: int, now: datetime) -> bool:
         work.settings.monitor_backoff_hours,
         work.settings.monitor_escalate_days,
         now,
+        confirm_hours=work.settings.monitor_confirm_hours,
     )
     return record is not None
 
@@ -86,7 +90,8 @@ class HotlineTasks:
 def register(huey: Any, work: HotlineWork) -> HotlineTasks:
     """Register the hotline's jobs on ``huey``; ``tick`` enqueues whatever is due now."""
 
-    @huey.task(retries=3, retry_delay=60)  # type: ignore[untyped-decorator]
+    # No huey retries: the outbox records each failure and its next try itself.
+    @huey.task()  # type: ignore[untyped-decorator]
     def send_notices_task() -> int:
         return send_notices(work, utcnow())
 

@@ -25,7 +25,8 @@ _DATA_FILE = "geoip2fast-asn-ipv6.dat.gz"
 
 
 class HostNotFound(Exception):
-    """The name does not exist (``nxdomain``) or has no address (``no_answer``)."""
+    """The DNS says the name has no address: it does not exist (``nxdomain``), or it exists
+    with neither an A nor an AAAA record (``no_answer``, NODATA for both)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -33,7 +34,8 @@ class HostNotFound(Exception):
 
 
 class ResolverFailed(Exception):
-    """No answer could be had: ``timeout`` or ``resolver_error`` (SERVFAIL, refused…)."""
+    """No answer could be had, which says nothing about the name: ``timeout`` (no server
+    answered in time) or ``resolver_error`` (SERVFAIL, REFUSED, an unreachable server…)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -80,7 +82,13 @@ class Resolver:
         self._resolver.timeout = timeout
 
     def resolve(self, host: str) -> list[str]:
-        """The host's addresses, IPv4 first, without repeats; an IP literal is itself."""
+        """The host's addresses, IPv4 first, without repeats; an IP literal is itself.
+
+        Raises :class:`HostNotFound` only on an authoritative "no": NXDOMAIN, or NODATA for
+        both A and AAAA. Any failure to get an answer for either type (SERVFAIL, REFUSED, a
+        timeout, no reachable server) raises :class:`ResolverFailed`: the monitor takes it
+        for "try again", never for "gone".
+        """
         literal = _literal(host)
         if literal is not None:
             return [literal]
@@ -91,14 +99,17 @@ class Resolver:
             try:
                 answer = self._resolver.resolve(name, rdtype, search=False)
             except dns.resolver.NXDOMAIN:
+                if found:  # servers that disagree: the A answer shows the name exists
+                    continue
                 raise HostNotFound("nxdomain") from None
             except dns.resolver.NoAnswer:
                 missing += 1
                 continue
-            except dns.exception.Timeout:
-                raise ResolverFailed("timeout") from None
-            except (dns.resolver.NoNameservers, dns.exception.DNSException):
-                raise ResolverFailed("resolver_error") from None
+            except (dns.resolver.NoNameservers, dns.exception.DNSException) as exc:
+                if found:  # servers that fail on AAAA alone are common: use the A answer
+                    continue
+                why = "timeout" if isinstance(exc, dns.exception.Timeout) else "resolver_error"
+                raise ResolverFailed(why) from None
             found.extend(r.to_text() for r in answer if r.to_text() not in found)
         if not found:
             raise HostNotFound("no_answer")

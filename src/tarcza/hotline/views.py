@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from tarcza.accounts.models import User
 from tarcza.hashing.models import Bank, BankSignal, EvidenceMatch
-from tarcza.hotline import rules
+from tarcza.hotline import rules, schedule
 from tarcza.hotline.models import ItemAction, ItemAssessment, ItemCheck, ItemReport, ItemTrace
 from tarcza.intake.models import Evidence, Report
 
@@ -95,13 +95,22 @@ class ItemView:
     assessments: list[AssessmentView]
     traces: list[TraceView]
     actions: list[ActionView]
-    checks: list[CheckView]
+    checks: list[CheckView]  # newest first
     pending_review_by: str | None  # who made the assessment waiting for a second analyst
 
     @property
     def suggested(self) -> str | None:
         """The classification the bank suggests (the first label that suggests one)."""
         return next((h.suggests for h in self.bank_hints if h.suggests), None)
+
+    @property
+    def removal_seen_at(self) -> datetime | None:
+        """When the monitor first saw the content gone, while the removal awaits its
+        confirming check (None otherwise)."""
+        if self.state != rules.ItemState.ACTIONED.value:
+            return None
+        answers = [(schedule.Outcome(c.outcome), c.checked_at) for c in reversed(self.checks)]
+        return schedule.pending_since(answers)
 
 
 @dataclass(frozen=True)
