@@ -89,6 +89,8 @@ LABELS: dict[str, dict[str, str]] = {
         "report.public_stage_changed": N_("Public status changed"),
     },
     "classification": HOTLINE_LABELS["classification"],
+    # Who did it, when it was not a person of an agency (audit actors).
+    "actor": {"public": N_("the reporter"), "monitor": N_("the monitor")},
 }
 OTHER_CHANGE = N_("Change recorded")
 UNKNOWN_VALUE = N_("unknown")
@@ -145,7 +147,7 @@ def history_lines(history: Sequence[HistoryItem], language: str) -> list[History
     return [
         HistoryLine(
             at=h.at,
-            actor=h.actor,
+            actor=_actor_name(h.actor, tr),
             agency=h.agency,
             what=_history_what(h, tr),
             to=_history_to(h, language),
@@ -153,6 +155,12 @@ def history_lines(history: Sequence[HistoryItem], language: str) -> list[History
         )
         for h in history
     ]
+
+
+def _actor_name(actor: str, tr: i18n.Translator) -> str:
+    """A person's username as it is; the reporter or the monitor named in words."""
+    message = LABELS["actor"].get(actor)
+    return tr.gettext(message) if message else actor
 
 
 def _history_what(h: HistoryItem, tr: i18n.Translator) -> str:
