@@ -144,7 +144,15 @@ def test_the_right_pin_shows_the_status(client: TestClient) -> None:
     response = status(client, created["reference"], created["pin"])
 
     assert response.status_code == 200
-    assert response.json() == {"reference": created["reference"], "status": "received"}
+    assert response.json() | {"changed_at": None} == {
+        "reference": created["reference"],
+        "status": "received",
+        "stage": "received",
+        "changed_at": None,
+        "next_step": "Twoje zgłoszenie do nas dotarło. Wkrótce przyjrzy mu się analityk. "
+        "Nie musisz nic więcej robić.",
+        "language": "pl",
+    }
 
 
 def test_a_reference_typed_in_lowercase_without_hyphens_is_found(client: TestClient) -> None:
@@ -154,7 +162,15 @@ def test_a_reference_typed_in_lowercase_without_hyphens_is_found(client: TestCli
     response = status(client, typed, created["pin"])
 
     assert response.status_code == 200
-    assert response.json() == {"reference": created["reference"], "status": "received"}
+    assert response.json() | {"changed_at": None} == {
+        "reference": created["reference"],
+        "status": "received",
+        "stage": "received",
+        "changed_at": None,
+        "next_step": "Twoje zgłoszenie do nas dotarło. Wkrótce przyjrzy mu się analityk. "
+        "Nie musisz nic więcej robić.",
+        "language": "pl",
+    }
 
 
 def test_a_wrong_pin_and_an_unknown_reference_answer_the_same_404(client: TestClient) -> None:

@@ -159,8 +159,9 @@ def test_referral_to_police_accepted_there_forwards_the_report(
     status = client.get(
         f"/api/v1/reports/{ref}/status", headers={"X-Report-PIN": created["pin"]}
     ).json()
-    assert status["status"] == "forwarded"
-    assert "We take it" not in str(status) and "police" not in str(status)
+    assert (status["status"], status["stage"]) == ("forwarded", "passed_to_police")
+    # "the police" and nothing more: not the answer, not who answered.
+    assert "We take it" not in str(status) and "piotr" not in str(status)
     actions = audit_actions(client, ref)
     assert ("anna", "report.referred") in actions
     assert ("piotr", "referral.answered") in actions

@@ -188,3 +188,70 @@ def test_phones(phone: str, ok: bool) -> None:
     else:
         with pytest.raises(RuleViolation):
             rules.check_phone("phone", phone)
+
+
+# -- the public stage --------------------------------------------------------------------------
+
+STAGES = list(rules.PublicStage)
+
+
+@pytest.mark.parametrize("current", STAGES)
+@pytest.mark.parametrize("event", STAGES)
+def test_a_stage_only_moves_forward(current: rules.PublicStage, event: rules.PublicStage) -> None:
+    after = rules.combine_stage(current, event)
+    assert after in (current, event)
+    assert rules.PUBLIC_ORDER.index(after) >= rules.PUBLIC_ORDER.index(current)
+    assert rules.PUBLIC_ORDER.index(after) >= rules.PUBLIC_ORDER.index(event)
+
+
+def test_the_parents_report_reads_as_its_work_went() -> None:
+    stage = rules.PublicStage.RECEIVED
+    for event, expected in [
+        (rules.PublicStage.IN_ASSESSMENT, rules.PublicStage.IN_ASSESSMENT),
+        (rules.PublicStage.PASSED_TO_POLICE, rules.PublicStage.PASSED_TO_POLICE),
+        # The notice went out in the same assessment: no step back from "the police".
+        (rules.PublicStage.ACTION_TAKEN, rules.PublicStage.PASSED_TO_POLICE),
+        (rules.PublicStage.CONTENT_REMOVED, rules.PublicStage.CONTENT_REMOVED),
+        # Closing the work afterwards keeps the news the reporter hoped for.
+        (rules.PublicStage.CLOSED, rules.PublicStage.CONTENT_REMOVED),
+    ]:
+        stage = rules.combine_stage(stage, event)
+        assert stage is expected
+
+
+def test_only_a_reopen_takes_the_stage_back() -> None:
+    closed = rules.PublicStage.CLOSED
+    assessing = rules.PublicStage.IN_ASSESSMENT
+    assert rules.combine_stage(closed, assessing) is closed
+    assert rules.combine_stage(closed, assessing, reopen=True) is assessing
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "event"),
+    [
+        (
+            rules.Status.RECEIVED,
+            rules.Status.IN_ASSESSMENT,
+            (rules.PublicStage.IN_ASSESSMENT, False),
+        ),
+        (
+            rules.Status.IN_ASSESSMENT,
+            rules.Status.FORWARDED,
+            (rules.PublicStage.ACTION_TAKEN, False),
+        ),
+        (rules.Status.FORWARDED, rules.Status.CLOSED, (rules.PublicStage.CLOSED, False)),
+        (rules.Status.CLOSED, rules.Status.IN_ASSESSMENT, (rules.PublicStage.IN_ASSESSMENT, True)),
+    ],
+)
+def test_a_casework_status_change_tells_the_reporter_one_stage(
+    before: rules.Status, after: rules.Status, event: tuple[rules.PublicStage, bool]
+) -> None:
+    assert rules.stage_event_of_status_change(before, after) == event
+
+
+def test_every_stage_has_a_label_a_next_step_and_an_older_status() -> None:
+    assert set(rules.PUBLIC_STAGE_TEXT) == set(rules.PublicStage) == set(rules.LEGACY_STATUS)
+    for label, next_step in rules.PUBLIC_STAGE_TEXT.values():
+        assert label and next_step.endswith(".")
+        # Child-friendly and discreet: no hosting, no agency beyond "the police".
+        assert not any(w in next_step.lower() for w in ("host", "provider", "hotline in"))

@@ -281,7 +281,8 @@ def test_data_sealed_with_an_old_key_stays_readable_after_a_new_key_is_put_first
     assert (replay.reference, replay.pin, replay.replayed) == (before.reference, before.pin, True)
     # PINs are keyed hashes under the HMAC key, which did not change.
     assert (
-        rotated.service.status(before.reference, before.pin, "203.0.113.1") is rules.Status.RECEIVED
+        rotated.service.status(before.reference, before.pin, "203.0.113.1").stage
+        is rules.PublicStage.RECEIVED
     )
 
 
@@ -350,17 +351,26 @@ def test_set_status_changes_the_public_status_and_is_audited(intake: Intake, db:
         receipt.reference, rules.Status.IN_ASSESSMENT, actor="analyst-7", reason="triage"
     )
 
-    assert intake.service.status(receipt.reference, receipt.pin, "c") is rules.Status.IN_ASSESSMENT
+    public = intake.service.status(receipt.reference, receipt.pin, "c")
+    assert (public.stage, public.status) == (
+        rules.PublicStage.IN_ASSESSMENT,
+        rules.Status.IN_ASSESSMENT,
+    )
+    assert public.changed_at == START + timedelta(hours=2)
     report = stored(db, receipt.reference)
     assert report.updated_at == START + timedelta(hours=2)
     with db.sessions() as session:
         entries = audit.entries_for(session, "report", receipt.reference)
         verdict = audit.verify_log(session)
-    assert [e.action for e in entries] == ["report.created", "report.status_changed"]
-    change = entries[1]
+    assert [e.action for e in entries] == [
+        "report.created",
+        "report.public_stage_changed",
+        "report.status_changed",
+    ]
+    change = entries[2]
     assert (change.actor, change.reason) == ("analyst-7", "triage")
     assert json.loads(change.details) == {"from": "received", "to": "in_assessment"}
-    assert verdict.ok and verdict.count == 2
+    assert verdict.ok and verdict.count == 3
 
 
 def test_set_status_on_an_unknown_reference_changes_and_audits_nothing(
@@ -376,14 +386,20 @@ def test_each_status_change_is_one_more_verified_entry(intake: Intake, db: Datab
     for next_status in (rules.Status.IN_ASSESSMENT, rules.Status.FORWARDED, rules.Status.CLOSED):
         intake.service.set_status(receipt.reference, next_status, actor="analyst-7")
 
-    assert intake.service.status(receipt.reference, receipt.pin, "c") is rules.Status.CLOSED
+    assert intake.service.status(receipt.reference, receipt.pin, "c").stage is (
+        rules.PublicStage.CLOSED
+    )
     with db.sessions() as session:
+        entries = audit.entries_for(session, "report", receipt.reference)[1:]
         changes = [
-            json.loads(e.details)["to"]
-            for e in audit.entries_for(session, "report", receipt.reference)[1:]
+            json.loads(e.details)["to"] for e in entries if e.action.endswith("status_changed")
+        ]
+        stages = [
+            json.loads(e.details)["to"] for e in entries if e.action.endswith("stage_changed")
         ]
         assert audit.verify_log(session).ok
     assert changes == ["in_assessment", "forwarded", "closed"]
+    assert stages == ["in_assessment", "action_taken", "closed"]
 
 
 def test_wrong_pins_lock_a_reference_until_the_lock_expires(
@@ -402,7 +418,9 @@ def test_wrong_pins_lock_a_reference_until_the_lock_expires(
     assert 0 < caught.value.retry_after <= 601
 
     intake.clock.advance(timedelta(minutes=10, seconds=1))
-    assert intake.service.status(receipt.reference, receipt.pin, "c") is rules.Status.RECEIVED
+    assert intake.service.status(receipt.reference, receipt.pin, "c").stage is (
+        rules.PublicStage.RECEIVED
+    )
 
 
 def test_a_client_guessing_across_references_is_locked_too(
@@ -417,8 +435,8 @@ def test_a_client_guessing_across_references_is_locked_too(
     with pytest.raises(Throttled):
         intake.service.status(receipt.reference, receipt.pin, "198.51.100.9")
     # Another client is not affected.
-    assert intake.service.status(receipt.reference, receipt.pin, "198.51.100.10") is (
-        rules.Status.RECEIVED
+    assert intake.service.status(receipt.reference, receipt.pin, "198.51.100.10").stage is (
+        rules.PublicStage.RECEIVED
     )
 
 

@@ -6,7 +6,9 @@ every route declares the action it needs (accounts.access.require).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -15,9 +17,10 @@ from fastapi.responses import RedirectResponse, Response
 
 from tarcza.accounts.access import require
 from tarcza.accounts.permissions import Action, Principal
-from tarcza.cases.service import CaseRefused, CaseService, QueueFilter
+from tarcza.cases import rules
+from tarcza.cases.service import CaseRefused, CaseService, HistoryItem, QueueFilter
 from tarcza.config import Settings
-from tarcza.intake.rules import Category, Status
+from tarcza.intake.rules import PUBLIC_STAGE_TEXT, Category, Status
 from tarcza.web import i18n
 from tarcza.web.deps import provided
 from tarcza.web.i18n import N_
@@ -46,6 +49,7 @@ REFUSALS = {
     "own": N_("The report is already with that agency."),
     "duplicate": N_("The report is already referred to that agency."),
     "answered": N_("This referral was already answered."),
+    "reserved": N_("A reason may not start with “auto:”."),
 }
 
 
@@ -68,13 +72,140 @@ LABELS: dict[str, dict[str, str]] = {
         "accepted": N_("Accepted"),
         "declined": N_("Declined"),
     },
+    "age": {
+        "under_13": N_("under 13 years"),
+        "13_15": N_("13–15 years"),
+        "16_17": N_("16–17 years"),
+        "unknown": N_("not known"),
+    },
+    "language": {"pl": N_("Polish"), "en": N_("English")},
+    "stage": {stage.value: label for stage, (label, _next) in PUBLIC_STAGE_TEXT.items()},
+    # History entries: audit action codes on a report, as a person says them.
+    "history": {
+        "report.created": N_("Report received"),
+        "report.status_changed": N_("Status changed"),
+        "report.assigned": N_("Assigned"),
+        "report.referred": N_("Referred to another agency"),
+        "referral.answered": N_("Referral answered"),
+        "evidence.revealed": N_("Image revealed"),
+        "report.public_stage_changed": N_("Public status changed"),
+    },
+    # The hotline's classifications, as its pages name them (casework sits below the hotline
+    # and may not import it; tests/cases/test_casework_labels.py keeps the two the same).
+    "classification": {
+        "baseline": N_("Baseline (illegal in every country)"),
+        "national": N_("Illegal under national law"),
+        "not_illegal": N_("Not illegal"),
+        "not_assessable": N_("Not assessable"),
+    },
+    # Who did it, when it was not a person of an agency (audit actors).
+    "actor": {"public": N_("the reporter"), "monitor": N_("the monitor")},
 }
+OTHER_CHANGE = N_("Change recorded")
+UNKNOWN_VALUE = N_("unknown")
+
+# Sentences for the reasons the system writes (cases.rules.system_reason), by kind.
+SYSTEM_REASONS = {
+    rules.HOTLINE_POLICE: N_(
+        "The hotline assessed content item #{item} as “{classification}” and referred the "
+        "report to the police."
+    ),
+}
+HOSTED_IN = N_("Hosted in {country}.")
+SYSTEM_REASON_UNKNOWN = N_("Written by the system.")
+
+
+def label(kind: str, code: object, language: str) -> str:
+    """The translated name of a stored code of ``kind`` (see LABELS); never the raw code."""
+    return i18n.label_of(LABELS[kind], code, language, UNKNOWN_VALUE)
+
+
+def reason_text(reason: str | None, language: str) -> str:
+    """A reason as a person reads it: a system code becomes a sentence, typed text stays."""
+    found = rules.parse_system_reason(reason)
+    if found is None:
+        return reason or ""
+    tr = i18n.translator(language)
+    template = SYSTEM_REASONS.get(found.kind)
+    if template is None:
+        return tr.gettext(SYSTEM_REASON_UNKNOWN)
+    params = dict(found.params)
+    params.setdefault("item", "?")
+    params["classification"] = label("classification", params.get("classification"), language)
+    sentence = tr.gettext(template).format_map(params)
+    if found.params.get("country"):
+        sentence += " " + tr.format(HOSTED_IN, country=found.params["country"])
+    return sentence
+
+
+@dataclass(frozen=True)
+class HistoryLine:
+    """One entry of a report's history as the page shows it: every code put into words."""
+
+    at: datetime
+    actor: str
+    agency: str | None
+    what: str
+    to: str | None
+    reason: str
+
+
+def history_lines(history: Sequence[HistoryItem], language: str) -> list[HistoryLine]:
+    """The report's history in ``language``: actions, statuses and stages named, not coded."""
+    tr = i18n.translator(language)
+    return [
+        HistoryLine(
+            at=h.at,
+            actor=_actor_name(h.actor, tr),
+            agency=h.agency,
+            what=_history_what(h, tr),
+            to=_history_to(h, language),
+            reason=reason_text(h.reason, language),
+        )
+        for h in history
+    ]
+
+
+def _actor_name(actor: str, tr: i18n.Translator) -> str:
+    """A person's username as it is; the reporter or the monitor named in words."""
+    message = LABELS["actor"].get(actor)
+    return tr.gettext(message) if message else actor
+
+
+def _history_what(h: HistoryItem, tr: i18n.Translator) -> str:
+    if h.action == "referral.answered":
+        accepted = h.details.get("answer") == rules.ReferralState.ACCEPTED.value
+        return tr.gettext(N_("Referral accepted") if accepted else N_("Referral declined"))
+    message = LABELS["history"].get(h.action, OTHER_CHANGE)
+    return tr.gettext(message)
+
+
+def _history_to(h: HistoryItem, language: str) -> str | None:
+    """Where the change led, in words: a status, a public stage, a colleague, an agency."""
+    to = h.details.get("to")
+    if h.action in ("report.status_changed", "referral.answered"):
+        return label("status", to, language) if to else None
+    if h.action == "report.public_stage_changed":
+        return label("stage", to, language)
+    if h.action == "report.assigned":
+        return str(to) if to else i18n.translator(language).gettext(N_("nobody"))
+    if h.action == "report.referred":
+        return str(to) if to else None
+    return None
 
 
 def _render(
     request: Request, template: str, values: dict[str, Any], status_code: int = 200
 ) -> Response:
-    return render(request, template, {**values, "labels": LABELS}, status_code=status_code)
+    language = page_language(request)
+    words = {
+        "labels": LABELS,
+        "label": lambda kind, code: label(kind, code, language),
+        "reason_text": lambda reason: reason_text(reason, language),
+    }
+    return render(
+        request, template, {**values, **words}, status_code=status_code, language=language
+    )
 
 
 def _parse(kind: type[Category] | type[Status], raw: str | None) -> Any:
@@ -139,6 +270,7 @@ def _report_page(
         "report.html",
         {
             "r": view,
+            "history": history_lines(view.history, page_language(request)),
             "me": principal,
             "actions": Action,
             "colleagues": cases.colleagues(principal.agency),

@@ -6,6 +6,8 @@ must be, and what the public status page says about each status.
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from enum import StrEnum
 
 from tarcza.intake.rules import RuleViolation, Status, clean_text
@@ -48,6 +50,9 @@ def check_reason(raw: str | None) -> str:
         raise CaseRuleViolation("reason", "required", "Give a reason.")
     if len(text) > MAX_REASON:
         raise CaseRuleViolation("reason", "too_long", f"At most {MAX_REASON} characters.")
+    if text.startswith(SYSTEM_REASON_PREFIX):
+        # Kept for reasons the system writes, so no typed reason can pass for one.
+        raise CaseRuleViolation("reason", "reserved", "A reason may not start with 'auto:'.")
     try:
         return clean_text("reason", text, MAX_REASON, multiline=True)
     except RuleViolation as exc:
@@ -65,3 +70,62 @@ def check_transition(current: Status, wanted: Status) -> None:
 def status_after_acceptance(current: Status) -> Status:
     """Accepting a referral forwards the report (a closed one stays closed)."""
     return current if current is Status.CLOSED else Status.FORWARDED
+
+
+# -- reasons the system writes ------------------------------------------------------------------
+# A reason written by the software (not typed by a person) is stored as a code with parameters,
+# ``auto:<kind> key=value ...``, and turned into a sentence in the reader's language where it is
+# shown (cases.pages). Free text typed by staff is stored and shown as typed.
+
+SYSTEM_REASON_PREFIX = "auto:"
+HOTLINE_POLICE = "hotline-police"  # the hotline's rules referred the report to the police
+_PARAM_VALUE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# What the hotline wrote before reasons were codes (rows from before 0007 hold this).
+_LEGACY_HOTLINE_POLICE = re.compile(
+    r"Content item (?P<item>\d+) \(.*\) assessed as (?P<classification>[a-z_]+)"
+    r"(?:, hosted in (?P<country>[A-Z]{2}))?\.",
+    re.DOTALL,
+)
+
+
+@dataclass(frozen=True)
+class SystemReason:
+    """A reason the system wrote: what kind, and the facts a sentence needs."""
+
+    kind: str
+    params: dict[str, str]
+
+
+def system_reason(kind: str, **params: str | int | None) -> str:
+    """The stored form of a system-written reason, e.g. ``auto:hotline-police item=7``.
+
+    Parameters that are None are left out; values must be short words (no spaces).
+    """
+    parts = [f"{SYSTEM_REASON_PREFIX}{kind}"]
+    for key, value in params.items():
+        if value is None:
+            continue
+        if not _PARAM_VALUE.fullmatch(str(value)):
+            raise ValueError(f"system reason parameter {key}={value!r} is not a short word")
+        parts.append(f"{key}={value}")
+    return " ".join(parts)
+
+
+def parse_system_reason(text: str | None) -> SystemReason | None:
+    """The system reason stored in ``text``, or None when a person typed it."""
+    if not text:
+        return None
+    legacy = _LEGACY_HOTLINE_POLICE.fullmatch(text)
+    if legacy:
+        found = {k: v for k, v in legacy.groupdict().items() if v is not None}
+        return SystemReason(HOTLINE_POLICE, found)
+    if not text.startswith(SYSTEM_REASON_PREFIX):
+        return None
+    head, *rest = text.split(" ")
+    params: dict[str, str] = {}
+    for part in rest:
+        key, sep, value = part.partition("=")
+        if not sep or not key.isidentifier() or not _PARAM_VALUE.fullmatch(value):
+            return None
+        params[key] = value
+    return SystemReason(head.removeprefix(SYSTEM_REASON_PREFIX), params)

@@ -22,7 +22,15 @@ from sqlalchemy import ColumnElement, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from tarcza.accounts.models import Agency, User
-from tarcza.accounts.permissions import Action, Principal, Relation, Role, permits, relation_of
+from tarcza.accounts.permissions import (
+    Action,
+    AgencyKind,
+    Principal,
+    Relation,
+    Role,
+    permits,
+    relation_of,
+)
 from tarcza.audit import service as audit
 from tarcza.audit.models import AuditEntry
 from tarcza.cases import rules
@@ -33,7 +41,8 @@ from tarcza.hashing.images import ImageLimits, ImageRejected, open_image
 from tarcza.hashing.models import Bank, EvidenceMatch
 from tarcza.intake.evidence_store import EvidenceStore
 from tarcza.intake.models import Evidence, Report
-from tarcza.intake.rules import Category, Status
+from tarcza.intake.progress import advance_public_stage
+from tarcza.intake.rules import Category, PublicStage, Status, stage_event_of_status_change
 from tarcza.store.base import utcnow
 from tarcza.store.engine import Database
 
@@ -152,6 +161,8 @@ class ReportView:
     history: list[HistoryItem]
     allowed: frozenset[Action] = field(default_factory=frozenset)
     next_statuses: tuple[Status, ...] = ()
+    # What the reporter reads on the public status page.
+    public_stage: PublicStage = PublicStage.RECEIVED
 
 
 @dataclass(frozen=True)
@@ -370,6 +381,7 @@ class CaseService:
                 next_statuses=tuple(
                     sorted(rules.NEXT_STATUS[Status(report.status)], key=list(Status).index)
                 ),
+                public_stage=PublicStage(report.public_stage),
             )
 
     def _open(self, blob: bytes | None, reference: str, part: str) -> str | None:
@@ -557,6 +569,8 @@ class CaseService:
             except rules.CaseRuleViolation as exc:
                 raise CaseRefused(exc.field, exc.code, exc.message) from exc
             report.status, report.updated_at = status.value, now
+            stage, reopen = stage_event_of_status_change(current, status)
+            self._tell_reporter(session, principal, report, stage, now, reopen=reopen)
             self._audit(
                 session,
                 principal,
@@ -567,6 +581,27 @@ class CaseService:
                 reason=why,
                 details={"from": current.value, "to": status.value},
             )
+
+    @staticmethod
+    def _tell_reporter(
+        session: Session,
+        principal: Principal,
+        report: Report,
+        stage: PublicStage,
+        now: datetime,
+        *,
+        reopen: bool = False,
+    ) -> None:
+        """Move what the public status page says, in this change's transaction."""
+        advance_public_stage(
+            session,
+            [report.id],
+            stage,
+            now,
+            actor=principal.username,
+            agency=principal.agency,
+            reopen=reopen,
+        )
 
     def assign(self, principal: Principal, reference: str, username: str | None) -> None:
         """Give the report to a colleague of the same agency (or to nobody)."""
@@ -687,6 +722,10 @@ class CaseService:
                 after = rules.status_after_acceptance(before)
                 report.status, report.updated_at = after.value, now
                 details.update({"from": before.value, "to": after.value})
+                # The reporter may hear "the police" and nothing more precise about who.
+                police = principal.agency_kind is AgencyKind.POLICE
+                stage = PublicStage.PASSED_TO_POLICE if police else PublicStage.ACTION_TAKEN
+                self._tell_reporter(session, principal, report, stage, now)
             self._audit(
                 session,
                 principal,

@@ -18,12 +18,15 @@ from sqlalchemy.orm import Session
 from tarcza.accounts.models import Agency
 from tarcza.accounts.permissions import Principal
 from tarcza.cases.referrals import open_referral
+from tarcza.cases.rules import HOTLINE_POLICE, system_reason
 from tarcza.crypto import KeyRing
 from tarcza.hotline.models import ContentItem, ItemAction, ItemReport
 from tarcza.hotline.notices import NoContact, abuse_contact, language_for
 from tarcza.hotline.rules import Action, ActionStatus
 from tarcza.hotline.trace import Trace
 from tarcza.intake.models import Report
+from tarcza.intake.progress import advance_public_stage
+from tarcza.intake.rules import PublicStage
 
 if TYPE_CHECKING:
     from tarcza.hotline.deployment import Deployment
@@ -145,9 +148,15 @@ def _refer_police(
         .where(ItemReport.item_id == item.id, Report.owner_agency == principal.agency)
         .order_by(Report.id)
     ).all()
-    where = f", hosted in {trace.country}" if trace and trace.country else ""
-    why = f"Content item {item.id} ({item.url}) assessed as {item.classification}{where}."
+    # A code, not a sentence: each page renders it in its reader's language (cases.pages).
+    why = system_reason(
+        HOTLINE_POLICE,
+        item=item.id,
+        classification=item.classification,
+        country=trace.country if trace else None,
+    )
     referred: list[str] = []
+    referred_ids: list[int] = []
     for report_id, reference in reports:
         made = open_referral(
             session,
@@ -163,6 +172,15 @@ def _refer_police(
         )
         if made is not None:
             referred.append(reference)
+            referred_ids.append(report_id)
+    advance_public_stage(
+        session,
+        referred_ids,
+        PublicStage.PASSED_TO_POLICE,
+        now,
+        actor=principal.username,
+        agency=principal.agency,
+    )
     return recorded(
         item.id,
         Action.REFER_POLICE,

@@ -18,9 +18,11 @@ from sqlalchemy.orm import Session
 
 from tarcza.audit import service as audit
 from tarcza.hotline import schedule
-from tarcza.hotline.models import ContentItem, ItemAction, ItemCheck
+from tarcza.hotline.models import ContentItem, ItemAction, ItemCheck, ItemReport
 from tarcza.hotline.monitor import CheckResult
 from tarcza.hotline.rules import MAILED, Action, ActionStatus, ItemState
+from tarcza.intake.progress import advance_public_stage
+from tarcza.intake.rules import PublicStage
 from tarcza.store.engine import Database
 
 Checker = Callable[[str, str | None], CheckResult]
@@ -123,6 +125,9 @@ def _record(
     if verdict.removed:
         item.state, item.removed_at = ItemState.REMOVED.value, verdict.removed_at
         _audit(session, item.id, "hotline.item.removed", now, result, verdict.removed_at)
+        # Every report naming the item now tells its reporter the content is gone.
+        reports = session.scalars(select(ItemReport.report_id).where(ItemReport.item_id == item.id))
+        advance_public_stage(session, reports, PublicStage.CONTENT_REMOVED, now, actor="monitor")
         return CheckRecord(item.id, result.outcome, True, False)
     if first_gone:
         _audit(session, item.id, "hotline.item.gone_seen", now, result, verdict.next_check_at)

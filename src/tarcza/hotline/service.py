@@ -28,6 +28,8 @@ from tarcza.hotline.models import (
 from tarcza.hotline.rules import ItemState
 from tarcza.hotline.trace import Geo, Resolver, Trace, trace_host
 from tarcza.hotline.views import ItemRow, ItemView
+from tarcza.intake.progress import advance_public_stage
+from tarcza.intake.rules import PublicStage
 from tarcza.store.base import utcnow
 from tarcza.store.engine import Database
 
@@ -267,6 +269,21 @@ class HotlineService:
                 else None
             )
         session.flush()
+        # The reporters of the item read that it is being assessed, or that action was taken
+        # (a police referral made above has already moved its reports further).
+        stage = (
+            PublicStage.ACTION_TAKEN
+            if item.state == ItemState.ACTIONED.value
+            else PublicStage.IN_ASSESSMENT
+        )
+        advance_public_stage(
+            session,
+            session.scalars(select(ItemReport.report_id).where(ItemReport.item_id == item.id)),
+            stage,
+            now,
+            actor=principal.username,
+            agency=principal.agency,
+        )
         audit.append(
             session,
             actor=principal.username,

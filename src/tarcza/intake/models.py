@@ -23,6 +23,12 @@ from tarcza.store.throttle import Throttle
 __all__ = ["Evidence", "IdempotencyRecord", "Report", "Throttle"]
 
 
+def _created_at(context: Any) -> datetime:
+    """A new report's public stage dates from its creation (rows built without a stage)."""
+    created: datetime = context.get_current_parameters()["created_at"]
+    return created
+
+
 class Report(Base):
     """One submission by a person or a platform.
 
@@ -54,6 +60,12 @@ class Report(Base):
     contact_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    # What the reporter is told (intake.rules.PublicStage) and when it last changed; moved
+    # only by intake.progress.advance_public_stage.
+    public_stage: Mapped[str] = mapped_column(String(16), nullable=False, server_default="received")
+    public_changed_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), nullable=False, default=_created_at
+    )
 
     evidence: Mapped[list[Evidence]] = relationship(
         back_populates="report", order_by="Evidence.id", cascade="all, delete-orphan"

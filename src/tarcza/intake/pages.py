@@ -214,6 +214,7 @@ def status_form(request: Request) -> HTMLResponse:
 async def status_check(
     request: Request,
     intake: Intake,
+    lang: Annotated[str, Depends(page_language)],
 ) -> HTMLResponse:
     """Show a report's status to whoever has its reference and PIN."""
     form = await request.form(max_files=0, max_fields=5, max_part_size=1024)
@@ -223,10 +224,12 @@ async def status_check(
     context: dict[str, Any] = {"values": {"reference": reference, "pin": ""}}
     code = 200
     try:
-        context["status"] = await run_in_threadpool(intake.status, reference, pin, client)
+        public = await run_in_threadpool(intake.status, reference, pin, client)
+        context["status"] = public
+        context["changed_on"] = i18n.format_day(public.changed_at, lang)
         context["values"]["reference"] = rules.normalise_reference(reference)
     except ReportNotFound:
         context["not_found"], code = True, 404
     except Throttled as exc:
         context["retry_minutes"], code = max(1, (exc.retry_after + 59) // 60), 429
-    return render(request, "status.html", context, status_code=code)
+    return render(request, "status.html", context, status_code=code, language=lang)

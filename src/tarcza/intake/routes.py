@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import copy
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
@@ -211,11 +211,12 @@ async def report_status(
     request: Request,
     intake: Intake,
     pin: Annotated[str, Header(alias="X-Report-PIN", max_length=64)],
+    lang: Annotated[Literal["pl", "en"], Query(description="Language of next_step")] = "pl",
 ) -> ReportStatus:
     """The status of a report, for whoever holds its reference and PIN — nothing more."""
     client = request.client.host if request.client else "unknown"
-    status = await run_in_threadpool(intake.status, reference[:64], pin, client)
-    return ReportStatus(reference=normalise_reference(reference) or reference, status=status)
+    public = await run_in_threadpool(intake.status, reference[:64], pin, client)
+    return ReportStatus.of(normalise_reference(reference) or reference, public, lang)
 
 
 def document_limits(schema: dict[str, Any], *, max_files: int) -> None:

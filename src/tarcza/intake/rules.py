@@ -32,6 +32,109 @@ class Status(StrEnum):
     CLOSED = "closed"
 
 
+class PublicStage(StrEnum):
+    """What the reporter is told about the work on their report, in the order it usually goes.
+
+    Deliberately coarse: never a detail of the content, where it is hosted, or which agency
+    beyond "the police". ``Status`` stays the casework's own workflow; this is the public view.
+    """
+
+    RECEIVED = "received"
+    IN_ASSESSMENT = "in_assessment"
+    ACTION_TAKEN = "action_taken"  # a notice was sent or the report was passed on
+    PASSED_TO_POLICE = "passed_to_police"
+    CLOSED = "closed"
+    CONTENT_REMOVED = "content_removed"  # ranks above CLOSED: the outcome worth telling
+
+
+#: The order a stage only moves forward along (see :func:`combine_stage`).
+PUBLIC_ORDER: tuple[PublicStage, ...] = tuple(PublicStage)
+
+
+def N_(message: str) -> str:
+    """Mark ``message`` as a catalog id (extracted by tools/messages.py); pure, no web import."""
+    return message
+
+
+#: (label, what happens next) message ids for each stage, in plain words a child understands.
+PUBLIC_STAGE_TEXT: dict[PublicStage, tuple[str, str]] = {
+    PublicStage.RECEIVED: (
+        N_("Received"),
+        N_(
+            "Your report has arrived. A hotline analyst will look at it soon. "
+            "You do not need to do anything more."
+        ),
+    ),
+    PublicStage.IN_ASSESSMENT: (
+        N_("Being assessed"),
+        N_("A hotline analyst is looking at your report. This page will change when they act."),
+    ),
+    PublicStage.ACTION_TAKEN: (
+        N_("Action taken"),
+        N_(
+            "We have acted on your report and told those who can remove the content or help. "
+            "We keep following it until it is dealt with."
+        ),
+    ),
+    PublicStage.PASSED_TO_POLICE: (
+        N_("Passed to the police"),
+        N_(
+            "Your report has been passed to the police. If you left contact details, "
+            "they may get in touch with you."
+        ),
+    ),
+    PublicStage.CONTENT_REMOVED: (
+        N_("Content removed"),
+        N_(
+            "What you reported is no longer online where you found it. "
+            "Thank you for helping to keep children safe."
+        ),
+    ),
+    PublicStage.CLOSED: (
+        N_("Closed"),
+        N_("Work on your report has finished. Thank you for reporting."),
+    ),
+}
+
+#: The casework status each public stage reads as, for clients of the older ``status`` field.
+LEGACY_STATUS: dict[PublicStage, Status] = {
+    PublicStage.RECEIVED: Status.RECEIVED,
+    PublicStage.IN_ASSESSMENT: Status.IN_ASSESSMENT,
+    PublicStage.ACTION_TAKEN: Status.FORWARDED,
+    PublicStage.PASSED_TO_POLICE: Status.FORWARDED,
+    PublicStage.CONTENT_REMOVED: Status.FORWARDED,
+    PublicStage.CLOSED: Status.CLOSED,
+}
+
+#: The public stage a casework status change tells the reporter about.
+STAGE_OF_STATUS: dict[Status, PublicStage] = {
+    Status.RECEIVED: PublicStage.RECEIVED,
+    Status.IN_ASSESSMENT: PublicStage.IN_ASSESSMENT,
+    Status.FORWARDED: PublicStage.ACTION_TAKEN,
+    Status.CLOSED: PublicStage.CLOSED,
+}
+
+
+def combine_stage(current: PublicStage, event: PublicStage, *, reopen: bool = False) -> PublicStage:
+    """The stage after ``event`` happened to a report at ``current``.
+
+    Stages only move forward along PUBLIC_ORDER, so a late or repeated fact (a second item
+    assessed after the content was removed) never takes news back. ``reopen`` is the one way
+    back: casework reopening a closed report sets ``event`` as it is.
+    """
+    if reopen:
+        return event
+    return max(current, event, key=PUBLIC_ORDER.index)
+
+
+def stage_event_of_status_change(before: Status, after: Status) -> tuple[PublicStage, bool]:
+    """What a casework move from ``before`` to ``after`` tells the reporter: (stage, reopen).
+
+    Reopening a closed report is the one change that may take the public stage back.
+    """
+    return STAGE_OF_STATUS[after], before is Status.CLOSED and after is not Status.CLOSED
+
+
 class AgeRange(StrEnum):
     """The child's apparent age, when the reporter knows it."""
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 from pydantic_core import PydanticCustomError
 
 from tarcza.intake import rules
-from tarcza.intake.service import NewReport
+from tarcza.intake.service import NewReport, PublicStatus
+from tarcza.web import i18n
 
 
 def _rule(check: rules.RuleViolation) -> PydanticCustomError:
@@ -172,10 +174,34 @@ class ReportCreated(BaseModel):
 
 
 class ReportStatus(BaseModel):
-    """All that a reference and PIN reveal: the status."""
+    """All that a reference and PIN reveal: where the work stands, since when, what comes next."""
 
     reference: str
-    status: rules.Status
+    status: rules.Status = Field(
+        description="The stage in the older, coarser vocabulary (kept for existing clients)."
+    )
+    stage: rules.PublicStage = Field(
+        description="received, in_assessment, action_taken, passed_to_police, "
+        "content_removed or closed"
+    )
+    changed_at: datetime = Field(description="When the stage last changed (UTC).")
+    next_step: str = Field(
+        description="One plain sentence of what happens next, in the language asked for."
+    )
+    language: Literal["pl", "en"]
+
+    @classmethod
+    def of(cls, reference: str, public: PublicStatus, language: str) -> ReportStatus:
+        """The answer for ``public`` with its sentence in ``language`` (pl or en)."""
+        tr = i18n.translator(language)
+        return cls(
+            reference=reference,
+            status=public.status,
+            stage=public.stage,
+            changed_at=public.changed_at,
+            next_step=tr.gettext(public.next_step),
+            language="en" if tr.language == "en" else "pl",
+        )
 
 
 class ErrorItem(BaseModel):

@@ -22,6 +22,7 @@ from tarcza.hashing.service import FileHashes, hash_image_bytes
 from tarcza.intake import rules
 from tarcza.intake.evidence_store import EvidenceStore
 from tarcza.intake.models import Evidence, IdempotencyRecord, Report
+from tarcza.intake.progress import advance_public_stage as advance_public_stage
 from tarcza.store import throttle
 from tarcza.store.base import utcnow
 from tarcza.store.engine import Database
@@ -69,6 +70,31 @@ class Receipt:
     child_in_danger: bool
     replayed: bool = False
     evidence: tuple[FileHashes, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class PublicStatus:
+    """All a reference and PIN reveal: the stage, when it last changed, and what comes next.
+
+    ``next_step`` is a catalog message id (translate it where it is shown); ``status`` is the
+    stage as the older status vocabulary reads it (kept for API clients).
+    """
+
+    stage: rules.PublicStage
+    changed_at: datetime
+    label: str
+    next_step: str
+
+    @property
+    def status(self) -> rules.Status:
+        """The stage in the older vocabulary (received, in_assessment, forwarded, closed)."""
+        return rules.LEGACY_STATUS[self.stage]
+
+
+def public_status_of(stage: rules.PublicStage, changed_at: datetime) -> PublicStatus:
+    """The public answer for a report at ``stage`` since ``changed_at``."""
+    label, next_step = rules.PUBLIC_STAGE_TEXT[stage]
+    return PublicStatus(stage=stage, changed_at=changed_at, label=label, next_step=next_step)
 
 
 class ReportRejected(Refused):
@@ -276,6 +302,8 @@ class IntakeService:
             ),
             created_at=now,
             updated_at=now,
+            public_stage=rules.PublicStage.RECEIVED.value,
+            public_changed_at=now,
         )
 
     def _idempotency_row(
@@ -301,7 +329,7 @@ class IntakeService:
 
     # -- following a report -------------------------------------------------------
 
-    def status(self, reference: str, pin: str, client: str) -> rules.Status:
+    def status(self, reference: str, pin: str, client: str) -> PublicStatus:
         """The public status of a report, given its reference and PIN.
 
         Wrong or unknown references and PINs fail alike (ReportNotFound), and
@@ -329,7 +357,9 @@ class IntakeService:
                     "pin", f"{canonical_ref}:{canonical_pin}", report.pin_hash
                 )
             ):
-                return rules.Status(report.status)
+                return public_status_of(
+                    rules.PublicStage(report.public_stage), report.public_changed_at
+                )
             self._count_failure(session, ref_key, self._throttle.per_reference, now)
             self._count_failure(session, client_key, self._throttle.per_client, now)
         raise ReportNotFound()
@@ -348,7 +378,7 @@ class IntakeService:
     def set_status(
         self, reference: str, status: rules.Status, *, actor: str, reason: str | None = None
     ) -> None:
-        """Move a report to ``status`` and audit the change."""
+        """Move a report to ``status`` and audit the change; the public stage follows."""
         now = self._clock()
         with self._db.transaction() as session:
             report = session.scalar(select(Report).where(Report.reference == reference))
@@ -356,6 +386,8 @@ class IntakeService:
                 raise ReportNotFound()
             before = report.status
             report.status, report.updated_at = status.value, now
+            stage, reopen = rules.stage_event_of_status_change(rules.Status(before), status)
+            advance_public_stage(session, [report.id], stage, now, actor=actor, reopen=reopen)
             audit.append(
                 session,
                 actor=actor,

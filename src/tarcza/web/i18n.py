@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date, datetime
 from functools import lru_cache
 from importlib import resources
 
+from babel.dates import format_date as babel_format_date
 from babel.messages.pofile import read_po
 
 LANGUAGES = ("pl", "en")
@@ -56,3 +59,27 @@ def pick_language(query: str | None, cookie: str | None, default: str = DEFAULT_
 def N_(message: str) -> str:
     """Mark ``message`` for extraction; it is translated where it is shown."""
     return message
+
+
+def format_day(value: date | datetime, language: str) -> str:
+    """A day written out for people in ``language``: "23 listopada 2026", "23 November 2026".
+
+    A datetime is read in UTC (the stored zone), so everyone sees the same day.
+    """
+    day = value.date() if isinstance(value, datetime) else value
+    locale = _DATE_LOCALES[translator(language).language]
+    return babel_format_date(day, format="long", locale=locale)
+
+
+# English as written in Europe: "23 November 2026".
+_DATE_LOCALES = {"pl": "pl_PL", "en": "en_GB"}
+
+
+def label_of(labels: Mapping[str, str], code: object, language: str, fallback: str) -> str:
+    """The translated label of a stored ``code`` (an enum or its value), or of ``fallback``.
+
+    One place turns codes into words, so an unknown code never reaches a page raw.
+    """
+    key = getattr(code, "value", code)
+    message = labels.get(str(key), fallback) if key is not None else fallback
+    return translator(language).gettext(message)
