@@ -213,3 +213,13 @@ def test_a_blank_line_smuggled_into_a_header_is_refused(tmp_path: Path) -> None:
 
     assert "line break" in failed.value.reason
     assert catcher.count() == 0
+
+
+def test_a_folder_that_cannot_be_written_is_a_failure_to_retry(tmp_path: Path) -> None:
+    blocked = tmp_path / "var"
+    blocked.write_text("a file where the folder should be")
+
+    with pytest.raises(NoticeFailed) as failed:
+        MailCatcher(blocked / "mail").send(plain("Notice"))
+
+    assert failed.value.reason.startswith("the mail catcher cannot write")

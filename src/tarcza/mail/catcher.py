@@ -73,15 +73,21 @@ class MailCatcher:
     def send(self, message: EmailMessage) -> None:
         """Store ``message`` byte for byte as it would have gone out; nothing is sent.
 
-        Raises :class:`NoticeFailed` only for a message that is no mail: no From or no To,
-        or a header value carrying a line break that would have made another header.
+        Raises :class:`NoticeFailed` for a message that is no mail (no From or no To, or a
+        header value carrying a line break that would have made another header) and when the
+        folder cannot be written.
         """
         data = _wire_bytes(message)
-        box = self._made()
-        key = box.add(data)
-        # Maildir writes through the umask (0644 by default): narrow the file at once. The
-        # folder is 0700, so nobody else could reach it in between.
-        (self.folder / "new" / key).chmod(_FILE_MODE)
+        try:
+            box = self._made()
+            key = box.add(data)
+            # Maildir writes through the umask (0644 by default): narrow the file at once.
+            # The folder is 0700, so nobody else could reach it in between.
+            (self.folder / "new" / key).chmod(_FILE_MODE)
+        except OSError as exc:  # a full disk, a folder of another user: worth a retry later
+            raise NoticeFailed(
+                f"the mail catcher cannot write: {exc.strerror or 'error'}"
+            ) from None
 
     # -- reading ----------------------------------------------------------------------
 
@@ -154,7 +160,6 @@ class MailCatcher:
         except KeyError:
             raise MailNotFound(key) from None
         parsed = BytesParser(policy=policy.default).parsebytes(data)
-        assert isinstance(parsed, EmailMessage)  # policy.default parses into EmailMessage
         recipients = ", ".join(str(v) for name in ("To", "Cc") for v in parsed.get_all(name, []))
         return CaughtMail(
             key=key,
