@@ -34,7 +34,7 @@ from tarcza.accounts.service import AccountService
 from tarcza.cases import pages as case_pages
 from tarcza.cases import routes as case_routes
 from tarcza.cases.service import CaseService
-from tarcza.config import Keys, Settings, load_keys, load_settings
+from tarcza.config import ConfigError, Keys, Settings, load_keys, load_settings
 from tarcza.crypto import KeyRing
 from tarcza.hashing import routes as hashing_routes
 from tarcza.hashing.images import ImageLimits
@@ -43,17 +43,22 @@ from tarcza.hashing.partners import RateLimiter
 from tarcza.hotline import pages as hotline_pages
 from tarcza.hotline import routes as hotline_routes
 from tarcza.hotline import stats_pages as hotline_stats_pages
+from tarcza.hotline.builtin_resolver import BuiltinResolver
 from tarcza.hotline.deployment import deployment_of
 from tarcza.hotline.folding import fold_report_urls, items_of_report
+from tarcza.hotline.notices import MailTransport, SmtpSettings, SmtpTransport
 from tarcza.hotline.service import HotlineService
 from tarcza.hotline.tasks import HotlineTasks, HotlineWork, register
-from tarcza.hotline.trace import Geo, Resolver
+from tarcza.hotline.trace import AddressResolver, Geo, Resolver
 from tarcza.intake import pages as intake_pages
 from tarcza.intake import routes as intake_routes
 from tarcza.intake.contacts import help_directory
 from tarcza.intake.evidence_store import EvidenceStore
 from tarcza.intake.service import IntakeService, ThrottlePolicy
 from tarcza.jobs.queue import Worker, make_huey
+from tarcza.mail import pages as mail_pages
+from tarcza.mail.catcher import MailCatcher
+from tarcza.mail.rules import BUILTIN, CATCH, OfflineModeRefused, resolve_modes
 from tarcza.oversight import pages as audit_pages
 from tarcza.oversight import routes as audit_routes
 from tarcza.oversight.service import AuditLogReader
@@ -71,6 +76,7 @@ TEMPLATE_PACKAGES = (
     "tarcza.cases",
     "tarcza.oversight",
     "tarcza.hotline",
+    "tarcza.mail",
 )
 
 
@@ -90,7 +96,8 @@ class Application:
     cases: CaseService
     hotline: HotlineService
     audit_log: AuditLogReader
-    resolver: Resolver
+    resolver: AddressResolver
+    mail_catcher: MailCatcher | None
     rate_limiter: RateLimiter
     jobs: Any  # the huey queue (tarcza.jobs.queue)
     hotline_work: HotlineWork
@@ -122,9 +129,20 @@ def build(settings: Settings | None = None) -> Application:
     evidence = EvidenceStore(Path(settings.resolved_evidence_dir), keyring)
     limits = ImageLimits(max_bytes=settings.max_file_bytes, max_pixels=settings.max_image_pixels)
     matcher = Matcher(db, Path(settings.var_dir) / "index")
-    resolver = Resolver(settings.dns_nameservers, settings.dns_timeout_seconds)
+    mail_mode, dns_mode = modes(settings)
+    resolver: AddressResolver = (
+        BuiltinResolver()
+        if dns_mode == BUILTIN
+        else Resolver(settings.dns_nameservers, settings.dns_timeout_seconds)
+    )
+    catcher = (
+        MailCatcher(settings.var_dir / "mail", reader_agency=settings.intake_agency)
+        if mail_mode == CATCH
+        else None
+    )
+    transport: MailTransport = catcher or SmtpTransport(SmtpSettings.from_settings(settings))
     jobs = make_huey(settings)
-    work = HotlineWork(settings, db, resolver)
+    work = HotlineWork(settings, db, resolver, transport)
     tasks = register(jobs, work)
     accounts = AccountService(db, keyring)
     intake = IntakeService(
@@ -183,7 +201,8 @@ def build(settings: Settings | None = None) -> Application:
             HotlineService: hotline,
             AuditLogReader: audit_log,
             RateLimiter: rate_limiter,
-            Resolver: resolver,
+            AddressResolver: resolver,
+            **({MailCatcher: catcher} if catcher is not None else {}),
         }
     )
     return Application(
@@ -200,12 +219,27 @@ def build(settings: Settings | None = None) -> Application:
         hotline=hotline,
         audit_log=audit_log,
         resolver=resolver,
+        mail_catcher=catcher,
         rate_limiter=rate_limiter,
         jobs=jobs,
         hotline_work=work,
         hotline_tasks=tasks,
         services=services,
     )
+
+
+def modes(settings: Settings) -> tuple[str, str]:
+    """The (mail, dns) modes in force; ConfigError when production asks for an offline one."""
+    try:
+        return resolve_modes(
+            settings.env,
+            settings.mail,
+            settings.dns,
+            nameservers=settings.dns_nameservers,
+            smtp_configured=bool({"smtp_host", "smtp_port"} & settings.model_fields_set),
+        )
+    except OfflineModeRefused as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def web(application: Application, *, close_on_shutdown: bool = True) -> FastAPI:
@@ -259,6 +293,8 @@ def web(application: Application, *, close_on_shutdown: bool = True) -> FastAPI:
         hotline_stats_pages.router,
     ):
         app.include_router(router)
+    if application.mail_catcher is not None:  # development only: production refuses "catch"
+        app.include_router(mail_pages.router)
     app.mount("/static", StaticFiles(packages=[("tarcza.web", "static")]), name="static")
 
     def limit_for(content_type: str) -> int:

@@ -67,6 +67,14 @@ class Settings(BaseSettings):
     second_review_not_illegal: bool = True
     # The agency that receives the hotline's police referrals (an agency code).
     police_agency: str = "police"
+    # Where notices go: "smtp" (the SMTP server below), "catch" (kept under var/mail and shown
+    # at /staff/mail: development only); "" = catch in development unless an SMTP host or port
+    # is set, smtp in production (tarcza.mail.rules.resolve_modes).
+    mail: str = ""
+    # How the trace and the monitor resolve names: "system" (the machine's resolver, or
+    # dns_nameservers), "builtin" (the demo's hosts only, no packet sent: development only);
+    # "" = builtin in development unless nameservers are named, system in production.
+    dns: str = ""
     # DNS servers for the hosting trace and the monitor, "host" or "host:port";
     # empty: the system's resolver.
     dns_nameservers: list[str] = Field(default_factory=list)

@@ -25,7 +25,7 @@ from PIL import Image, ImageDraw
 from sqlalchemy import select
 
 from tarcza.accounts.permissions import Role
-from tarcza.app import Application
+from tarcza.app import Application, build
 from tarcza.config import Settings
 from tarcza.hotline.models import ContentItem, ItemAction
 from tarcza.hotline.outbox import item_reference
@@ -33,7 +33,6 @@ from tarcza.hotline.tasks import HotlineWork, run_due_once
 from tarcza.hotline.trace import Resolver
 from tarcza.schema import migrate
 from tests.browser.test_staff_flow import sign_in
-from tests.support.app import make_application
 from tests.support.dns import LocalDns
 from tests.support.server import Server, running_server
 from tests.support.smtp import CapturingSmtp
@@ -96,7 +95,7 @@ def hotline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hotline]:
                 jobs_url="memory",
                 _env_file=None,  # type: ignore[call-arg]
             )
-            ctx = make_application(settings)
+            ctx = build(settings)
             add_agencies(ctx, ("hotline", "police"))
             yield Hotline(
                 server,

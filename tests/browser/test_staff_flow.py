@@ -21,11 +21,10 @@ from sqlalchemy import select
 
 from tarcza.accounts import rules
 from tarcza.accounts.permissions import Role
-from tarcza.app import Application
+from tarcza.app import Application, build
 from tarcza.audit.models import AuditEntry
 from tarcza.config import Settings
 from tarcza.store.base import utcnow
-from tests.support.app import make_application
 from tests.support.server import Server
 from tests.support.staff import StaffUser, add_agencies, add_staff
 
@@ -60,7 +59,7 @@ def office(live_server: Server) -> Iterator[Office]:
         hmac_key=live_server.env["TARCZA_HMAC_KEY"],
         _env_file=None,  # type: ignore[call-arg]
     )
-    ctx = make_application(settings)
+    ctx = build(settings)
     add_agencies(ctx, ("hotline", "helpline", "police"))
     analyst = add_staff(ctx, "hotline", Role.ANALYST, "anna-browser")
     officer = add_staff(ctx, "police", Role.OFFICER, "piotr-browser")

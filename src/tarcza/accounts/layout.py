@@ -21,15 +21,23 @@ STAFF_MENU = (
     ("/staff/stats", N_("Figures"), Action.STATS_AGGREGATE_READ),
     ("/staff/hotline/stats", N_("Removal figures"), Action.HOTLINE_STATS_READ),
     ("/staff/audit", N_("Audit log"), Action.AUDIT_LOG_SEARCH),
+    # Only where the development mail catcher runs (the menu lists pages the app has).
+    ("/staff/mail", N_("Caught mail"), Action.HOTLINE_ITEM_READ),
     ("/staff/users", N_("Accounts"), Action.USER_ACCOUNT_MANAGE),
 )
 
 
-def staff_menu(staff: Principal | None) -> list[tuple[str, str]]:
-    """The menu entries ``staff`` may open, plus their own account page."""
+def staff_menu(
+    staff: Principal | None, pages: frozenset[str] | None = None
+) -> list[tuple[str, str]]:
+    """The menu entries ``staff`` may open (of the ``pages`` the app has), plus their account."""
     if staff is None:
         return []
-    entries = [(href, label) for href, label, action in STAFF_MENU if holds(staff, action)]
+    entries = [
+        (href, label)
+        for href, label, action in STAFF_MENU
+        if holds(staff, action) and (pages is None or href in pages)
+    ]
     return [*entries, ("/staff/account", N_("My account"))]
 
 
@@ -41,6 +49,15 @@ def staff_page_values(request: Request) -> dict[str, Any]:
     staff = principal if principal is not None and principal.mfa_passed else None
     return {
         "staff": staff,
-        "staff_menu": staff_menu(staff),
+        "staff_menu": staff_menu(staff, _pages(request)),
         "csrf": access.csrf_token(request),
     }
+
+
+def _pages(request: Request) -> frozenset[str]:
+    """The paths the application serves (cached on it)."""
+    state = request.app.state
+    if not hasattr(state, "page_paths"):
+        state.page_paths = frozenset(getattr(r, "path", "") for r in request.app.routes)
+    paths: frozenset[str] = state.page_paths
+    return paths

@@ -17,7 +17,7 @@ import httpx
 from ada_url import URL
 
 from tarcza.hotline.schedule import Outcome
-from tarcza.hotline.trace import HostNotFound, Resolver, ResolverFailed, is_public
+from tarcza.hotline.trace import AddressResolver, HostNotFound, ResolverFailed, is_public
 
 USER_AGENT = "tarcza-monitor/1 (+hotline)"
 
@@ -32,7 +32,7 @@ class CheckResult:
 
 def check_url(
     url: str,
-    resolver: Resolver,
+    resolver: AddressResolver,
     *,
     baseline_sha256: str | None,
     allow_private: bool,

@@ -26,7 +26,7 @@ from tarcza.hotline.models import (
     ItemTrace,
 )
 from tarcza.hotline.rules import ItemState
-from tarcza.hotline.trace import Geo, Resolver, Trace, trace_host
+from tarcza.hotline.trace import AddressResolver, Geo, Trace, trace_host
 from tarcza.hotline.views import ItemRow, ItemView
 from tarcza.intake.progress import advance_public_stage
 from tarcza.intake.rules import PublicStage
@@ -63,7 +63,7 @@ class HotlineService:
         db: Database,
         keyring: KeyRing,
         deployment: Deployment,
-        resolver: Resolver,
+        resolver: AddressResolver,
         geo: Geo,
         *,
         clock: Callable[[], datetime] = utcnow,

@@ -15,7 +15,7 @@ from tarcza.config import Settings
 from tarcza.hotline import monitoring, outbox
 from tarcza.hotline.monitor import CheckResult, check_url
 from tarcza.hotline.notices import MailTransport
-from tarcza.hotline.trace import Resolver
+from tarcza.hotline.trace import AddressResolver
 from tarcza.store.base import utcnow
 from tarcza.store.engine import Database
 
@@ -26,7 +26,7 @@ class HotlineWork:
 
     settings: Settings
     db: Database
-    resolver: Resolver
+    resolver: AddressResolver
     # Where notices go: SMTP, or in development the mail catcher (set by the root).
     mail: MailTransport | None = None
 

@@ -15,7 +15,7 @@ import json
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import dns.exception
 import dns.inet
@@ -60,6 +60,14 @@ def _nameserver(spec: str) -> tuple[str, int]:
         address, _, port = spec.partition(":")
         return address, int(port)
     return spec, 53
+
+
+class AddressResolver(Protocol):
+    """What the trace and the monitor need of a resolver (``trace.Resolver`` is one)."""
+
+    def resolve(self, host: str) -> list[str]:
+        """The host's addresses; raises HostNotFound or ResolverFailed."""
+        ...
 
 
 class Resolver:
@@ -212,7 +220,7 @@ class Trace:
         return cls(host, infos, country, error)
 
 
-def trace_host(host: str, resolver: Resolver, geo: Geo, home_country: str) -> Trace:
+def trace_host(host: str, resolver: AddressResolver, geo: Geo, home_country: str) -> Trace:
     """Resolve ``host`` and locate each address; DNS failures come back as ``error``.
 
     The hosting country is that of the first public address that has one. When every address

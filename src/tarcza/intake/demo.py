@@ -1,4 +1,9 @@
-"""Invented demo reports, with synthetic evidence images, for trying the platform."""
+"""Invented demo reports, with synthetic evidence images, for trying the platform.
+
+The reports' links name invented hosts under the reserved ``.test`` and ``.example`` top-level
+domains, each listed in ``tarcza/hotline/data/demo_hosts.toml``: with the built-in resolver
+(the default in development) a demo trace and a demo re-check stay on this machine.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +28,12 @@ DEMO_REPORTS = (
     NewReport(
         category=Category.CSAM,
         description="Link found on a forum thread. (demo)",
-        urls=("https://example.com/demo/gallery/1", "https://example.org/demo/file?id=42"),
+        urls=(
+            "https://galeria.demo.example/demo/gallery/1",
+            "https://pliki.demo.example/demo/file?id=42",
+            # Listed with no address: the site that has gone (its name no longer resolves).
+            "https://usuniete.demo.example/demo/old-post",
+        ),
         language="en",
         source="demo",
     ),
@@ -40,7 +50,7 @@ DEMO_REPORTS = (
     NewReport(
         category=Category.OTHER,
         description="Konto publikuje komentarze seksualizujące dzieci. (demo)",
-        urls=("https://example.net/demo/profile",),
+        urls=("https://profil.demo.test/demo/profile",),
         language="pl",
         source="demo",
     ),
@@ -62,10 +72,16 @@ def demo_image(seed: int) -> bytes:
     return out.getvalue()
 
 
+# One idempotency key per report. A report whose text changes takes a new key: under its old
+# key a database that already holds the demo would refuse it (IdempotencyConflict). The "-local"
+# keys are the reports whose links moved from example.com/.org/.net to the demo's own hosts.
+DEMO_KEYS = ("demo-report-0", "demo-report-1-local", "demo-report-2", "demo-report-3-local")
+
+
 def load_demo(intake: IntakeService) -> list[Receipt]:
     """Submit the demo reports once (idempotent across runs); returns their receipts."""
     receipts = []
-    for index, report in enumerate(DEMO_REPORTS):
+    for index, (key, report) in enumerate(zip(DEMO_KEYS, DEMO_REPORTS, strict=True)):
         uploads = [Upload("files[0]", demo_image(index))] if index in (0, 2) else []
-        receipts.append(intake.submit(report, uploads, idempotency_key=f"demo-report-{index}"))
+        receipts.append(intake.submit(report, uploads, idempotency_key=key))
     return receipts

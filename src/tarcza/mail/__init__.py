@@ -1,0 +1,1 @@
+"""Mail in development: the catcher that keeps notices on this machine, and its staff pages."""
