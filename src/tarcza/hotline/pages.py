@@ -6,6 +6,8 @@ session's CSRF token and work without JavaScript.
 
 from __future__ import annotations
 
+import re
+
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -92,6 +94,14 @@ LABELS: dict[str, dict[str, str]] = {
         "failed": N_("Failed"),
         "recorded": N_("Done"),
     },
+    "outcome": {
+        "present": N_("still online"),
+        "gone": N_("gone (404 or 410)"),
+        "unresolvable": N_("the name no longer resolves"),
+        "changed": N_("the content changed"),
+        "refused": N_("not fetched: not a public address"),
+        "error": N_("no answer (tried again later)"),
+    },
     "location": {
         "home": N_("in this country"),
         "partner": N_("in a partner hotline's country"),
@@ -108,13 +118,56 @@ CHOICES = {
 }
 
 
+# What the outbox, the action rules and the monitor write in an action's detail (English, kept
+# as written for the audit log), as sentences with their variable parts: shown translated.
+DETAILS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), msgid)
+    for pattern, msgid in (
+        (r"^re-sent after an interrupted send \(same Message-ID\)$",
+         N_("re-sent after an interrupted send (same Message-ID)")),
+        (r"^not sent yet \((?P<tries>\d+) tries\): (?P<reason>.*)$",
+         N_("not sent yet ({tries} tries): {reason}")),
+        (r"^not sent in (?P<tries>\d+) tries: (?P<reason>.*)$",
+         N_("not sent in {tries} tries: {reason}")),
+        (r"^not sent: (?P<reason>.*)$", N_("not sent: {reason}")),
+        (r"^nothing to send$", N_("nothing to send")),
+        (r"^no abuse contact is known for this host: send the notice by hand$",
+         N_("no abuse contact is known for this host: send the notice by hand")),
+        (r"^no partner$", N_("no partner hotline in that country")),
+        (r"^no agency '(?P<agency>[^']*)': set TARCZA_POLICE_AGENCY$",
+         N_("no agency {agency}: set TARCZA_POLICE_AGENCY")),
+        (r"^already referred$", N_("already referred")),
+        (r"^still online (?P<days>[\d.]+) days after the notice$",
+         N_("still online {days} days after the notice")),
+    )
+)  # fmt: skip
+
+
+def detail_text(detail: str | None, tr: i18n.Translator) -> str:
+    """An action's detail in the reader's language (text it does not know is shown as is)."""
+    if not detail:
+        return ""
+    for pattern, msgid in DETAILS:
+        found = pattern.match(detail)
+        if found:
+            return tr.format(msgid, **found.groupdict())
+    return detail
+
+
 def _render(
     request: Request, template: str, values: dict[str, Any], status_code: int = 200
 ) -> Response:
+    tr = i18n.translator(page_language(request))
     return render(
         request,
         template,
-        {**values, "labels": LABELS, "choices": CHOICES, "reference_of": item_reference},
+        {
+            **values,
+            "labels": LABELS,
+            "choices": CHOICES,
+            "reference_of": item_reference,
+            "detail_text": lambda detail: detail_text(detail, tr),
+        },
         status_code=status_code,
     )
 
