@@ -404,7 +404,7 @@ class Deployment:
         """The last ``tail`` lines of every log file (0: all of them)."""
         parts = []
         for path in sorted(self.logs_dir.glob("*.log")):
-            lines = _fold_repeats(path.read_text(errors="replace").splitlines())
+            lines = fold_repeats(path.read_text(errors="replace").splitlines())
             shown = lines[-tail:] if tail else lines
             cut = f" (last {tail} of {len(lines)} lines)" if tail and len(lines) > tail else ""
             parts.append(f"===== {path.name}{cut} =====\n" + "\n".join(shown))
@@ -415,7 +415,7 @@ class Deployment:
 _CLIENT_PORT = re.compile(r"127\.0\.0\.1:\d+ - ")
 
 
-def _fold_repeats(lines: list[str]) -> list[str]:
+def fold_repeats(lines: list[str]) -> list[str]:
     """Runs of one line (an access log line polled again and again) folded into one."""
     folded: list[str] = []
     runs: list[int] = []
