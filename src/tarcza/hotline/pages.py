@@ -7,7 +7,6 @@ session's CSRF token and work without JavaScript.
 from __future__ import annotations
 
 import re
-
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
