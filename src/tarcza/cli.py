@@ -59,8 +59,13 @@ def _serve(args: argparse.Namespace, services: ServicesFactory) -> int:
 
 def _jobs_worker(args: argparse.Namespace, services: ServicesFactory) -> int:
     """Run jobs from the configured queue until SIGINT/SIGTERM."""
+    import logging
+
     from tarcza import app as root
 
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     application = root.build()
     try:
         application.worker(workers=args.workers, signals=True).run()

@@ -13,6 +13,7 @@ the rows they work on.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -21,17 +22,20 @@ from huey import MemoryHuey, RedisHuey, SqliteHuey  # type: ignore[import-untype
 
 from tarcza.config import ConfigError, Settings
 
+log = logging.getLogger("tarcza.jobs")
+
 
 def make_huey(settings: Settings) -> Any:
     """The queue ``settings.jobs_url`` names: "", "memory" or "redis://host:port/db"."""
     url, name = settings.jobs_url, settings.jobs_queue
     if url == "":
         settings.var_dir.mkdir(parents=True, exist_ok=True)
-        return SqliteHuey(name, filename=str(settings.var_dir / "jobs.sqlite3"))
+        return SqliteHuey(name, filename=str(settings.var_dir / "jobs.sqlite3"), results=False)
     if url == "memory":
-        return MemoryHuey(name, immediate=True)
+        return MemoryHuey(name, immediate=True, results=False)
     if url.startswith(("redis://", "rediss://", "unix://")):
-        return RedisHuey(name, url=url)
+        # No results kept: nothing reads a job's return value, and huey would keep every one.
+        return RedisHuey(name, url=url, results=False)
     raise ConfigError("TARCZA_JOBS_URL must be empty, 'memory' or a redis:// URL")
 
 
@@ -73,14 +77,24 @@ class Worker:
 
                 logging.getLogger("tarcza.jobs").exception("looking for due work failed")
 
+    def describe(self) -> str:
+        """One line for the log: which queue, how many threads, how often it looks."""
+        huey = self._consumer.huey
+        return (
+            f"job worker on queue {huey.name!r} ({type(huey).__name__}), "
+            f"{self._consumer.workers} thread(s), due work every {self._seconds:g} s"
+        )
+
     def start(self) -> None:
         """Start the consumer and the ticker (returns at once)."""
         self._consumer.start()
         self._ticker.start()
+        log.info("started %s", self.describe())
 
     def run(self) -> None:
         """Run until SIGINT/SIGTERM (the consumer's own loop)."""
         self._ticker.start()
+        log.info("started %s", self.describe())
         self._consumer.run()
         self._stopping.set()
 
