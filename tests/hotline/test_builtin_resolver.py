@@ -17,7 +17,7 @@ from tarcza.hotline.builtin_resolver import (
     load_demo_hosts,
 )
 from tarcza.hotline.monitor import check_url
-from tarcza.hotline.schedule import Outcome, removed
+from tarcza.hotline.schedule import Outcome, gone
 from tarcza.hotline.trace import Geo, HostNotFound, ResolverFailed, trace_host
 from tarcza.intake.demo import DEMO_REPORTS
 from tests.support.website import Website
@@ -126,7 +126,7 @@ def test_the_monitor_never_takes_an_unknown_name_for_a_removal(no_network: list[
         max_bytes=1024,
     )
 
-    assert result.outcome is Outcome.ERROR and not removed(result.outcome)
+    assert result.outcome is Outcome.ERROR and not gone(result.outcome)
     assert result.detail == f"dns {UNKNOWN_NAME}"
 
 

@@ -19,7 +19,7 @@ from tarcza.config import Settings
 from tarcza.intake import rules
 from tarcza.intake.models import Report
 from tarcza.intake.service import advance_public_stage
-from tarcza.store import migrate
+from tarcza.schema import migrate
 from tarcza.store.engine import Database
 from tests.intake.test_service import START, Intake, build, new_report
 from tests.support.databases import fresh_postgres_database, require_postgres
