@@ -17,32 +17,18 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
-
-from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
-from fastapi.staticfiles import StaticFiles
-from starlette.formparsers import MultiPartParser
+from typing import TYPE_CHECKING, Any
 
 from tarcza import __version__
-from tarcza.accounts import pages as account_pages
-from tarcza.accounts import routes as account_routes
 from tarcza.accounts.auth import AuthService
-from tarcza.accounts.layout import staff_page_values
 from tarcza.accounts.rules import LockoutPolicy, SessionPolicy
 from tarcza.accounts.service import AccountService
-from tarcza.cases import pages as case_pages
-from tarcza.cases import routes as case_routes
 from tarcza.cases.service import CaseService
 from tarcza.config import ConfigError, Keys, Settings, load_keys, load_settings
 from tarcza.crypto import KeyRing
-from tarcza.hashing import routes as hashing_routes
 from tarcza.hashing.images import ImageLimits
 from tarcza.hashing.matcher import Matcher
 from tarcza.hashing.partners import RateLimiter
-from tarcza.hotline import pages as hotline_pages
-from tarcza.hotline import routes as hotline_routes
-from tarcza.hotline import stats_pages as hotline_stats_pages
 from tarcza.hotline.builtin_resolver import BuiltinResolver
 from tarcza.hotline.deployment import deployment_of
 from tarcza.hotline.folding import fold_report_urls, items_of_report
@@ -50,24 +36,18 @@ from tarcza.hotline.notices import MailTransport, SmtpSettings, SmtpTransport
 from tarcza.hotline.service import HotlineService
 from tarcza.hotline.tasks import HotlineTasks, HotlineWork, register
 from tarcza.hotline.trace import AddressResolver, Geo, Resolver
-from tarcza.intake import pages as intake_pages
-from tarcza.intake import routes as intake_routes
-from tarcza.intake.contacts import help_directory
 from tarcza.intake.evidence_store import EvidenceStore
 from tarcza.intake.service import IntakeService, ThrottlePolicy
 from tarcza.jobs.queue import Worker, make_huey
-from tarcza.mail import pages as mail_pages
 from tarcza.mail.catcher import MailCatcher
 from tarcza.mail.rules import BUILTIN, CATCH, OfflineModeRefused, resolve_modes
-from tarcza.oversight import pages as audit_pages
-from tarcza.oversight import routes as audit_routes
 from tarcza.oversight.service import AuditLogReader
 from tarcza.schema import registry
 from tarcza.services import Services
 from tarcza.store.engine import Database, make_database
-from tarcza.web import errors
-from tarcza.web.middleware import BodyLimit, SecurityHeaders
-from tarcza.web.render import Site, make_templates
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 # Each concept's templates folder, in the order the loader searches them.
 TEMPLATE_PACKAGES = (
@@ -244,6 +224,32 @@ def modes(settings: Settings) -> tuple[str, str]:
 
 def web(application: Application, *, close_on_shutdown: bool = True) -> FastAPI:
     """The web application (public pages, staff pages, the API) over ``application``."""
+    # Imported here, not at the top: a CLI command or the worker needs none of the web side,
+    # and importing every page costs each such process about two seconds.
+    from fastapi import FastAPI
+    from fastapi.openapi.utils import get_openapi
+    from fastapi.staticfiles import StaticFiles
+    from starlette.formparsers import MultiPartParser
+
+    from tarcza.accounts import pages as account_pages
+    from tarcza.accounts import routes as account_routes
+    from tarcza.accounts.layout import staff_page_values
+    from tarcza.cases import pages as case_pages
+    from tarcza.cases import routes as case_routes
+    from tarcza.hashing import routes as hashing_routes
+    from tarcza.hotline import pages as hotline_pages
+    from tarcza.hotline import routes as hotline_routes
+    from tarcza.hotline import stats_pages as hotline_stats_pages
+    from tarcza.intake import pages as intake_pages
+    from tarcza.intake import routes as intake_routes
+    from tarcza.intake.contacts import help_directory
+    from tarcza.mail import pages as mail_pages
+    from tarcza.oversight import pages as audit_pages
+    from tarcza.oversight import routes as audit_routes
+    from tarcza.web import errors
+    from tarcza.web.middleware import BodyLimit, SecurityHeaders
+    from tarcza.web.render import Site, make_templates
+
     settings = application.settings
     # Evidence must never touch the disk unsealed: keep uploads in memory
     # (their size is already capped by BodyLimit and max_file_bytes).
