@@ -13,7 +13,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from tarcza.accounts.permissions import Role
+from tarcza.config import Settings
 from tarcza.mail.catcher import MailCatcher
+from tarcza.store.engine import Database
+from tarcza.web.deps import served_paths
 from tests.mail.test_catcher import plain
 from tests.support.staff import add_agencies, add_staff, context, sign_in
 
@@ -29,7 +32,7 @@ HOSTILE_BODY = (
 def app(client: TestClient) -> FastAPI:
     """The app as the root builds it in development: the mail catcher is on by default."""
     app: FastAPI = client.app  # type: ignore[assignment]
-    assert LIST in {getattr(route, "path", None) for route in app.routes}
+    assert LIST in served_paths(app)
     return app
 
 
@@ -185,3 +188,27 @@ def test_production_has_no_mail_page(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="TARCZA_MAIL"):
         build(production)
+
+
+def test_the_staff_menu_lists_the_caught_mail_where_the_catcher_runs(staff: Staff) -> None:
+    page = staff["analyst"].get("/staff/items")
+    assert page.status_code == 200
+    menu = re.findall(r"<nav[^>]*>.*?</nav>", page.text, flags=re.S)
+    links = set(re.findall(r'href="(/staff/[^"]*)"', "".join(menu)))
+    assert {"/staff/items", "/staff/mail", "/staff/account"} <= links, links
+
+
+def test_without_the_catcher_the_menu_does_not_offer_it(settings: Settings, db: Database) -> None:
+    from tarcza.accounts.layout import staff_menu
+    from tarcza.accounts.permissions import AgencyKind, Principal
+    from tests.support.app import make_app
+
+    smtp = settings.model_copy(update={"mail": "smtp"})
+    app = make_app(smtp, db)
+    assert "/staff/mail" not in served_paths(app)
+    analyst = Principal(
+        user_id=1, username="a", agency="hotline", agency_kind=AgencyKind.HOTLINE,
+        role=Role.ANALYST, mfa_passed=True,
+    )  # fmt: skip
+    assert "/staff/mail" not in dict(staff_menu(analyst, served_paths(app)))
+    assert "/staff/items" in dict(staff_menu(analyst, served_paths(app)))

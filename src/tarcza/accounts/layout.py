@@ -12,6 +12,7 @@ from fastapi import Request
 
 from tarcza.accounts import access
 from tarcza.accounts.permissions import Action, Principal, holds
+from tarcza.web.deps import served_paths
 from tarcza.web.i18n import N_
 
 # (path, label, action needed): the staff menu shows what the person may open.
@@ -49,15 +50,6 @@ def staff_page_values(request: Request) -> dict[str, Any]:
     staff = principal if principal is not None and principal.mfa_passed else None
     return {
         "staff": staff,
-        "staff_menu": staff_menu(staff, _pages(request)),
+        "staff_menu": staff_menu(staff, served_paths(request.app)),
         "csrf": access.csrf_token(request),
     }
-
-
-def _pages(request: Request) -> frozenset[str]:
-    """The paths the application serves (cached on it)."""
-    state = request.app.state
-    if not hasattr(state, "page_paths"):
-        state.page_paths = frozenset(getattr(r, "path", "") for r in request.app.routes)
-    paths: frozenset[str] = state.page_paths
-    return paths

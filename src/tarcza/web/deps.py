@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from fastapi import Request
+from fastapi import FastAPI, Request
+from fastapi.routing import iter_route_contexts
 
 from tarcza.services import Services
 
@@ -32,3 +33,14 @@ def provided(kind: type[T]) -> Callable[[Request], T]:
 
     dependency.__name__ = f"provided_{kind.__name__}"
     return dependency
+
+
+def served_paths(app: FastAPI) -> frozenset[str]:
+    """Every path the application routes (through included routers too), computed once."""
+    state = app.state
+    if not hasattr(state, "served_paths"):
+        state.served_paths = frozenset(
+            context.path for context in iter_route_contexts(app.routes) if context.path
+        )
+    paths: frozenset[str] = state.served_paths
+    return paths
