@@ -27,17 +27,27 @@ def _serve(args: argparse.Namespace, services: ServicesFactory) -> int:
     import uvicorn
 
     from tarcza import app as root
+    from tarcza.web.middleware import AccessLog
 
     application = root.build()
     in_process = application.settings.jobs_in_process
     if in_process is None:
         in_process = application.settings.jobs_url == ""
     worker = application.worker() if in_process else None
+    settings = application.settings
     common: dict[str, Any] = {
         "host": args.host,
         "port": args.port,
         "log_level": args.log_level,
-        "proxy_headers": True,
+        "log_config": _log_config(args.log_level),
+        # uvicorn's access log ties the client address to every path, a reference and a new
+        # report included: tarcza's own (web.middleware.AccessLog) keeps reporters private.
+        "access_log": False,
+        # Forwarded headers count only from the proxies named in TARCZA_TRUSTED_PROXIES (none
+        # by default): trusted from anywhere else, a rotated X-Forwarded-For resets the
+        # per-client limits.
+        "proxy_headers": bool(settings.trusted_proxies),
+        "forwarded_allow_ips": ",".join(settings.trusted_proxies) or None,
         "server_header": False,
     }
     if worker is not None:
@@ -46,15 +56,50 @@ def _serve(args: argparse.Namespace, services: ServicesFactory) -> int:
         if args.workers > 1:
             # Each uvicorn worker process builds its own application from the environment.
             uvicorn.run(
-                "tarcza.app:web_from_environment", factory=True, workers=args.workers, **common
+                "tarcza.cli:_logged_web_from_environment",
+                factory=True,
+                workers=args.workers,
+                **common,
             )
         else:
-            uvicorn.run(root.web(application, close_on_shutdown=False), **common)
+            web = root.web(application, close_on_shutdown=False)
+            uvicorn.run(AccessLog(web, keyed_hash=application.keyring.keyed_hash), **common)
     finally:
         if worker is not None:
             worker.stop()
         application.close()
     return 0
+
+
+def _logged_web_from_environment() -> Any:
+    """The uvicorn factory of ``tarcza serve --workers N``: the web app with the access log."""
+    from tarcza import app as root
+    from tarcza.web.middleware import AccessLog
+
+    application = root.build()
+    web = root.web(application)
+    return AccessLog(web, keyed_hash=application.keyring.keyed_hash)
+
+
+def _log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging, plus the ``tarcza.access`` logger on standard output."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["tarcza_access"] = {"format": "%(asctime)s %(levelname)s %(message)s"}
+    config["handlers"]["tarcza_access"] = {
+        "formatter": "tarcza_access",
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stdout",
+    }
+    config["loggers"]["tarcza.access"] = {
+        "handlers": ["tarcza_access"],
+        "level": level.upper(),
+        "propagate": False,
+    }
+    return config
 
 
 def _jobs_worker(args: argparse.Namespace, services: ServicesFactory) -> int:

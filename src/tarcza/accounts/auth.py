@@ -134,8 +134,8 @@ class AuthService:
         name = rules.normalise_username(username)[:100]
         name_key = self._keys.keyed_hash("throttle-login", name)
         client_key = self._keys.keyed_hash("throttle-login-client", client)
+        keys = self._take_attempts(name_key, client_key, now)
         with self._db.transaction() as session:
-            throttle.refuse_if_locked(session, (name_key, client_key), now)
             # A name no account can have is not looked up (PostgreSQL refuses NUL, for one).
             user = (
                 session.scalar(select(User).where(User.username == name, User.active))
@@ -144,7 +144,6 @@ class AuthService:
             )
             ok = _password_matches(user.password_hash if user else self._dummy_hash, password)
             if user is None or not ok:
-                self._fail(session, name_key, client_key, now)
                 if user is not None:
                     self._audit(session, user, "auth.login_failed", now, {"step": "password"})
                 failed = True
@@ -152,18 +151,33 @@ class AuthService:
                 failed = False
                 # The failures are forgotten only after the second factor: forgetting them
                 # here would let whoever has the password guess codes without limit.
+                self._give_back(session, keys)
                 token = self._new_session(session, user, mfa=False, now=now)
                 needs = user.totp_secret_sealed is None
         if failed:
             raise LoginFailed()
         return LoginStep(token=token, needs_enrolment=needs)
 
-    def _fail(self, session: Session, name_key: str, client_key: str, now: datetime) -> None:
+    def _take_attempts(
+        self, name_key: str, client_key: str, now: datetime
+    ) -> tuple[tuple[str, int], ...]:
+        """Take (and commit) an attempt per client and per name before anything is checked:
+        however many arrive at once, no more than the limits are evaluated (or Throttled)."""
         lock = self._lockout
-        for key, limit in ((name_key, lock.per_account), (client_key, lock.per_client)):
-            throttle.count_failure(
-                session, key, limit=limit, window=lock.window, lock=lock.lock, now=now
-            )
+        keys = ((client_key, lock.per_client), (name_key, lock.per_account))
+        throttle.take_attempts(self._db, keys, window=lock.window, lock=lock.lock, now=now)
+        return keys
+
+    @staticmethod
+    def _give_back(session: Session, keys: tuple[tuple[str, int], ...]) -> None:
+        """A success: its attempt is given back, so that only failures stay counted."""
+        for key, limit in keys:
+            throttle.give_back(session, key, limit)
+
+    def _pending_name(self, token: str, now: datetime) -> str:
+        """The name of the person whose session waits for a second factor (or SessionInvalid)."""
+        with self._db.transaction() as session:
+            return self._pending(session, token, now)[1].username
 
     # -- step 2: the second factor --------------------------------------------------
 
@@ -182,20 +196,20 @@ class AuthService:
         """Check a TOTP code or a recovery code; a full session on success."""
         now = self._clock()
         failed = False
+        name_key = self._keys.keyed_hash("throttle-login", self._pending_name(token, now))
+        client_key = self._keys.keyed_hash("throttle-login-client", client)
+        keys = self._take_attempts(name_key, client_key, now)
         with self._db.transaction() as session:
             row, user = self._pending(session, token, now)
-            name_key = self._keys.keyed_hash("throttle-login", user.username)
-            client_key = self._keys.keyed_hash("throttle-login-client", client)
-            throttle.refuse_if_locked(session, (name_key, client_key), now)
             if user.totp_secret_sealed is None:
-                raise SessionInvalid()
+                raise SessionInvalid()  # the attempt stays counted: a rare odd request
             used = self._use_code(session, user, code, now)
             if used is None:
-                self._fail(session, name_key, client_key, now)
                 self._audit(session, user, "auth.login_failed", now, {"step": "second_factor"})
                 failed = True
             else:
                 row.revoked = True
+                self._give_back(session, keys)
                 throttle.forget(session, name_key)
                 full = self._new_session(session, user, mfa=True, now=now)
                 self._audit(session, user, "auth.login", now, {"second_factor": used})
@@ -255,10 +269,14 @@ class AuthService:
     def finish_enrolment(self, token: str, code: str, client: str) -> SignedIn:
         """Confirm the new secret with a code: a full session and ten recovery codes."""
         now = self._clock()
+        # Codes guessed while enrolling count towards the same lock-out as any other.
+        name_key = self._keys.keyed_hash("throttle-login", self._pending_name(token, now))
+        client_key = self._keys.keyed_hash("throttle-login-client", client)
+        keys = self._take_attempts(name_key, client_key, now)
         with self._db.transaction() as session:
             row, user = self._pending(session, token, now)
             if user.totp_secret_sealed is not None or row.pending_totp_sealed is None:
-                raise SessionInvalid()
+                raise SessionInvalid()  # the attempt stays counted: a rare odd request
             secret = self._keys.open_text(row.pending_totp_sealed, f"session:{row.token_hash}:totp")
             step = rules.totp_step(secret, code, now, None)
             if step is None:
@@ -269,6 +287,8 @@ class AuthService:
                 user.totp_last_step = step
                 codes = self._replace_recovery_codes(session, user)
                 row.revoked = True
+                self._give_back(session, keys)
+                throttle.forget(session, name_key)
                 full = self._new_session(session, user, mfa=True, now=now)
                 self._audit(session, user, "auth.second_factor_enrolled", now, {})
                 self._audit(session, user, "auth.login", now, {"second_factor": "totp"})

@@ -341,8 +341,12 @@ class IntakeService:
         now = self._clock()
         ref_key = self._keys.keyed_hash("throttle-ref", canonical_ref)
         client_key = self._keys.keyed_hash("throttle-client", client)
+        policy = self._throttle
+        # The attempt is taken (and committed) before the PIN is looked at: however many
+        # arrive at once, no more than the limits are evaluated.
+        keys = ((client_key, policy.per_client), (ref_key, policy.per_reference))
+        throttle.take_attempts(self._db, keys, window=policy.window, lock=policy.lock, now=now)
         with self._db.transaction() as session:
-            self._refuse_if_locked(session, (ref_key, client_key), now)
             # A malformed reference names no report (and may hold a NUL, which PostgreSQL
             # refuses): skip the lookup, but count the failure all the same.
             report = (
@@ -357,21 +361,13 @@ class IntakeService:
                     "pin", f"{canonical_ref}:{canonical_pin}", report.pin_hash
                 )
             ):
+                # Only failures stay counted.
+                for key, limit in keys:
+                    throttle.give_back(session, key, limit)
                 return public_status_of(
                     rules.PublicStage(report.public_stage), report.public_changed_at
                 )
-            self._count_failure(session, ref_key, self._throttle.per_reference, now)
-            self._count_failure(session, client_key, self._throttle.per_client, now)
         raise ReportNotFound()
-
-    def _refuse_if_locked(self, session: Session, keys: tuple[str, ...], now: datetime) -> None:
-        throttle.refuse_if_locked(session, keys, now)
-
-    def _count_failure(self, session: Session, key: str, limit: int, now: datetime) -> None:
-        policy = self._throttle
-        throttle.count_failure(
-            session, key, limit=limit, window=policy.window, lock=policy.lock, now=now
-        )
 
     # -- changing a report --------------------------------------------------------
 
