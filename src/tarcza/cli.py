@@ -215,6 +215,9 @@ def _audit_verify(args: argparse.Namespace, services: ServicesFactory) -> int:
         )
         return 1
     print(f"checkpoint of {cp.at} holds: entry {cp.seq} and {cp.count} entries are in the log")
+    with db.sessions() as session:
+        after = checkpoint.unprotected(session, cp)
+    print(f"{after} entries after the last checkpoint are not yet protected by one")
     return code
 
 

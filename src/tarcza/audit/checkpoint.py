@@ -8,16 +8,23 @@ JSON line each); ``tarcza audit verify`` then insists that the database still
 holds that head and at least that many entries. Copy the file somewhere the
 database's administrators cannot write (another host, the oversight body) to
 make it count.
+
+:func:`checkpoint_if_due` writes them by themselves (the worker's tick, and at
+shutdown), so only the entries after the last one — which ``tarcza audit
+verify`` counts — could be cut off unseen.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import fcntl
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -176,6 +183,68 @@ def verify_latest(session: Session, path: Path, signing_key: bytes) -> Checkpoin
     if checkpoint is None:
         return None
     return check(session, checkpoint, public_key_of(signing_key))
+
+
+def unprotected(session: Session, checkpoint: Checkpoint | None) -> int:
+    """How many entries stand after ``checkpoint`` (all of them without one): a cut there
+    would not show until the next checkpoint is written."""
+    after = select(func.count()).select_from(AuditEntry)
+    if checkpoint is not None:
+        after = after.where(AuditEntry.seq > checkpoint.seq)
+    return session.scalar(after) or 0
+
+
+def checkpoint_if_due(
+    db: Database,
+    key: bytes,
+    path: Path,
+    now: datetime,
+    every_entries: int,
+    every_minutes: float,
+) -> Checkpoint | None:
+    """Write a checkpoint to ``path`` when one is due, and return it; None when none is due.
+
+    Due when entries stand after the file's last checkpoint (or there is none yet) and either
+    at least ``every_entries`` of them do, or that checkpoint is ``every_minutes`` minutes old
+    or older. At shutdown call it with ``every_entries=1``: every entry then gets covered.
+    ``key`` is the 32-byte audit signing key; ``now`` an aware datetime.
+
+    Refuses (CheckpointRefused) to vouch for a log that fails its last checkpoint or whose
+    chain is broken, and raises CheckpointUnreadable when the file's last line is not a
+    checkpoint: appending after it would hide that. Several processes may call this at once
+    (a web server's worker and a job worker): an exclusive lock on the file makes one write.
+    """
+    if every_entries < 1 or every_minutes < 0:
+        raise ValueError("every_entries must be at least 1 and every_minutes not negative")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _exclusive(path):
+        last = latest(path)
+        with db.sessions() as session:
+            pending = unprotected(session, last)
+            if last is not None:
+                held = check(session, last, public_key_of(key))
+                if not held.ok:
+                    raise CheckpointRefused(f"the last checkpoint fails: {held.problem}")
+        if pending == 0:
+            return None
+        if last is not None and pending < every_entries:
+            age = now - datetime.fromisoformat(last.at)
+            if age < timedelta(minutes=every_minutes):
+                return None
+        checkpoint = take(db, key, now)
+        append(path, checkpoint)
+        return checkpoint
+
+
+@contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path``'s lock file (made beside it) until the block ends."""
+    fd = os.open(path.with_name(path.name + ".lock"), os.O_WRONLY | os.O_CREAT, 0o640)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def public_key_of(signing_key: bytes) -> Ed25519PublicKey:

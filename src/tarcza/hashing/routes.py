@@ -35,15 +35,25 @@ Db = Annotated[Database, Depends(provided(Database))]
 Keys = Annotated[KeyRing, Depends(provided(KeyRing))]
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "No API key, or an unknown one."},
+    401: {"description": "No API key, or an unknown one (of any length)."},
     429: {"description": "Too many lookups; see Retry-After."},
+}
+# HMA answers 400, with ``message``, to a query it cannot use (web/errors.py).
+_HMA_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_ERRORS,
+    400: {"description": "A parameter is missing or wrong: message and detail say which."},
 }
 
 
 def current_partner(
-    db: Db, keyring: Keys, authorization: Annotated[str | None, Header(max_length=300)] = None
+    db: Db, keyring: Keys, authorization: Annotated[str | None, Header()] = None
 ) -> PartnerScope:
-    """FastAPI dependency: the partner whose ``Authorization: Bearer <key>`` this is."""
+    """FastAPI dependency: the partner whose ``Authorization: Bearer <key>`` this is.
+
+    No length limit on the header here: a key of any length that is not a partner's is a
+    401, as documented (``authenticate`` refuses one over MAX_KEY_LENGTH unhashed; the server
+    caps header size).
+    """
     scheme, _, key = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise PartnerUnauthorized()
@@ -147,7 +157,7 @@ def _flag(name: str, value: str | None) -> bool:
     )
 
 
-@hma_router.get("/raw_lookup", summary="HMA raw lookup", responses=_ERRORS)
+@hma_router.get("/raw_lookup", summary="HMA raw lookup", responses=_HMA_ERRORS)
 def raw_lookup(
     partner: Partner,
     matcher: Matching,
@@ -172,7 +182,7 @@ def raw_lookup(
     return {"matches": [m.signal_id for m in result.matches]}
 
 
-@hma_router.get("/lookup", summary="HMA lookup", responses=_ERRORS)
+@hma_router.get("/lookup", summary="HMA lookup", responses=_HMA_ERRORS)
 def lookup(
     partner: Partner,
     matcher: Matching,

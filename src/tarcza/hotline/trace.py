@@ -21,6 +21,8 @@ import dns.exception
 import dns.inet
 import dns.resolver
 
+from tarcza.hotline import addresses
+
 _DATA_FILE = "geoip2fast-asn-ipv6.dat.gz"
 
 
@@ -125,11 +127,8 @@ class Resolver:
 
 
 def is_public(address: str) -> bool:
-    """Whether ``address`` is on the public internet (not loopback, private, link-local…)."""
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
+    """Whether ``address`` is on the public internet: see :mod:`tarcza.hotline.addresses`."""
+    return addresses.is_public(address)
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,10 @@ SettingsDep = Annotated[Settings, Depends(provided(Settings))]
 IDEMPOTENCY_KEY_MAX = 255
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    413: {"model": MessageBody, "description": "The body or a file is too large."},
+    413: {
+        "model": MessageBody,
+        "description": "The body, the report or a file (named in detail) is too large.",
+    },
     415: {"model": MessageBody, "description": "The body is neither JSON nor multipart."},
     422: {"model": ValidationErrorBody, "description": "A field is missing or wrong."},
 }
@@ -123,7 +126,15 @@ async def _read_multipart(request: Request, settings: Settings) -> tuple[ReportI
     for index, part in enumerate(form.getlist("files")):
         if not isinstance(part, UploadFile):
             raise _body_error(["files", index], "Expected a file", "not_a_file")
-        uploads.append(Upload(field=f"files[{index}]", data=await part.read()))
+        data = await part.read()
+        if len(data) > settings.max_file_bytes:
+            # The body as a whole fitted, one file did not: a 413 as documented, naming it.
+            raise HTTPException(
+                413,
+                f"files[{index}]: the file is larger than the limit of "
+                f"{settings.max_file_bytes} bytes.",
+            )
+        uploads.append(Upload(field=f"files[{index}]", data=data))
     unknown = set(form.keys()) - {"report", "files"}
     if unknown:
         raise _body_error([sorted(unknown)[0]], "Extra inputs are not permitted", "extra_forbidden")
