@@ -11,6 +11,7 @@ before onward referrals were refused (they can no longer be made through the API
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -21,6 +22,7 @@ from tarcza.audit.models import AuditEntry
 from tarcza.cases.models import Referral
 from tarcza.cases.referrals import open_referral
 from tarcza.intake.models import Report
+from tarcza.store.base import utcnow
 from tests.accounts.test_access_http import evidence_of
 from tests.cases.test_casework_api import Desk, submit
 from tests.support.staff import add_agencies, add_staff, context
@@ -67,7 +69,7 @@ class Scene:
                 to_agency=to_agency,
                 reason="Passed on before the fix",
                 actor=f"someone@{from_agency}",
-                now=self.ctx.cases._clock(),
+                now=utcnow(),
             )
         assert made is not None
         return made
@@ -88,8 +90,6 @@ class Scene:
             return row.state
 
     def audited(self, action: str) -> list[dict[str, Any]]:
-        import json
-
         with self.ctx.db.sessions() as session:
             rows = session.scalars(
                 select(AuditEntry)
