@@ -1,7 +1,8 @@
 """The access matrix through HTTP: agencies side by side, each sees exactly what the rules allow.
 
-The hotline owns two reports: the first is referred to the police (pending), the
-second was referred to the helpline, which declined it. Each person of each role an
+The hotline owns three reports: the first is referred to the police (pending), the
+second was referred to the helpline, which declined it, the third was referred to the
+police, which accepted it. Each person of each role an
 agency may have then calls every report-level API operation on both reports, the
 queue, the figures and three pages; each answer must be what ``permits`` says for
 that person's relation to the report:
@@ -36,15 +37,16 @@ from tests.cases.test_casework_api import Desk, submit
 from tests.support.staff import AGENCY_KINDS, add_agencies, add_staff, context
 
 STAFF = "/api/v1/staff"
-PENDING, DECLINED = "pending", "declined"
+PENDING, DECLINED, ACCEPTED = "pending", "declined", "accepted"
 # Each report's relation to each agency (any agency not named: other). A declined
-# referral gives the helpline nothing.
+# referral gives the helpline nothing; a pending one gives the police the summary only.
 RELATIONS: dict[str, dict[str, Relation]] = {
-    PENDING: {"hotline": Relation.OWN, "police": Relation.REFERRED},
+    PENDING: {"hotline": Relation.OWN, "police": Relation.REFERRED_PENDING},
     DECLINED: {"hotline": Relation.OWN},
+    ACCEPTED: {"hotline": Relation.OWN, "police": Relation.REFERRED},
 }
 # Where a person refers each report (an agency that works cases, not yet asked).
-REFER_TO = {PENDING: "helpline", DECLINED: "police"}
+REFER_TO = {PENDING: "helpline", DECLINED: "police", ACCEPTED: "helpline"}
 PEOPLE = [
     (agency, role)
     for agency, kind in AGENCY_KINDS.items()
@@ -73,18 +75,23 @@ def evidence_of(client: TestClient, reference: str) -> int:
 
 
 def scene(client: TestClient) -> dict[str, Record]:
-    """The agencies, and the two reports of the hotline with their referrals."""
+    """The agencies, and the three reports of the hotline with their referrals."""
     ctx = context(client)
     add_agencies(ctx)
     hotline = setup_person("hotline", AgencyKind.HOTLINE, Role.ANALYST)
     helpline = setup_person("helpline", AgencyKind.HELPLINE, Role.COUNSELLOR)
+    police = setup_person("police", AgencyKind.POLICE, Role.OFFICER)
     pending, declined = submit(client)["reference"], submit(client)["reference"]
+    accepted = submit(client)["reference"]
     to_police = ctx.cases.refer(hotline, pending, "police", "Threats to a child")
     to_helpline = ctx.cases.refer(hotline, declined, "helpline", "The child needs support")
     ctx.cases.answer(helpline, to_helpline, False, "Not ours")
+    taken = ctx.cases.refer(hotline, accepted, "police", "Threats to a child")
+    ctx.cases.answer(police, taken, True, "We take it")
     return {
         PENDING: Record(pending, evidence_of(client, pending), to_police),
         DECLINED: Record(declined, evidence_of(client, declined), to_helpline),
+        ACCEPTED: Record(accepted, evidence_of(client, accepted), taken),
     }
 
 
@@ -206,7 +213,7 @@ def test_each_person_gets_exactly_what_the_rules_allow(
 def test_the_people_cover_every_role_and_every_agency() -> None:
     assert {role for _, role in PEOPLE} == set(Role)
     assert {agency for agency, _ in PEOPLE} == set(AGENCY_KINDS)
-    # And the scene gives someone each relation: own, referred and other.
+    # And the scene gives someone each relation: own, referred_pending, referred and other.
     relations = {
         RELATIONS[key].get(agency, Relation.OTHER) for key in RELATIONS for agency, _ in PEOPLE
     }

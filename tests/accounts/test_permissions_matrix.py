@@ -1,4 +1,6 @@
-"""The whole access matrix: every role x every action x (own / referred / other agency).
+"""The whole access matrix: every role x every action x relation.
+
+The relations: own, referred_pending (asked, not yet answered), referred (accepted), other.
 
 The expected answers are written out here, apart from the rules' own table, so a
 change to who may do what must change this test too.
@@ -23,17 +25,19 @@ from tarcza.accounts.permissions import (
     role_allowed,
 )
 
-# What someone working reports holds: their agency's reports and those referred to it;
-# the queue is their own agency's; only the receiving agency answers a referral.
+# What someone working reports holds: their agency's reports and those it accepted from
+# another agency; an agency asked but not yet answering ("referred_pending") reads the
+# summary it decides on and answers, nothing more; only the owner refers a report on;
+# the queue is their own agency's.
 CASEWORK = {
     "report:queue:list": "own",
-    "report:summary:read": "own referred",
+    "report:summary:read": "own referred_pending referred",
     "report:personal:read": "own referred",
     "evidence:preview:read": "own referred",
     "report:status:change": "own referred",
     "report:assignment:change": "own referred",
-    "report:referral:create": "own referred",
-    "referral:answer:decide": "referred",
+    "report:referral:create": "own",
+    "referral:answer:decide": "referred_pending",
 }
 # Content items belong to the hotline; only its own analysts and supervisors work them.
 HOTLINE = {"hotline:item:read": "own", "hotline:item:assess": "own"}
@@ -137,8 +141,20 @@ def test_a_role_foreign_to_the_agency_kind_holds_nothing(
 
 def test_nobody_but_the_receiving_agency_answers_a_referral() -> None:
     for kind, role in MEMBERS:
-        for relation in (Relation.OWN, Relation.OTHER):
+        for relation in (Relation.OWN, Relation.REFERRED, Relation.OTHER):
             assert not permits(person(role, kind), Action.REFERRAL_ANSWER, relation)
+
+
+def test_an_agency_still_deciding_reads_the_summary_and_answers_nothing_more() -> None:
+    for kind, role in MEMBERS:
+        held = {a for a in Action if permits(person(role, kind), a, Relation.REFERRED_PENDING)}
+        assert held <= {Action.REPORT_SUMMARY_READ, Action.REFERRAL_ANSWER}
+
+
+def test_only_the_owner_refers_a_report_on() -> None:
+    for kind, role in MEMBERS:
+        for relation in (Relation.REFERRED_PENDING, Relation.REFERRED, Relation.OTHER):
+            assert not permits(person(role, kind), Action.REPORT_REFERRAL_CREATE, relation)
 
 
 def test_nobody_acts_on_another_agencys_record() -> None:
@@ -148,10 +164,13 @@ def test_nobody_acts_on_another_agencys_record() -> None:
 
 
 def test_relation_of_a_record() -> None:
-    assert relation_of("hotline", "hotline", frozenset({"police"})) is Relation.OWN
-    assert relation_of("police", "hotline", frozenset({"police"})) is Relation.REFERRED
-    assert relation_of("helpline", "hotline", frozenset({"police"})) is Relation.OTHER
-    assert relation_of("helpline", "hotline", frozenset()) is Relation.OTHER
+    police, none = frozenset({"police"}), frozenset[str]()
+    assert relation_of("hotline", "hotline", police) is Relation.OWN
+    assert relation_of("police", "hotline", police) is Relation.REFERRED
+    assert relation_of("police", "hotline", none, police) is Relation.REFERRED_PENDING
+    assert relation_of("police", "hotline", police, police) is Relation.REFERRED
+    assert relation_of("helpline", "hotline", police, police) is Relation.OTHER
+    assert relation_of("helpline", "hotline", none) is Relation.OTHER
 
 
 def test_permission_names_are_sorted_scope_resource_action() -> None:

@@ -136,7 +136,9 @@ def test_referral_to_police_accepted_there_forwards_the_report(
     referral_id = referral.json()["id"]
 
     seen = officer.get(f"{STAFF}/reports/{ref}").json()
-    assert seen["relation"] == "referred"
+    # Asked, not yet answered: the summary to decide on (tests/cases/test_referral_chain.py).
+    assert seen["relation"] == "referred_pending"
+    assert seen["description"] is None
     assert seen["referrals"][0]["state"] == "pending"
     assert [i["referral_pending"] for i in officer.get(f"{STAFF}/reports").json()] == [True]
     # The counsellor's agency was not asked: still nothing.
@@ -152,6 +154,9 @@ def test_referral_to_police_accepted_there_forwards_the_report(
         f"{STAFF}/referrals/{referral_id}/answer", {"accept": True, "reason": "We take it"}
     )
     assert answered.status_code == 204, answered.text
+    # Accepted: now the police works it, personal data included (and the read is audited).
+    taken = officer.get(f"{STAFF}/reports/{ref}").json()
+    assert (taken["relation"], taken["description"] is not None) == ("referred", True)
     after = analyst.get(f"{STAFF}/reports/{ref}").json()
     assert after["status"] == "forwarded"
     assert after["referrals"][0]["answer"] == "We take it"

@@ -6,8 +6,10 @@ and for which relation between the person's agency and the record:
 
 - ``own``: the record belongs to the person's agency (for actions on no
   record — the queue, statistics, the audit log — the person's own scope);
-- ``referred``: the record was referred to the person's agency and the
-  referral is pending or accepted (a declined referral gives nothing);
+- ``referred_pending``: the record was referred to the person's agency and it
+  has not answered yet: it reads the summary it needs to decide, and answers;
+- ``referred``: the person's agency accepted a referral of the record (a
+  declined or withdrawn referral gives nothing);
 - ``other``: anything else.
 
 Every page and API route asks :func:`permits`; the second factor is enforced
@@ -47,6 +49,7 @@ class Relation(StrEnum):
     """How the record stands to the person's agency."""
 
     OWN = "own"
+    REFERRED_PENDING = "referred_pending"
     REFERRED = "referred"
     OTHER = "other"
 
@@ -75,20 +78,32 @@ class Action(StrEnum):
 
 OWN = frozenset({Relation.OWN})
 OWN_OR_REFERRED = frozenset({Relation.OWN, Relation.REFERRED})
-REFERRED = frozenset({Relation.REFERRED})
+OWN_OR_ASKED = frozenset({Relation.OWN, Relation.REFERRED_PENDING, Relation.REFERRED})
+PENDING = frozenset({Relation.REFERRED_PENDING})
 
 # What someone working cases holds: their agency's records and those referred to it.
+# A receiving agency works the report only once it accepted; while the referral is
+# pending it reads what it needs to decide and answers, nothing more.
 _CASEWORK: dict[Action, frozenset[Relation]] = {
+    # The queue is the person's own agency's (pending referrals show in it, to be answered).
     Action.REPORT_QUEUE_LIST: OWN,
-    Action.REPORT_SUMMARY_READ: OWN_OR_REFERRED,
+    # The summary (category, referral reason, dates, counts) is what a receiving agency decides on.
+    Action.REPORT_SUMMARY_READ: OWN_OR_ASKED,
+    # Personal data goes to an agency that took the report on, not to one merely asked.
     Action.REPORT_PERSONAL_READ: OWN_OR_REFERRED,
+    # Even a blurred preview is evidence: for those who work the report.
     Action.EVIDENCE_PREVIEW_READ: OWN_OR_REFERRED,
+    # The status is public (the reporter reads it): changed by those who work the report.
     Action.REPORT_STATUS_CHANGE: OWN_OR_REFERRED,
+    # Each agency assigns its own people, once the report is its work.
     Action.REPORT_ASSIGNMENT_CHANGE: OWN_OR_REFERRED,
-    Action.REPORT_REFERRAL_CREATE: OWN_OR_REFERRED,
-    Action.REFERRAL_ANSWER: REFERRED,
+    # Only the owner refers: access passed on by a receiving agency would outlive its decline.
+    Action.REPORT_REFERRAL_CREATE: OWN,
+    # Only an agency asked, and not yet answered, answers a referral.
+    Action.REFERRAL_ANSWER: PENDING,
 }
-# Seeing the image itself is for those whose work is the material: not counsellors.
+# Seeing the image itself is for those whose work is the material (not counsellors),
+# and only on reports they work (not on one they were merely asked to take).
 _REVEAL = {Action.EVIDENCE_IMAGE_REVEAL: OWN_OR_REFERRED}
 
 # Content items are the hotline's: "own" means the person works at the intake hotline.
@@ -169,12 +184,23 @@ def permits(principal: Principal | None, action: Action, relation: Relation) -> 
     return relation in GRANTS[principal.role].get(action, frozenset())
 
 
-def relation_of(agency: str, owner: str, referred_to: frozenset[str]) -> Relation:
-    """The relation of a record owned by ``owner`` and referred to ``referred_to``."""
+def relation_of(
+    agency: str,
+    owner: str,
+    accepted_by: frozenset[str],
+    pending_with: frozenset[str] = frozenset(),
+) -> Relation:
+    """The relation of a record owned by ``owner`` to ``agency``.
+
+    ``accepted_by``: the agencies that accepted a referral of it; ``pending_with``: those
+    asked that have not answered. An accepted referral outweighs a pending one.
+    """
     if agency == owner:
         return Relation.OWN
-    if agency in referred_to:
+    if agency in accepted_by:
         return Relation.REFERRED
+    if agency in pending_with:
+        return Relation.REFERRED_PENDING
     return Relation.OTHER
 
 

@@ -49,6 +49,7 @@ REFUSALS = {
     "own": N_("The report is already with that agency."),
     "duplicate": N_("The report is already referred to that agency."),
     "answered": N_("This referral was already answered."),
+    "ended": N_("This referral has already ended."),
     "reserved": N_("A reason may not start with “auto:”."),
 }
 
@@ -71,6 +72,7 @@ LABELS: dict[str, dict[str, str]] = {
         "pending": N_("Waiting for an answer"),
         "accepted": N_("Accepted"),
         "declined": N_("Declined"),
+        "withdrawn": N_("Withdrawn"),
     },
     "age": {
         "under_13": N_("under 13 years"),
@@ -87,6 +89,7 @@ LABELS: dict[str, dict[str, str]] = {
         "report.assigned": N_("Assigned"),
         "report.referred": N_("Referred to another agency"),
         "referral.answered": N_("Referral answered"),
+        "referral.withdrawn": N_("Referral withdrawn"),
         "evidence.revealed": N_("Image revealed"),
         "report.public_stage_changed": N_("Public status changed"),
     },

@@ -19,6 +19,8 @@ class ReferralState(StrEnum):
     PENDING = "pending"
     ACCEPTED = "accepted"
     DECLINED = "declined"
+    # Ended by the referring side, or because the access it was made from ended.
+    WITHDRAWN = "withdrawn"
 
 
 # Referrals that give the receiving agency access to the report.

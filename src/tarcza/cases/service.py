@@ -63,6 +63,16 @@ class ActionDenied(Denied):
     """The person sees the record but may not do this to it (403)."""
 
 
+class OnwardReferralDenied(ActionDenied):
+    """A receiving agency tried to refer a report on: only its owner refers (403)."""
+
+    detail = (
+        "Only the agency that owns the report refers it to another agency; "
+        "ask the owning agency to refer it."
+    )
+    page_message = detail
+
+
 class CaseRefused(Refused):
     """A change that breaks a rule: ``field`` and ``message`` say which and why (422)."""
 
@@ -163,6 +173,9 @@ class ReportView:
     next_statuses: tuple[Status, ...] = ()
     # What the reporter reads on the public status page.
     public_stage: PublicStage = PublicStage.RECEIVED
+    # Counts, shown even to an agency that is still deciding on a referral.
+    evidence_count: int = 0
+    item_count: int = 0
 
 
 @dataclass(frozen=True)
@@ -240,15 +253,17 @@ class CaseService:
 
     @staticmethod
     def _relation(session: Session, principal: Principal, report: Report) -> Relation:
-        open_to = frozenset(
-            session.scalars(
-                select(Referral.to_agency).where(
-                    Referral.report_id == report.id,
-                    Referral.state.in_(rules.OPEN_REFERRAL_STATES),
-                )
+        """Own, referred (accepted), referred and pending, or other."""
+        rows = session.execute(
+            select(Referral.to_agency, Referral.state).where(
+                Referral.report_id == report.id,
+                Referral.to_agency == principal.agency,
+                Referral.state.in_(rules.OPEN_REFERRAL_STATES),
             )
-        )
-        return relation_of(principal.agency, report.owner_agency, open_to)
+        ).all()
+        accepted = frozenset(a for a, st in rows if st == rules.ReferralState.ACCEPTED.value)
+        pending = frozenset(a for a, st in rows if st == rules.ReferralState.PENDING.value)
+        return relation_of(principal.agency, report.owner_agency, accepted, pending)
 
     def _audit(
         self,
@@ -328,6 +343,8 @@ class CaseService:
                     owner_agency=report.owner_agency,
                     relation=Relation.OWN
                     if report.owner_agency == principal.agency
+                    else Relation.REFERRED_PENDING
+                    if is_pending
                     else Relation.REFERRED,
                     assignee=who,
                     bank_match=bool(hit),
@@ -340,13 +357,24 @@ class CaseService:
     # -- one report -----------------------------------------------------------------
 
     def report(self, principal: Principal, reference: str) -> ReportView:
-        """Everything about a report the person may see; reading personal data is audited."""
+        """Everything about a report the person may see; reading personal data is audited.
+
+        Someone who may not read the personal data (an agency still deciding on a
+        referral) gets the summary only: category, priority, dates, counts and the
+        referrals made to their own agency — no URLs, content items, evidence rows,
+        history or other agencies' referral reasons.
+        """
         now = self._clock()
         with self._db.transaction() as session:
             report, relation = self._report(
                 session, principal, reference, Action.REPORT_SUMMARY_READ
             )
             personal = permits(principal, Action.REPORT_PERSONAL_READ, relation)
+            evidence = permits(principal, Action.EVIDENCE_PREVIEW_READ, relation)
+            items = list(self._report_items(session, report.id)) if self._report_items else []
+            n_evidence = session.scalar(
+                select(func.count(Evidence.id)).where(Evidence.report_id == report.id)
+            )
             if personal:
                 self._audit(session, principal, "report.personal_read", "report", reference, now)
             return ReportView(
@@ -358,8 +386,6 @@ class CaseService:
                 child_age_range=report.child_age_range,
                 language=report.language,
                 source=report.source,
-                platform=report.platform,
-                urls=[str(u) for u in report.urls],
                 created_at=report.created_at,
                 owner_agency=report.owner_agency,
                 relation=relation,
@@ -373,15 +399,21 @@ class CaseService:
                 contact=self._open_json(report.contact_sealed, reference, "contact")
                 if personal
                 else None,
-                evidence=self._evidence_views(session, report.id),
-                items=list(self._report_items(session, report.id)) if self._report_items else [],
-                referrals=self._referral_views(session, report.id),
-                history=self._history(session, reference),
+                platform=report.platform if personal else None,
+                urls=[str(u) for u in report.urls] if personal else [],
+                evidence=self._evidence_views(session, report.id) if evidence else [],
+                items=items if personal else [],
+                referrals=self._referral_views(
+                    session, report.id, None if personal else principal.agency
+                ),
+                history=self._history(session, reference) if personal else [],
                 allowed=frozenset(a for a in Action if permits(principal, a, relation)),
                 next_statuses=tuple(
                     sorted(rules.NEXT_STATUS[Status(report.status)], key=list(Status).index)
                 ),
                 public_stage=PublicStage(report.public_stage),
+                evidence_count=int(n_evidence or 0),
+                item_count=len(items),
             )
 
     def _open(self, blob: bytes | None, reference: str, part: str) -> str | None:
@@ -430,10 +462,14 @@ class CaseService:
             for row in rows
         ]
 
-    def _referral_views(self, session: Session, report_id: int) -> list[ReferralView]:
-        rows = session.scalars(
-            select(Referral).where(Referral.report_id == report_id).order_by(Referral.id)
-        )
+    def _referral_views(
+        self, session: Session, report_id: int, to_agency: str | None = None
+    ) -> list[ReferralView]:
+        """The report's referrals (``to_agency``: only those made to that agency)."""
+        query = select(Referral).where(Referral.report_id == report_id)
+        if to_agency is not None:
+            query = query.where(Referral.to_agency == to_agency)
+        rows = session.scalars(query.order_by(Referral.id))
         return [
             ReferralView(
                 id=row.id,
@@ -650,7 +686,14 @@ class CaseService:
         """Hand the report to another agency with a reason; it accepts or declines."""
         now = self._clock()
         with self._db.transaction() as session:
-            report, _ = self._report(session, principal, reference, Action.REPORT_REFERRAL_CREATE)
+            report, relation = self._report(
+                session, principal, reference, Action.REPORT_SUMMARY_READ
+            )
+            if not permits(principal, Action.REPORT_REFERRAL_CREATE, relation):
+                # Access passed on by a receiving agency would outlive its own (defect 4).
+                if relation in (Relation.REFERRED, Relation.REFERRED_PENDING):
+                    raise OnwardReferralDenied()
+                raise ActionDenied()
             why = _checked_reason(reason)
             target = session.scalar(select(Agency).where(Agency.code == to_agency))
             if target is None or target.kind in ("platform", "coordinator"):
@@ -705,9 +748,12 @@ class CaseService:
                 raise ReportNotFound()
             reference = session.scalar(select(Report.reference).where(Report.id == row.report_id))
             assert reference is not None
-            report, _ = self._report(session, principal, reference, Action.REPORT_SUMMARY_READ)
+            report, relation = self._report(
+                session, principal, reference, Action.REPORT_SUMMARY_READ
+            )
+            # Only while the agency is still deciding (an accepted report is not re-answered).
             if row.to_agency != principal.agency or not permits(
-                principal, Action.REFERRAL_ANSWER, Relation.REFERRED
+                principal, Action.REFERRAL_ANSWER, relation
             ):
                 raise ActionDenied()
             why = _checked_reason(reason)
@@ -736,6 +782,90 @@ class CaseService:
                 reason=why,
                 details=details,
             )
+            if not accept:
+                self._end_derived(session, principal, report, row, now)
+
+    def withdraw(self, principal: Principal, referral_id: int, reason: str | None) -> None:
+        """The owning agency takes a pending or accepted referral back (access ends).
+
+        Every referral the receiving agency made of the report (before onward referrals
+        were refused) ends with it, in the same transaction.
+        """
+        now = self._clock()
+        with self._db.transaction() as session:
+            row = (
+                session.get(Referral, referral_id, with_for_update=True)
+                if _valid_id(referral_id)
+                else None
+            )
+            if row is None:
+                raise ReportNotFound()
+            reference = session.scalar(select(Report.reference).where(Report.id == row.report_id))
+            assert reference is not None
+            report, relation = self._report(
+                session, principal, reference, Action.REPORT_SUMMARY_READ
+            )
+            if not permits(principal, Action.REPORT_REFERRAL_CREATE, relation):
+                raise ActionDenied()
+            why = _checked_reason(reason)
+            if row.state not in rules.OPEN_REFERRAL_STATES:
+                raise CaseRefused("referral", "ended", "This referral has already ended.")
+            before = row.state
+            row.state = rules.ReferralState.WITHDRAWN.value
+            row.answered_by, row.answered_at = principal.username, now
+            self._audit(
+                session,
+                principal,
+                "referral.withdrawn",
+                "report",
+                reference,
+                now,
+                reason=why,
+                details={"referral": row.id, "to": row.to_agency, "was": before},
+            )
+            self._end_derived(session, principal, report, row, now)
+
+    def _end_derived(
+        self, session: Session, principal: Principal, report: Report, ended: Referral, now: datetime
+    ) -> None:
+        """Withdraw every open referral of ``report`` made by an agency whose access ended.
+
+        Followed down the chain: an agency whose referral is withdrawn here loses its access
+        too, so the referrals it made end as well. Each one is audited.
+        """
+        lost = [ended.to_agency]
+        while lost:
+            agency = lost.pop()
+            derived = session.scalars(
+                select(Referral)
+                .where(
+                    Referral.report_id == report.id,
+                    Referral.from_agency == agency,
+                    Referral.to_agency != report.owner_agency,
+                    Referral.state.in_(rules.OPEN_REFERRAL_STATES),
+                )
+                .order_by(Referral.id)
+                .with_for_update()
+            ).all()
+            for row in derived:
+                before = row.state
+                row.state = rules.ReferralState.WITHDRAWN.value
+                row.answered_by, row.answered_at = principal.username, now
+                self._audit(
+                    session,
+                    principal,
+                    "referral.withdrawn",
+                    "report",
+                    report.reference,
+                    now,
+                    details={
+                        "referral": row.id,
+                        "to": row.to_agency,
+                        "was": before,
+                        "ended_with": ended.id,
+                    },
+                )
+                lost.append(row.to_agency)
 
     def agencies_to_refer(self, principal: Principal) -> list[tuple[str, str]]:
         """(code, name) of the agencies a report can be referred to from here."""
