@@ -12,6 +12,7 @@ colleagues, and the hotline's assessments enqueue its notice job.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -88,11 +89,39 @@ class Application:
         """A job worker for this application's queue (not started)."""
         return Worker(
             self.jobs,
-            self.hotline_tasks.tick,
+            self._tick,
             tick_seconds=self.settings.jobs_tick_seconds,
             workers=workers,
             signals=signals,
         )
+
+    def _tick(self) -> None:
+        try:
+            self.hotline_tasks.tick()
+        finally:  # due work that fails must not stop the audit log's protection
+            self.checkpoint_audit()
+
+    def checkpoint_audit(self, *, at_shutdown: bool = False) -> None:
+        """Write an audit checkpoint when one is due; at shutdown, whenever an entry is new.
+
+        Logs and goes on when none can be written: a log that fails its last checkpoint is
+        an alarm for the operators, not a reason to stop the worker.
+        """
+        from tarcza.audit import checkpoint
+        from tarcza.store.base import utcnow
+
+        settings = self.settings
+        try:
+            checkpoint.checkpoint_if_due(
+                self.db,
+                self.keys.audit_signing_key,
+                checkpoint.default_path(settings.var_dir),
+                utcnow(),
+                every_entries=1 if at_shutdown else settings.audit_checkpoint_every_entries,
+                every_minutes=0 if at_shutdown else settings.audit_checkpoint_every_minutes,
+            )
+        except (checkpoint.CheckpointRefused, checkpoint.CheckpointUnreadable, OSError):
+            logging.getLogger("tarcza.audit").exception("no audit checkpoint written")
 
     def close(self) -> None:
         """Release the database's connections."""

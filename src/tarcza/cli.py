@@ -67,6 +67,7 @@ def _serve(args: argparse.Namespace, services: ServicesFactory) -> int:
     finally:
         if worker is not None:
             worker.stop()
+        application.checkpoint_audit(at_shutdown=True)
         application.close()
     return 0
 
@@ -115,6 +116,7 @@ def _jobs_worker(args: argparse.Namespace, services: ServicesFactory) -> int:
     try:
         application.worker(workers=args.workers, signals=True).run()
     finally:
+        application.checkpoint_audit(at_shutdown=True)
         application.close()
     return 0
 

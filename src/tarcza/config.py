@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     max_files: int = 10
     max_file_bytes: int = 20 * 1024 * 1024
     max_image_pixels: int = 40_000_000
+    # Audit checkpoints written by themselves (signed, outside the database): after this many
+    # new entries, or when an entry is new and the last checkpoint is this many minutes old.
+    audit_checkpoint_every_entries: int = Field(default=1000, ge=1)
+    audit_checkpoint_every_minutes: float = Field(default=60.0, ge=0)
     pin_max_failures: int = 5
     pin_lock_seconds: int = 900
     # Partner lookups: each signal costs a token; a key earns this many a second, up to burst.

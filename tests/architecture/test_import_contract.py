@@ -42,6 +42,7 @@ PURE_NAMES = (
     "pdq.py",
     "index.py",
     "schedule.py",
+    "addresses.py",
 )
 # What a pure module may not import: web, database, network, templating, processes.
 IMPURE_PACKAGES = frozenset(

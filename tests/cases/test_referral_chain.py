@@ -226,3 +226,23 @@ def test_a_withdrawal_ends_every_referral_made_from_it(client: TestClient) -> No
     ended = s.audited("referral.withdrawn")
     assert [e["referral"] for e in ended] == [rid, onward]
     assert ended[0]["was"] == "accepted" and ended[1]["ended_with"] == rid
+
+
+def test_the_owner_withdraws_a_referral_through_the_api(client: TestClient) -> None:
+    s = Scene(client)
+    rid = s.refer(s.analyst, "police").json()["id"]
+    s.answer(s.officer, rid, True)
+    assert s.reads(s.officer) == WORKS
+
+    # The receiving agency cannot withdraw it, and a withdrawal needs a reason.
+    refused = s.officer.post(f"{STAFF}/referrals/{rid}/withdraw", {"reason": "mine now"})
+    assert refused.status_code in (403, 404)
+    no_reason = s.analyst.post(f"{STAFF}/referrals/{rid}/withdraw", {"reason": ""})
+    assert no_reason.status_code == 422
+
+    done = s.analyst.post(f"{STAFF}/referrals/{rid}/withdraw", {"reason": "Sent in error"})
+    assert done.status_code == 204
+    assert s.reads(s.officer) == GONE
+    assert s.state(rid) == "withdrawn"
+    again = s.analyst.post(f"{STAFF}/referrals/{rid}/withdraw", {"reason": "twice"})
+    assert again.status_code == 422

@@ -121,6 +121,19 @@ async def answer_referral(
     return Response(status_code=204)
 
 
+@router.post("/referrals/{referral_id}/withdraw", status_code=204, responses=_CHANGE_ERRORS)
+async def withdraw_referral(
+    referral_id: schemas.RowId,
+    body: schemas.WithdrawalIn,
+    cases: Cases,
+    principal: Annotated[Principal, Depends(require(Action.REPORT_REFERRAL_CREATE))],
+) -> Response:
+    """Take back a pending or accepted referral of your agency's report: every access that
+    came from it ends (referrals the other agency made from it are withdrawn too)."""
+    await run_in_threadpool(cases.withdraw, principal, referral_id, body.reason)
+    return Response(status_code=204)
+
+
 @router.get(
     "/evidence/{evidence_id}/preview",
     responses={**_ERRORS, 200: {"content": {"image/png": {}}}},

@@ -45,6 +45,10 @@ class RevealIn(_In):
     reason: Reason
 
 
+class WithdrawalIn(_In):
+    reason: Reason
+
+
 class QueueItemOut(BaseModel):
     reference: str
     category: Category
