@@ -6,8 +6,10 @@ on PostgreSQL; both databases are built by the Alembic migrations.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -65,3 +67,24 @@ def client(settings: Settings, db: Database) -> Iterator[TestClient]:
 
     with TestClient(make_app(settings, db), base_url="http://127.0.0.1") as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium through Playwright (never a downloaded browser): one for the whole run,
+    shared by the browser and the system tests (two Playwright loops cannot share a thread)."""
+    from tests.support.browser import CHROMIUM, FLAGS
+
+    if not CHROMIUM.exists():
+        reason = (
+            "Debian's Chromium is not installed at /usr/bin/chromium (apt-get install chromium)"
+        )
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        yield chromium
+        chromium.close()

@@ -7,14 +7,11 @@ When a test fails, every process's whole log is printed with its report.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Generator, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.browser.conftest import CHROMIUM, FLAGS
 from tests.system.harness import Deployment, World, deployment, outside_world, synthetic_png
 
 # The web site's images, one path per scenario so that none depends on another.
@@ -56,21 +53,3 @@ def deployed(request: pytest.FixtureRequest, world: World, tmp_path: Path) -> It
         yield running
         if _failed(request.node):
             print(f"\nLogs of the {running.kind} deployment in {tmp_path}:\n{running.logs(tail=0)}")
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    """Debian's Chromium through Playwright (never a downloaded browser)."""
-    if not CHROMIUM.exists():
-        reason = (
-            "Debian's Chromium is not installed at /usr/bin/chromium (apt-get install chromium)"
-        )
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
-        yield chromium
-        chromium.close()
