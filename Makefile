@@ -25,6 +25,9 @@ $(BIN)/python:
 # its cache where pip takes a minute; should it fail, pip does the same install. Compiling the
 # bytecode at install time (in parallel) spares every later command compiling what it imports.
 UV_VERSION := 0.13.9
+# A comma cannot stand in a $(call) argument: the extras are named through a variable.
+comma := ,
+DEV_EXTRAS := '.[dev$(comma)scale]'
 INSTALL = $(BIN)/pip install --quiet --no-compile uv==$(UV_VERSION) \
 	&& $(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -c constraints.txt -e $(1) \
 	|| $(BIN)/pip install --quiet --no-compile -c constraints.txt -e $(1)
@@ -35,7 +38,7 @@ $(RUN_STAMP): pyproject.toml constraints.txt | $(BIN)/python
 
 # The dev install holds everything the run install does.
 $(DEV_STAMP): pyproject.toml constraints.txt | $(BIN)/python
-	$(call INSTALL,'.[dev,scale]')
+	$(call INSTALL,$(DEV_EXTRAS))
 	touch $@ $(RUN_STAMP)
 
 setup: $(DEV_STAMP)
