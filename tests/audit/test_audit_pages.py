@@ -20,6 +20,7 @@ from tarcza.audit import service as audit
 from tarcza.audit.models import AuditEntry
 from tarcza.config import load_keys
 from tarcza.oversight.export import public_key_b64, verify_export
+from tests.audit.oversight import oversee
 from tests.support.staff import StaffUser, add_agencies, add_staff, context, sign_in
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
@@ -57,6 +58,7 @@ def auditor(client: TestClient) -> TestClient:
     record(ctx, "bartek", "evidence.previewed", "TZ-BBBB-0002", 2)
     record(ctx, "anna", "report.status_changed", "TZ-CCCC-0003", 3)
     add_agencies(ctx)
+    oversee(client, "ministry")  # olga's ministry oversees every agency
     return as_user(client, add_staff(ctx, "ministry", Role.AUDITOR, "olga"))
 
 

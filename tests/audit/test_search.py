@@ -60,7 +60,7 @@ def fill(db: Database) -> None:
 
 
 def seqs(db: Database, **wanted: object) -> list[int]:
-    return [row.seq for row in search(db, AUDITOR, AuditFilter(**wanted), NOW)]  # type: ignore[arg-type]
+    return [row.seq for row in search(db, AUDITOR, AuditFilter(**wanted), NOW, all_agencies=True)]  # type: ignore[arg-type]
 
 
 def test_an_auditor_finds_entries_by_actor_newest_first(db: Database) -> None:
@@ -85,7 +85,7 @@ def test_the_subject_agency_and_period_narrow_the_search(db: Database) -> None:
 
 def test_every_column_is_returned(db: Database) -> None:
     fill(db)
-    (row,) = search(db, AUDITOR, AuditFilter(action="evidence.revealed"), NOW)
+    (row,) = search(db, AUDITOR, AuditFilter(action="evidence.revealed"), NOW, all_agencies=True)
     assert (row.actor, row.agency, row.reason) == ("anna", "hotline", "Ocena materiału")
     assert row.created_at == T0 + timedelta(hours=3)
     assert json.loads(row.details) == {"n": 3}
@@ -95,13 +95,13 @@ def test_every_column_is_returned(db: Database) -> None:
 def test_paging_by_before_seq_walks_to_the_oldest(db: Database) -> None:
     fill(db)
     wanted = AuditFilter(limit=3)
-    first = search(db, AUDITOR, wanted, NOW)
+    first = search(db, AUDITOR, wanted, NOW, all_agencies=True)
     assert [r.seq for r in first] == [7, 6, 5]
     older = next_before_seq(first, wanted)
     assert older == 5
-    second = search(db, AUDITOR, AuditFilter(limit=3, before_seq=older), NOW)
+    second = search(db, AUDITOR, AuditFilter(limit=3, before_seq=older), NOW, all_agencies=True)
     assert [r.seq for r in second] == [4, 3, 2]
-    last = search(db, AUDITOR, AuditFilter(limit=3, before_seq=2), NOW)
+    last = search(db, AUDITOR, AuditFilter(limit=3, before_seq=2), NOW, all_agencies=True)
     assert [r.seq for r in last] == [1]
     assert next_before_seq(last, wanted) is None
 
@@ -109,7 +109,7 @@ def test_paging_by_before_seq_walks_to_the_oldest(db: Database) -> None:
 def test_the_search_itself_is_recorded_with_its_filter(db: Database) -> None:
     fill(db)
     assert seqs(db, actor="anna", action="evidence.", since=T0) == [4, 3]
-    (logged,) = search(db, AUDITOR, AuditFilter(action="audit.searched"), NOW)
+    (logged,) = search(db, AUDITOR, AuditFilter(action="audit.searched"), NOW, all_agencies=True)
     assert (logged.actor, logged.agency, logged.subject_type) == ("olga", "ministry", "audit_log")
     assert json.loads(logged.details) == {
         "filter": {

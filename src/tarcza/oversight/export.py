@@ -7,6 +7,12 @@ verifies it recomputes every entry's hash and every link, so a changed,
 removed or reordered entry shows; checking the signature against a public key
 obtained separately (``tarcza audit public-key``) shows who made it, so a
 shortened export signed again with another key shows too.
+
+An export made for one agency (``agency`` in the document) holds that agency's
+entries in full and every other entry as its hashes only (``seq``,
+``prev_hash``, ``entry_hash``): the run stays unbroken, so the verifier still
+follows every link across them, while nothing of another agency's activity
+but its place in the chain is shown.
 """
 
 from __future__ import annotations
@@ -62,6 +68,14 @@ class ExportEntry(_Strict):
     entry_hash: str
 
 
+class HiddenEntry(_Strict):
+    """An entry of another agency than the export's: its place in the chain, nothing else."""
+
+    seq: int = Field(ge=1)
+    prev_hash: str
+    entry_hash: str
+
+
 class ExportRange(_Strict):
     """The period asked for (``until`` exclusive) and the entries that cover it."""
 
@@ -84,8 +98,12 @@ class ExportDocument(_Strict):
     format: Literal["tarcza-audit-export/1"]
     exported_at: str
     exported_by: str
+    agency: str | None = Field(
+        None,
+        description="Set when the export is one agency's: other agencies' entries are hashes only",
+    )
     range: ExportRange
-    entries: list[ExportEntry]
+    entries: list[ExportEntry | HiddenEntry]
     head: ExportHead | None = Field(description="null when the export holds no entry")
     count: int
     public_key: str = Field(description="Base64 of the raw 32-byte Ed25519 public key")
@@ -145,8 +163,14 @@ def export_log(
     now: datetime,
     since: datetime | None = None,
     until: datetime | None = None,
+    all_agencies: bool = False,
 ) -> Export:
-    """A signed export for an auditor (``audit:log:export``); the export is logged."""
+    """A signed export for an auditor (``audit:log:export``); the export is logged.
+
+    Only an auditor of an oversight agency (``all_agencies``, decided by the
+    caller) gets every entry in full; any other gets their own agency's in
+    full and the rest as hashes only.
+    """
     if not permits(principal, Action.AUDIT_LOG_EXPORT, Relation.OWN):
         raise Denied()
     return export_as(
@@ -157,6 +181,7 @@ def export_log(
         now=now,
         since=since,
         until=until,
+        only_agency=None if all_agencies else principal.agency,
     )
 
 
@@ -169,8 +194,12 @@ def export_as(
     now: datetime,
     since: datetime | None = None,
     until: datetime | None = None,
+    only_agency: str | None = None,
 ) -> Export:
     """The signed document (UTF-8 JSON) of the entries made in ``[since, until)``.
+
+    With ``only_agency`` the entries of every other agency (or of none) are
+    given as their hashes only.
 
     The entries form one unbroken run, so an entry whose time lies outside the
     period but whose sequence number lies inside it is included. The export
@@ -185,6 +214,7 @@ def export_as(
         since=since,
         until=until,
         signing_key=signing_key,
+        only_agency=only_agency,
     )
     data = encode(document)
     with db.transaction() as session:
@@ -196,7 +226,12 @@ def export_as(
             subject_type="audit_log",
             subject_id="export",
             now=now,
-            details={**document["range"], "count": len(entries), "sha256": _sha256(data)},
+            details={
+                **document["range"],
+                **({"agency": only_agency} if only_agency is not None else {}),
+                "count": len(entries),
+                "sha256": _sha256(data),
+            },
         )
     span = document["range"]
     return Export(data, len(entries), span["first_seq"], span["last_seq"], now)
@@ -210,20 +245,29 @@ def build_document(
     since: datetime | None,
     until: datetime | None,
     signing_key: bytes,
+    only_agency: str | None = None,
 ) -> dict[str, Any]:
-    """The signed export of ``entries`` (a contiguous run, oldest first)."""
+    """The signed export of ``entries`` (a contiguous run, oldest first).
+
+    With ``only_agency``, the entries of any other agency are given as hashes only.
+    """
     first, last = (entries[0], entries[-1]) if entries else (None, None)
     document: dict[str, Any] = {
         "format": FORMAT,
         "exported_at": chain.timestamp(exported_at),
         "exported_by": exported_by,
+        # A full export keeps the shape it always had: the key is there only when it is scoped.
+        **({"agency": only_agency} if only_agency is not None else {}),
         "range": {
             "since": chain.timestamp(since) if since else None,
             "until": chain.timestamp(until) if until else None,
             "first_seq": first.seq if first else None,
             "last_seq": last.seq if last else None,
         },
-        "entries": [entry_json(e) for e in entries],
+        "entries": [
+            entry_json(e) if only_agency is None or e.agency == only_agency else hidden_json(e)
+            for e in entries
+        ],
         "head": {"seq": last.seq, "entry_hash": last.entry_hash} if last else None,
         "count": len(entries),
         "public_key": public_key_b64(signing_key),
@@ -246,6 +290,11 @@ def encode(document: dict[str, Any]) -> bytes:
 def entry_json(entry: chain.Entry) -> dict[str, Any]:
     """One entry as the export holds it: every column, the time spelled as the chain hashes it."""
     return {**asdict(entry), "created_at": chain.timestamp(entry.created_at)}
+
+
+def hidden_json(entry: chain.Entry) -> dict[str, Any]:
+    """One entry of another agency: its place in the chain (seq and both hashes) only."""
+    return {"seq": entry.seq, "prev_hash": entry.prev_hash, "entry_hash": entry.entry_hash}
 
 
 def _entries_between(
@@ -333,8 +382,15 @@ def _reason(exc: BaseException) -> str:
     return str(exc)
 
 
-def _verify_entries(entries: Sequence[ExportEntry]) -> tuple[int, int, str] | None:
-    """(entries intact, first broken seq, problem), or None when the run is whole."""
+def _verify_entries(
+    entries: Sequence[ExportEntry | HiddenEntry],
+) -> tuple[int, int, str] | None:
+    """(entries intact, first broken seq, problem), or None when the run is whole.
+
+    A hidden entry's content cannot be recomputed; its hash is taken as given, and
+    the links on both sides of it still have to hold (the next full entry's hash
+    covers the link, so a changed hidden hash breaks the chain there).
+    """
     if not entries:
         return None
     # A run starting mid-chain starts from its first entry's link; one starting at 1, from genesis.
@@ -346,7 +402,7 @@ def _verify_entries(entries: Sequence[ExportEntry]) -> tuple[int, int, str] | No
             problem = f"expected entry {expected}, found {entry.seq}: entries are missing or moved"
         elif entry.prev_hash != prev_hash:
             problem = "does not link to the entry before it"
-        elif _recompute(entry) != entry.entry_hash:
+        elif isinstance(entry, ExportEntry) and _recompute(entry) != entry.entry_hash:
             problem = "its content was altered"
         if problem is not None:
             return intact, expected, f"entry {expected} {problem}"
@@ -365,6 +421,11 @@ def _recompute(entry: ExportEntry) -> str | None:
 
 def _check_summary(document: ExportDocument) -> str | None:
     entries = document.entries
+    for entry in entries:
+        if isinstance(entry, HiddenEntry) and document.agency is None:
+            return f"entry {entry.seq} is given as hashes only in an export of every agency"
+        if isinstance(entry, ExportEntry) and document.agency not in (None, entry.agency):
+            return f"entry {entry.seq} of another agency is given in full"
     if document.count != len(entries):
         return f"it says it holds {document.count} entries but holds {len(entries)}"
     last = entries[-1] if entries else None

@@ -2,6 +2,10 @@
 
 Oversight of the overseers: whoever reads the log leaves an ``audit.searched``
 entry saying what they looked for and how many entries they were shown.
+
+An auditor reads their own agency's entries only; only an auditor of an
+oversight agency reads every agency's. The scope is part of the query, so an
+entry outside it is never counted, returned or used as a paging cursor.
 """
 
 from __future__ import annotations
@@ -115,13 +119,23 @@ class AuditRow:
 
 
 def search(
-    db: Database, principal: Principal, wanted: AuditFilter, now: datetime
+    db: Database,
+    principal: Principal,
+    wanted: AuditFilter,
+    now: datetime,
+    *,
+    all_agencies: bool = False,
 ) -> list[AuditRow]:
-    """The entries matching ``wanted``, newest first; the search is logged as ``audit.searched``."""
+    """The entries matching ``wanted``, newest first; the search is logged as ``audit.searched``.
+
+    Only the entries of the principal's agency are searched, unless ``all_agencies``
+    (the caller's decision: the principal's agency is an oversight agency).
+    """
     if not permits(principal, Action.AUDIT_LOG_SEARCH, Relation.OWN):
         raise Denied()
+    scope = None if all_agencies else principal.agency
     with db.transaction() as session:
-        rows = [AuditRow.of(row) for row in session.scalars(_query(wanted))]
+        rows = [AuditRow.of(row) for row in session.scalars(_query(wanted, scope))]
         audit.append(
             session,
             actor=principal.username,
@@ -175,8 +189,11 @@ def as_utc(moment: datetime) -> datetime:
         return _FIRST if moment.year == datetime.min.year else _LAST
 
 
-def _query(wanted: AuditFilter) -> Select[AuditEntry]:
+def _query(wanted: AuditFilter, scope: str | None) -> Select[AuditEntry]:
     stmt = select(AuditEntry)
+    if scope is not None:
+        # Inside the query, before the limit: what the reader may not see is not there for them.
+        stmt = stmt.where(AuditEntry.agency == scope)
     for name in ("actor", "agency", "subject_type", "subject_id"):
         value = getattr(wanted, name)
         if value is not None:
