@@ -193,7 +193,9 @@ def build(settings: Settings | None = None) -> Application:
         Geo(),
         after_actions=tasks.send_notices,
     )
-    audit_log = AuditLogReader(db, keys.audit_signing_key)
+    audit_log = AuditLogReader(
+        db, keys.audit_signing_key, oversight_agencies=settings.oversight_agencies
+    )
     rate_limiter = RateLimiter(settings.partner_rate_per_second, settings.partner_burst)
     services = Services(
         {

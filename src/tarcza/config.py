@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     login_lock_minutes: int = 15
     # Evidence revealed unblurred stays viewable this many seconds.
     reveal_seconds: int = 120
+    # Agencies (codes) whose auditors read every agency's audit entries; any other auditor reads
+    # their own agency's only (an export shows other agencies' entries as hashes only).
+    oversight_agencies: list[str] = Field(default_factory=list)
     # Base64 Ed25519 private key (32 bytes) that signs audit exports.
     audit_signing_key: str = ""
 

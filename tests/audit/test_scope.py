@@ -19,7 +19,7 @@ from tarcza import cli
 from tarcza.accounts.permissions import AgencyKind, Principal, Role
 from tarcza.audit import chain
 from tarcza.audit import service as audit
-from tarcza.config import Keys
+from tarcza.config import Keys, Settings
 from tarcza.oversight.export import (
     encode,
     export_as,
@@ -253,3 +253,21 @@ def test_an_oversight_auditor_sees_every_agency_through_http(client: TestClient)
     assert SECRET in client.get("/staff/audit").text
     download = client.get("/api/v1/audit/export")
     assert SECRET.encode() in download.content and "agency" not in json.loads(download.content)
+
+
+def test_the_oversight_setting_reaches_the_reader(settings: Settings, db: Database) -> None:
+    """TARCZA_OVERSIGHT_AGENCIES, through the composition root, decides who reads every agency."""
+    from tarcza.oversight.service import AuditLogReader
+    from tests.support.app import make_application
+
+    ministry = Principal(1, "ewa", "ministry", AgencyKind.COORDINATOR, Role.AUDITOR, True)
+    hotline = Principal(2, "hania", "hotline", AgencyKind.HOTLINE, Role.AUDITOR, True)
+    wired = make_application(settings.model_copy(update={"oversight_agencies": ["ministry"]}), db)
+    default = make_application(settings, db)
+    try:
+        reader = wired.services.get(AuditLogReader)
+        assert reader.sees_all(ministry) and not reader.sees_all(hotline)
+        assert not default.services.get(AuditLogReader).sees_all(ministry)
+    finally:
+        wired.close()
+        default.close()
