@@ -64,8 +64,13 @@ lint: $(DEV_STAMP)
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
+# The Ray tests run in a process of their own: Ray 2.60 sometimes aborts its driver process
+# ("Check failed: it != submissible_tasks_.end()" in task_manager.cc) when a scan is interrupted
+# with tasks in flight, which would end the whole suite unreported. Such an abort is retried once.
+RAY_TESTS := tests/hashing/test_scan_ray.py
 test: $(DEV_STAMP) browser lint typecheck
-	$(BIN)/pytest
+	$(BIN)/pytest $(RAY_TESTS) || $(BIN)/pytest $(RAY_TESTS)
+	$(BIN)/pytest --ignore=$(RAY_TESTS)
 
 unit: $(DEV_STAMP)
 	$(BIN)/pytest -m "not browser and not slow"
