@@ -29,7 +29,7 @@ from tarcza.config import ConfigError, Keys, Settings, load_keys, load_settings
 from tarcza.crypto import KeyRing
 from tarcza.hashing.images import ImageLimits
 from tarcza.hashing.matcher import Matcher
-from tarcza.hashing.partners import RateLimiter
+from tarcza.hashing.partners import LookupQuota
 from tarcza.hotline.builtin_resolver import BuiltinResolver
 from tarcza.hotline.deployment import deployment_of
 from tarcza.hotline.folding import fold_report_urls, items_of_report
@@ -38,7 +38,7 @@ from tarcza.hotline.service import HotlineService
 from tarcza.hotline.tasks import HotlineTasks, HotlineWork, register
 from tarcza.hotline.trace import AddressResolver, Geo, Resolver
 from tarcza.intake.evidence_store import EvidenceStore
-from tarcza.intake.service import IntakeService, ThrottlePolicy
+from tarcza.intake.service import IntakeService, ReportQuotas, ThrottlePolicy
 from tarcza.jobs.queue import Worker, make_huey
 from tarcza.mail.catcher import MailCatcher
 from tarcza.mail.rules import BUILTIN, CATCH, OfflineModeRefused, resolve_modes
@@ -46,6 +46,7 @@ from tarcza.oversight.service import AuditLogReader
 from tarcza.schema import registry
 from tarcza.services import Services
 from tarcza.store.engine import Database, make_database
+from tarcza.store.rates import DatabaseStorage, Quota, SharedRates, make_storage
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -79,7 +80,8 @@ class Application:
     audit_log: AuditLogReader
     resolver: AddressResolver
     mail_catcher: MailCatcher | None
-    rate_limiter: RateLimiter
+    rates: SharedRates
+    lookup_quota: LookupQuota
     jobs: Any  # the huey queue (tarcza.jobs.queue)
     hotline_work: HotlineWork
     hotline_tasks: HotlineTasks
@@ -100,6 +102,15 @@ class Application:
             self.hotline_tasks.tick()
         finally:  # due work that fails must not stop the audit log's protection
             self.checkpoint_audit()
+            self.sweep_rates()
+
+    def sweep_rates(self) -> None:
+        """Delete the database's rate counts no window uses any more (Redis expires its own)."""
+        if isinstance(self.rates.storage, DatabaseStorage):
+            try:
+                self.rates.storage.sweep()
+            except Exception:
+                logging.getLogger("tarcza.jobs").exception("rate counts not swept")
 
     def checkpoint_audit(self, *, at_shutdown: bool = False) -> None:
         """Write an audit checkpoint when one is due; at shutdown, whenever an entry is new.
@@ -154,6 +165,8 @@ def build(settings: Settings | None = None) -> Application:
     work = HotlineWork(settings, db, resolver, transport)
     tasks = register(jobs, work)
     accounts = AccountService(db, keyring)
+    # One rate store for every process: the database, or Redis when configured.
+    rates = SharedRates(make_storage(settings.rate_store, db))
     intake = IntakeService(
         db,
         keyring,
@@ -163,6 +176,13 @@ def build(settings: Settings | None = None) -> Application:
         matcher=matcher,
         owner_agency=settings.intake_agency,
         on_urls=fold_report_urls,
+        rates=rates,
+        quotas=ReportQuotas.of(
+            settings.report_rate_per_client,
+            settings.report_rate_overall,
+            settings.report_rate_per_partner,
+        ),
+        country=settings.country,
     )
     auth = AuthService(
         db,
@@ -196,7 +216,7 @@ def build(settings: Settings | None = None) -> Application:
     audit_log = AuditLogReader(
         db, keys.audit_signing_key, oversight_agencies=settings.oversight_agencies
     )
-    rate_limiter = RateLimiter(settings.partner_rate_per_second, settings.partner_burst)
+    lookup_quota = LookupQuota(rates, Quota.of("lookups", settings.partner_lookup_rate))
     services = Services(
         {
             Settings: settings,
@@ -211,7 +231,8 @@ def build(settings: Settings | None = None) -> Application:
             CaseService: cases,
             HotlineService: hotline,
             AuditLogReader: audit_log,
-            RateLimiter: rate_limiter,
+            SharedRates: rates,
+            LookupQuota: lookup_quota,
             AddressResolver: resolver,
             **({MailCatcher: catcher} if catcher is not None else {}),
         }
@@ -231,7 +252,8 @@ def build(settings: Settings | None = None) -> Application:
         audit_log=audit_log,
         resolver=resolver,
         mail_catcher=catcher,
-        rate_limiter=rate_limiter,
+        rates=rates,
+        lookup_quota=lookup_quota,
         jobs=jobs,
         hotline_work=work,
         hotline_tasks=tasks,

@@ -15,7 +15,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import Field
+from limits import parse_many
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -48,9 +49,17 @@ class Settings(BaseSettings):
     audit_checkpoint_every_minutes: float = Field(default=60.0, ge=0)
     pin_max_failures: int = 5
     pin_lock_seconds: int = 900
-    # Partner lookups: each signal costs a token; a key earns this many a second, up to burst.
-    partner_rate_per_second: float = 200.0
-    partner_burst: int = 2000
+    # Rates, in the `limits` notation "N/unit;N/unit" ("" = no limit), counted once for every
+    # process in the rate store. New reports: per client network (an IPv4 address, an IPv6
+    # /64), over all public clients together, and per partner platform reporting with its key
+    # (a quota of its own, outside the public ones).
+    report_rate_per_client: str = "5/minute;20/hour;50/day"
+    report_rate_overall: str = "120/minute;2000/hour"
+    report_rate_per_partner: str = "600/minute;50000/day"
+    # Partner lookups: signals (a batch counts each) per partner key.
+    partner_lookup_rate: str = "200/second;200000/hour"
+    # Where the counts live: "" = the database; "redis://host:port/db" = Redis.
+    rate_store: str = ""
     db_pool_size: int = 10
     db_max_overflow: int = 20
     trusted_proxies: list[str] = Field(default_factory=list)
@@ -126,6 +135,25 @@ class Settings(BaseSettings):
     jobs_in_process: bool | None = None
     # How often a worker looks for due work (notices to send, URLs to re-check), in seconds.
     jobs_tick_seconds: float = 60.0
+
+    @field_validator(
+        "report_rate_per_client",
+        "report_rate_overall",
+        "report_rate_per_partner",
+        "partner_lookup_rate",
+    )
+    @classmethod
+    def _rates(cls, value: str) -> str:
+        # Checked at start: a typo must not leave the service without its limits.
+        if value.strip().lower() not in {"", "none"}:
+            try:
+                parse_many(value)
+            except ValueError:
+                raise ValueError(
+                    f"{value!r} is not a rate: write N/unit, e.g. 5/minute;20/hour "
+                    "(units: second, minute, hour, day), or leave it empty for no limit"
+                ) from None
+        return value
 
     @property
     def production(self) -> bool:

@@ -69,6 +69,8 @@ class Throttled(TarczaError):
     def __init__(self, retry_after: int) -> None:
         super().__init__(f"throttled for {retry_after} s")
         self.retry_after = retry_after
+        # More for the API's answer, beside ``detail`` (e.g. where to get help meanwhile).
+        self.extra: dict[str, object] = {}
 
 
 class Unauthenticated(TarczaError):

@@ -223,7 +223,7 @@ def test_hma_errors_answer_400_with_message_and_field(
 def tight_client(settings: Settings, db: Database) -> Iterator[TestClient]:
     from tests.support.app import make_app
 
-    tight = settings.model_copy(update={"partner_burst": 3, "partner_rate_per_second": 0.5})
+    tight = settings.model_copy(update={"partner_lookup_rate": "3/minute"})
     with TestClient(make_app(tight, db), base_url="http://127.0.0.1") as test_client:
         yield test_client
 

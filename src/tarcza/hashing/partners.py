@@ -7,11 +7,8 @@ for that partner.
 
 from __future__ import annotations
 
-import math
 import secrets
-import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -23,6 +20,7 @@ from tarcza.crypto import KeyRing
 from tarcza.hashing import banks
 from tarcza.hashing.bank_service import BankError, BankNotFound
 from tarcza.hashing.models import Bank, Partner, PartnerBank
+from tarcza.store.rates import LeasedQuota
 
 KEY_PURPOSE = "partner-api-key"
 KEY_PREFIX = "tzp_"
@@ -107,33 +105,6 @@ def authenticate(session: Session, keyring: KeyRing, key: str) -> PartnerScope |
     return PartnerScope(id=partner.id, name=partner.name, banks={n: i for n, i in rows})
 
 
-class RateLimiter:
-    """A token bucket per key, in this process's memory.
-
-    Each key may spend ``burst`` tokens at once and earns ``rate`` tokens a second. With
-    several workers each keeps its own buckets, so the real limit is that many times higher.
-    """
-
-    def __init__(
-        self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        if rate <= 0 or burst < 1:
-            raise ValueError("rate must be positive and burst at least 1")
-        self._rate = rate
-        self._burst = burst
-        self._clock = clock
-        self._buckets: dict[object, tuple[float, float]] = {}
-        self._lock = threading.Lock()
-
-    def take(self, key: object, cost: float = 1.0) -> int:
-        """Spend ``cost`` tokens of ``key``: 0 when allowed, else the seconds to wait."""
-        cost = min(cost, self._burst)
-        now = self._clock()
-        with self._lock:
-            tokens, since = self._buckets.get(key, (self._burst, now))
-            tokens = min(self._burst, tokens + (now - since) * self._rate)
-            if tokens >= cost:
-                self._buckets[key] = (tokens - cost, now)
-                return 0
-            self._buckets[key] = (tokens, now)
-            return max(1, math.ceil((cost - tokens) / self._rate))
+class LookupQuota(LeasedQuota):
+    """The signals each partner key may look up, counted for all processes together
+    (``partner_lookup_rate``); see LeasedQuota for how a process spends it."""

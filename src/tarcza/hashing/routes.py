@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Header, Query
 from tarcza.crypto import KeyRing
 from tarcza.hashing import banks
 from tarcza.hashing.matcher import ItemResult, Matcher, SignalQuery
-from tarcza.hashing.partners import PartnerScope, RateLimiter, authenticate
+from tarcza.hashing.partners import LookupQuota, PartnerScope, authenticate
 from tarcza.hashing.schemas import (
     MatchOut,
     MatchRequest,
@@ -64,13 +64,23 @@ def current_partner(
     return scope
 
 
+def optional_partner(
+    db: Db, keyring: Keys, authorization: Annotated[str | None, Header()] = None
+) -> PartnerScope | None:
+    """FastAPI dependency: the partner whose key this is, None when no key is sent (an
+    unknown or malformed key is still a 401)."""
+    if authorization is None:
+        return None
+    return current_partner(db, keyring, authorization)
+
+
 Partner = Annotated[PartnerScope, Depends(current_partner)]
 Matching = Annotated[Matcher, Depends(provided(Matcher))]
-Limiter = Annotated[RateLimiter, Depends(provided(RateLimiter))]
+Limiter = Annotated[LookupQuota, Depends(provided(LookupQuota))]
 
 
-def _spend(limiter: RateLimiter, partner: PartnerScope, cost: int) -> None:
-    wait = limiter.take(partner.id, cost)
+def _spend(limiter: LookupQuota, partner: PartnerScope, cost: int) -> None:
+    wait = limiter.take(str(partner.id), cost)
     if wait:
         raise RateLimited(wait)
 

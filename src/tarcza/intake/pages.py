@@ -16,8 +16,16 @@ from starlette.datastructures import FormData, UploadFile
 
 from tarcza.config import Settings
 from tarcza.intake import rules
+from tarcza.intake.routes import reporter_of
 from tarcza.intake.schemas import ReportIn
-from tarcza.intake.service import IntakeService, ReportNotFound, ReportRejected, Throttled, Upload
+from tarcza.intake.service import (
+    IntakeService,
+    ReportNotFound,
+    ReportRejected,
+    ReportsLimited,
+    Throttled,
+    Upload,
+)
 from tarcza.web import i18n
 from tarcza.web.deps import provided
 from tarcza.web.i18n import N_
@@ -118,8 +126,9 @@ def _form_page(
     danger: bool = False,
     errors: dict[str, str] | None = None,
     token: str | None = None,
+    limited: ReportsLimited | None = None,
 ) -> HTMLResponse:
-    return render(
+    response = render(
         request,
         "report_form.html",
         {
@@ -129,10 +138,16 @@ def _form_page(
             "form_token": token or secrets.token_urlsafe(24),
             "categories": [c.value for c in rules.Category],
             "age_ranges": [a.value for a in rules.AgeRange],
+            "limited_minutes": (
+                max(1, (limited.retry_after + 59) // 60) if limited is not None else None
+            ),
         },
-        status_code=422 if errors else 200,
+        status_code=429 if limited else 422 if errors else 200,
         language=lang,
     )
+    if limited is not None:
+        response.headers["Retry-After"] = str(limited.retry_after)
+    return response
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -187,7 +202,11 @@ async def submit_report(
             report.to_new_report("web"),
             uploads,
             f"form:{token}" if token else None,
+            reporter_of(request),
         )
+    except ReportsLimited as exc:
+        # What was typed stays in the form, to send again when the time has passed.
+        return _form_page(request, lang, values=values, danger=danger, token=token, limited=exc)
     except ReportRejected as exc:
         loc = (
             (exc.field.split("[")[0], int(exc.field.split("[")[1].rstrip("]")))

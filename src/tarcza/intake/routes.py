@@ -13,16 +13,19 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
 from tarcza.config import Settings
-from tarcza.intake.rules import normalise_reference
+from tarcza.hashing.partners import PartnerScope
+from tarcza.hashing.routes import optional_partner
+from tarcza.intake.rules import client_network, normalise_reference
 from tarcza.intake.schemas import (
     NOT_BLANK,
     MessageBody,
+    RateLimitedBody,
     ReportCreated,
     ReportIn,
     ReportStatus,
     ValidationErrorBody,
 )
-from tarcza.intake.service import IntakeService, Upload
+from tarcza.intake.service import IntakeService, Reporter, Upload
 from tarcza.web.deps import provided
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
@@ -39,6 +42,11 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     },
     415: {"model": MessageBody, "description": "The body is neither JSON nor multipart."},
     422: {"model": ValidationErrorBody, "description": "A field is missing or wrong."},
+    429: {
+        "model": RateLimitedBody,
+        "description": "Too many reports from this network, to this service, or from this "
+        "partner just now: try again after Retry-After seconds (the help numbers are in help).",
+    },
 }
 
 IMAGE_TYPES = "image/jpeg, image/png, image/gif, image/webp"
@@ -141,6 +149,13 @@ async def _read_multipart(request: Request, settings: Settings) -> tuple[ReportI
     return report, uploads
 
 
+def reporter_of(request: Request, partner: PartnerScope | None = None) -> Reporter:
+    """Who a request reports as: its partner, else its client's network."""
+    if partner is not None:
+        return Reporter(partner=partner.id)
+    return Reporter(network=client_network(request.client.host if request.client else ""))
+
+
 def _check_idempotency_key(key: str | None) -> None:
     if key is None:
         return
@@ -167,6 +182,10 @@ def _check_idempotency_key(key: str | None) -> None:
             "model": MessageBody,
             "description": "The multipart body cannot be parsed (or has too many parts).",
         },
+        401: {
+            "model": MessageBody,
+            "description": "An Authorization header that is not a partner's key.",
+        },
         409: {
             "model": MessageBody,
             "description": "The Idempotency-Key was used for another report.",
@@ -178,6 +197,7 @@ async def create_report(
     request: Request,
     settings: SettingsDep,
     intake: Intake,
+    partner: Annotated[PartnerScope | None, Depends(optional_partner)],
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -190,9 +210,14 @@ async def create_report(
 ) -> ReportCreated:
     """Take a report (JSON, or multipart with evidence files) and answer its reference and PIN.
 
-    The answer comes only after the report is committed to the database.
+    The answer comes only after the report is committed to the database. A partner platform
+    sends its key (``Authorization: Bearer``) and reports on a quota of its own; others are
+    limited per network and all together (429).
     """
     _check_idempotency_key(idempotency_key)
+    reporter = reporter_of(request, partner)
+    # Refused before the body is read: a flood costs little. Counted only once taken.
+    await run_in_threadpool(intake.check_report_rate, reporter)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     uploads: list[Upload] = []
     if content_type == "application/json":
@@ -202,7 +227,11 @@ async def create_report(
     else:
         raise HTTPException(415, "Send application/json, or multipart/form-data with files.")
     receipt = await run_in_threadpool(
-        intake.submit, report.to_new_report("api"), uploads, idempotency_key
+        intake.submit,
+        report.to_new_report("partner" if partner else "api"),
+        uploads,
+        idempotency_key,
+        reporter,
     )
     return ReportCreated(reference=receipt.reference, pin=receipt.pin, status=receipt.status)
 

@@ -6,6 +6,7 @@ which category, and how a report is first prioritised.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import secrets
 import unicodedata
@@ -353,3 +354,22 @@ _GUIDANCE: dict[Category, tuple[str, ...]] = {
 def guidance_for(category: Category) -> Guidance:
     """The advice shown after a report of ``category``."""
     return Guidance(items=_GUIDANCE[category])
+
+
+def client_network(address: str) -> str:
+    """The network a client's address stands for when counting its reports.
+
+    An IPv4 address is itself; an IPv6 address counts as its /64, which one household or phone
+    usually holds whole (counting single IPv6 addresses would let one client rotate through
+    billions). An IPv4-mapped IPv6 address is its IPv4 address. Anything unparsable (a test
+    client, a socket path) is kept as it came, trimmed.
+    """
+    try:
+        ip = ipaddress.ip_address(address.strip().split("%")[0])
+    except ValueError:
+        return address.strip()[:64]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)

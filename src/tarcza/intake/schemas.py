@@ -222,3 +222,19 @@ class MessageBody(BaseModel):
     """The body of other error answers."""
 
     detail: str
+
+
+class HelpNumber(BaseModel):
+    """A number to call, and when."""
+
+    number: str
+    name: str
+    when: str
+
+
+class RateLimitedBody(BaseModel):
+    """The body of a 429: why, when to try again, and where to get help meanwhile."""
+
+    detail: str
+    retry_after: int | None = None
+    help: list[HelpNumber] | None = None

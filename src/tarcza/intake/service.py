@@ -20,12 +20,14 @@ from tarcza.hashing.images import ImageLimits, ImageRejected
 from tarcza.hashing.matcher import ItemResult, Matcher, evidence_match_rows, match_or_nothing
 from tarcza.hashing.service import FileHashes, hash_image_bytes
 from tarcza.intake import rules
+from tarcza.intake.contacts import help_directory
 from tarcza.intake.evidence_store import EvidenceStore
 from tarcza.intake.models import Evidence, IdempotencyRecord, Report
 from tarcza.intake.progress import advance_public_stage as advance_public_stage
 from tarcza.store import throttle
 from tarcza.store.base import utcnow
 from tarcza.store.engine import Database
+from tarcza.store.rates import Charge, Quota, RateLimited, SharedRates
 from tarcza.store.throttle import Throttled as Throttled
 
 PUBLIC_ACTOR = "public"
@@ -114,6 +116,59 @@ class ReportNotFound(NotFound):
 
 
 @dataclass(frozen=True)
+class Reporter:
+    """Who sends a report, as far as the limits on new reports are concerned.
+
+    ``network`` is a public client's network (``rules.client_network``), ``partner`` the id of
+    a partner platform that reports with its key; neither (staff tools, the demo): no limit.
+    """
+
+    network: str | None = None
+    partner: int | None = None
+
+
+@dataclass(frozen=True)
+class ReportQuotas:
+    """How many new reports a client network, all public clients, and a partner may send."""
+
+    per_client: Quota
+    overall: Quota
+    per_partner: Quota
+
+    @classmethod
+    def of(cls, per_client: str, overall: str, per_partner: str) -> ReportQuotas:
+        """Quotas from limits' notation ("5/minute;20/hour"; "" = unlimited)."""
+        return cls(
+            Quota.of("reports-client", per_client),
+            Quota.of("reports-all", overall),
+            Quota.of("reports-partner", per_partner),
+        )
+
+
+class ReportsLimited(RateLimited):
+    """Too many new reports: when to try again, and where to get help meanwhile.
+
+    ``extra`` goes into the API's answer beside ``detail``: the seconds to wait and the help
+    numbers, the emergency number first, for a person who cannot wait.
+    """
+
+    detail = (
+        "Too many reports were sent from this network or to this service just now. "
+        "Try again after Retry-After seconds. If a child is in danger now, call 112."
+    )
+
+    def __init__(self, retry_after: int, country: str) -> None:
+        super().__init__(retry_after)
+        self.extra = {
+            "retry_after": retry_after,
+            "help": [
+                {"number": c.number, "name": c.name.get("en", ""), "when": c.when.get("en", "")}
+                for c in help_directory(country).contacts
+            ],
+        }
+
+
+@dataclass(frozen=True)
 class ThrottlePolicy:
     """How many wrong PINs a reference or a client may try before a lock-out."""
 
@@ -138,8 +193,15 @@ class IntakeService:
         matcher: Matcher | None = None,
         owner_agency: str = "hotline",
         on_urls: UrlsReported | None = None,
+        rates: SharedRates | None = None,
+        quotas: ReportQuotas | None = None,
+        country: str = "PL",
     ) -> None:
         self._db = db
+        # Limits on new reports, counted in the store every process shares; none without rates.
+        self._rates = rates
+        self._quotas = quotas
+        self._country = country
         # Told, inside the report's transaction, which URLs it names (the hotline folds them
         # into content items); the composition root wires it, intake knows no hotline.
         self._on_urls = on_urls
@@ -153,13 +215,49 @@ class IntakeService:
 
     # -- submitting ---------------------------------------------------------------
 
+    def _charges(self, reporter: Reporter | None) -> list[Charge]:
+        quotas = self._quotas
+        if reporter is None or quotas is None:
+            return []
+        if reporter.partner is not None:
+            return [(quotas.per_partner, str(reporter.partner))]
+        if reporter.network is not None:
+            # Counted under a keyed hash: the rate store never holds an address.
+            client = self._keys.keyed_hash("rate-client", reporter.network)
+            return [(quotas.per_client, client), (quotas.overall, "all")]
+        return []
+
+    def check_report_rate(self, reporter: Reporter | None) -> None:
+        """ReportsLimited when ``reporter`` may not send a report now; counts nothing.
+
+        Asked before a request's body is read, so that a refused flood costs little.
+        """
+        charges = self._charges(reporter)
+        if self._rates is not None and charges:
+            wait = self._rates.wait(charges)
+            if wait:
+                raise ReportsLimited(wait, self._country)
+
+    def _count_report(self, reporter: Reporter | None) -> None:
+        charges = self._charges(reporter)
+        if self._rates is not None and charges:
+            wait = self._rates.take(charges)
+            if wait:
+                raise ReportsLimited(wait, self._country)
+
     def submit(
-        self, new: NewReport, uploads: Sequence[Upload] = (), idempotency_key: str | None = None
+        self,
+        new: NewReport,
+        uploads: Sequence[Upload] = (),
+        idempotency_key: str | None = None,
+        reporter: Reporter | None = None,
     ) -> Receipt:
         """Store a report durably and return its receipt (only after the commit).
 
         With an ``idempotency_key``, a retry of the same request returns the
         first receipt; a different request under the same key is refused.
+        A ``reporter`` is held to the limits on new reports (ReportsLimited): a report counts
+        once it has passed every check, and a replayed one does not count again.
         """
         if not (new.description or new.urls or uploads):
             raise ReportRejected(
@@ -175,6 +273,7 @@ class IntakeService:
             earlier = self._replay(key_hash, request_hash)
             if earlier:
                 return earlier
+        self._count_report(reporter)
         found = match_or_nothing(self._matcher, hashes)
         storage_keys = [self._evidence.put(upload.data) for upload in uploads]
         try:

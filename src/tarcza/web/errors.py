@@ -87,6 +87,12 @@ def install(app: FastAPI) -> None:
     async def throttled(request: Request, exc: Throttled) -> Response:
         retry = str(exc.retry_after)
         if _is_api(request):
+            if exc.extra and not _is_hma(request):
+                return JSONResponse(
+                    {"detail": exc.detail, **exc.extra},
+                    status_code=429,
+                    headers={"Retry-After": retry},
+                )
             return _api(request, exc.detail, exc.detail, 429, **{"Retry-After": retry})
         response = _page_error(request, 429)
         response.headers["Retry-After"] = retry
