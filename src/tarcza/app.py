@@ -44,6 +44,7 @@ from tarcza.mail.catcher import MailCatcher
 from tarcza.mail.rules import BUILTIN, CATCH, OfflineModeRefused, resolve_modes
 from tarcza.oversight.service import AuditLogReader
 from tarcza.schema import registry
+from tarcza.selfprotect.service import ProtectPolicy, SelfProtectService
 from tarcza.services import Services
 from tarcza.store.engine import Database, make_database
 from tarcza.store.rates import DatabaseStorage, Quota, SharedRates, make_storage
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
 # Each concept's templates folder, in the order the loader searches them.
 TEMPLATE_PACKAGES = (
     "tarcza.intake",
+    "tarcza.selfprotect",
     "tarcza.accounts",
     "tarcza.cases",
     "tarcza.oversight",
@@ -73,6 +75,7 @@ class Application:
     evidence: EvidenceStore
     matcher: Matcher
     intake: IntakeService
+    selfprotect: SelfProtectService
     auth: AuthService
     accounts: AccountService
     cases: CaseService
@@ -184,6 +187,21 @@ def build(settings: Settings | None = None) -> Application:
         ),
         country=settings.country,
     )
+    selfprotect = SelfProtectService(
+        db,
+        keyring,
+        matcher=matcher,
+        rates=rates,
+        policy=ProtectPolicy(
+            bank=settings.selfprotect_bank,
+            review_after_cases=settings.selfprotect_review_after_cases,
+            max_items_per_case=settings.selfprotect_max_items,
+            per_network=Quota.of("protect-network", settings.selfprotect_rate_per_network),
+            per_device=Quota.of("protect-device", settings.selfprotect_rate_per_device),
+            pin_per_reference=settings.pin_max_failures,
+        ),
+        country=settings.country,
+    )
     auth = AuthService(
         db,
         keyring,
@@ -226,6 +244,7 @@ def build(settings: Settings | None = None) -> Application:
             EvidenceStore: evidence,
             Matcher: matcher,
             IntakeService: intake,
+            SelfProtectService: selfprotect,
             AuthService: auth,
             AccountService: accounts,
             CaseService: cases,
@@ -245,6 +264,7 @@ def build(settings: Settings | None = None) -> Application:
         evidence=evidence,
         matcher=matcher,
         intake=intake,
+        selfprotect=selfprotect,
         auth=auth,
         accounts=accounts,
         cases=cases,
@@ -299,6 +319,7 @@ def web(application: Application, *, close_on_shutdown: bool = True) -> FastAPI:
     from tarcza.mail import pages as mail_pages
     from tarcza.oversight import pages as audit_pages
     from tarcza.oversight import routes as audit_routes
+    from tarcza.selfprotect import routes as selfprotect_routes
     from tarcza.web import errors
     from tarcza.web.middleware import BodyLimit, SecurityHeaders
     from tarcza.web.render import Site, make_templates
@@ -338,6 +359,7 @@ def web(application: Application, *, close_on_shutdown: bool = True) -> FastAPI:
     errors.install(app)
     for router in (
         intake_routes.router,
+        selfprotect_routes.router,
         hashing_routes.router,
         hashing_routes.hma_router,
         intake_pages.router,

@@ -60,6 +60,14 @@ class Settings(BaseSettings):
     partner_lookup_rate: str = "200/second;200000/hour"
     # Where the counts live: "" = the database; "redis://host:port/db" = Redis.
     rate_store: str = ""
+    # Self-protection (hashes from the person's own device): the bank they are shared in, new
+    # cases and additions per network and per device, items per case, and after how many
+    # unrelated cases one hash waits for a supervisor (a meme, a stock photo).
+    selfprotect_bank: str = "SELF_PROTECTION"
+    selfprotect_rate_per_network: str = "10/hour;30/day"
+    selfprotect_rate_per_device: str = "5/hour;20/day"
+    selfprotect_max_items: int = Field(default=50, ge=1, le=1000)
+    selfprotect_review_after_cases: int = Field(default=3, ge=2)
     db_pool_size: int = 10
     db_max_overflow: int = 20
     trusted_proxies: list[str] = Field(default_factory=list)
@@ -141,6 +149,8 @@ class Settings(BaseSettings):
         "report_rate_overall",
         "report_rate_per_partner",
         "partner_lookup_rate",
+        "selfprotect_rate_per_network",
+        "selfprotect_rate_per_device",
     )
     @classmethod
     def _rates(cls, value: str) -> str:

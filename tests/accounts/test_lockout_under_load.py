@@ -27,7 +27,7 @@ from tests.support.app import make_application
 from tests.support.server import Server, running_server
 from tests.support.staff import StaffUser, add_agencies, add_staff
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.abuse]
 
 BURST = 100
 LIMIT = 5  # the defaults: 5 per reference, 5 per account name (20 per client)

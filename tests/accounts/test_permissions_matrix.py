@@ -51,6 +51,8 @@ EXPECTED: dict[Role, dict[str, str]] = {
         "evidence:image:reveal": "own referred",
         "stats:aggregate:read": "own",
         "hotline:stats:read": "own",
+        # held self-protection hashes: "own" is the agency that runs the intake (the hotline)
+        "selfprotect:hash:review": "own",
     },
     Role.COORDINATOR: {
         "stats:aggregate:read": "own",

@@ -7,7 +7,8 @@ to top:
 - ground: errors, services, config, crypto, store/, web/ (the toolkit), jobs/ (the queue) —
   they know no concept;
 - the concepts, each above the ones it uses: audit (the log everyone writes) < accounts <
-  hashing < intake < cases (casework) < hotline < oversight (reading the log), mail;
+  hashing < intake < cases (casework), selfprotect (hash-only protection cases) < hotline <
+  oversight (reading the log), mail;
 - the roof: app (the composition root), cli, schema/ (registry, migrations, reseal, grants).
 """
 
@@ -24,15 +25,27 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 ROOT = SRC / "tarcza"
 
 GROUND = ("errors", "services", "config", "crypto", "store", "web", "jobs", "__init__")
-CONCEPTS = ("audit", "accounts", "hashing", "intake", "cases", "hotline", "oversight", "mail")
+CONCEPTS = (
+    "audit",
+    "accounts",
+    "hashing",
+    "intake",
+    "cases",
+    "selfprotect",
+    "hotline",
+    "oversight",
+    "mail",
+)
 ROOF = ("app", "cli", "schema", "__main__")
 RANK = {
     **dict.fromkeys(GROUND, 0),
     **{name: 1 + i for i, name in enumerate(CONCEPTS)},
     **dict.fromkeys(ROOF, 100),
 }
-# oversight and mail both sit just above hotline and never import each other.
+# oversight and mail both sit just above hotline and never import each other; so do cases and
+# selfprotect (the child's own protection cases) above intake.
 RANK["mail"] = RANK["oversight"]
+RANK["selfprotect"] = RANK["cases"]
 
 PURE_NAMES = (
     "rules.py",

@@ -33,6 +33,8 @@ from tarcza.store.engine import Database
 from tests.audit.oversight import oversee
 from tests.support.staff import add_agencies, add_staff, context, sign_in
 
+pytestmark = pytest.mark.abuse
+
 KEY = bytes(range(32))
 TRUSTED = public_key_b64(KEY)
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -26,6 +27,8 @@ from tarcza.store.base import utcnow
 from tests.accounts.test_access_http import evidence_of
 from tests.cases.test_casework_api import Desk, submit
 from tests.support.staff import add_agencies, add_staff, context
+
+pytestmark = pytest.mark.abuse
 
 STAFF = "/api/v1/staff"
 ONWARD = "Only the agency that owns the report refers it"

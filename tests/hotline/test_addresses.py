@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 from tarcza.hotline import addresses, trace
 from tarcza.hotline.addresses import IPV4_SPECIAL, IPV6_SPECIAL, SpecialRange
 
+pytestmark = pytest.mark.abuse
+
 ALL = IPV4_SPECIAL + IPV6_SPECIAL
 
 

@@ -16,7 +16,7 @@ import pytest
 from tarcza.schema import migrate
 from tests.support.server import free_port, running_server, server_env
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.abuse]
 
 
 def _sqlite(tmp_path: Path) -> str:

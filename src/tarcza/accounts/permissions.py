@@ -72,6 +72,7 @@ class Action(StrEnum):
     REPORT_REFERRAL_CREATE = "report:referral:create"
     REPORT_STATUS_CHANGE = "report:status:change"
     REPORT_SUMMARY_READ = "report:summary:read"
+    SELFPROTECT_HASH_REVIEW = "selfprotect:hash:review"
     STATS_AGGREGATE_READ = "stats:aggregate:read"
     USER_ACCOUNT_MANAGE = "user:account:manage"
 
@@ -119,6 +120,8 @@ GRANTS: dict[Role, dict[Action, frozenset[Relation]]] = {
         **_HOTLINE,
         Action.STATS_AGGREGATE_READ: OWN,
         Action.HOTLINE_STATS_READ: OWN,
+        # Held self-protection hashes (hashes only, never an image): the hotline's supervisors.
+        Action.SELFPROTECT_HASH_REVIEW: OWN,
     },
     # The coordinator sees aggregates only, never a person's data.
     Role.COORDINATOR: {Action.STATS_AGGREGATE_READ: OWN, Action.HOTLINE_STATS_READ: OWN},

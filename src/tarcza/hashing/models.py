@@ -116,3 +116,20 @@ class PartnerBank(Base):
     bank_id: Mapped[int] = mapped_column(
         ForeignKey("banks.id", ondelete="CASCADE"), primary_key=True
     )
+
+
+class SignalFeedback(Base):
+    """One partner's report on what it did about matches of one signal."""
+
+    __tablename__ = "signal_feedback"
+
+    id: Mapped[int] = mapped_column(_BIG_ID, primary_key=True)
+    signal_id: Mapped[int] = mapped_column(
+        ForeignKey("bank_signals.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    partner_id: Mapped[int] = mapped_column(
+        ForeignKey("partners.id", ondelete="CASCADE"), nullable=False
+    )
+    action: Mapped[str] = mapped_column(String(16), nullable=False)
+    count: Mapped[int] = mapped_column(Integer, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)

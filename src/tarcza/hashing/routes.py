@@ -13,10 +13,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query
 
 from tarcza.crypto import KeyRing
-from tarcza.hashing import banks
+from tarcza.hashing import banks, feed
 from tarcza.hashing.matcher import ItemResult, Matcher, SignalQuery
 from tarcza.hashing.partners import LookupQuota, PartnerScope, authenticate
 from tarcza.hashing.schemas import (
+    ChangeOut,
+    FeedbackIn,
+    FeedbackOut,
+    FeedOut,
     MatchOut,
     MatchRequest,
     MatchRequestRejected,
@@ -25,6 +29,7 @@ from tarcza.hashing.schemas import (
     RateLimited,
     SignalResult,
 )
+from tarcza.store.base import utcnow
 from tarcza.store.engine import Database
 from tarcza.web.deps import provided
 
@@ -221,3 +226,69 @@ def lookup(
             {"bank_content_id": m.signal_id, "distance": str(m.distance)}
         )
     return answer
+
+
+@router.get(
+    "/banks/{name}/changes",
+    response_model=FeedOut,
+    summary="Read a bank's changes",
+    responses={
+        **_ERRORS,
+        404: {"description": "No bank of this name that this key may read."},
+        422: {"description": "The cursor or the limit is not one this feed gives."},
+    },
+)
+def bank_changes(
+    name: str,
+    db: Db,
+    partner: Partner,
+    limiter: Limiter,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=feed.MAX_PAGE)] = feed.DEFAULT_PAGE,
+) -> FeedOut:
+    """Additions and removals in one of the key's banks, in order, after ``cursor``.
+
+    Keep ``next_cursor`` and pass it next time: a removal is never missed. A bank outside the
+    key's scope does not exist for it (404).
+    """
+    _spend(limiter, partner, 1)
+    bank_id = partner.banks.get(name)
+    if bank_id is None:
+        raise feed.NoSuchBank()
+    with db.sessions() as session:
+        page = feed.read_changes(session, bank_id, name, cursor, limit)
+    return FeedOut(
+        bank=page.bank,
+        changes=[ChangeOut(**vars(c)) for c in page.changes],
+        next_cursor=page.next_cursor,
+        has_more=page.has_more,
+    )
+
+
+@router.post(
+    "/feedback",
+    response_model=FeedbackOut,
+    summary="Say what was done about matches",
+    responses={
+        **_ERRORS,
+        422: {"description": "The signal is malformed, or no bank of the key holds it."},
+    },
+)
+def feedback(body: FeedbackIn, db: Db, partner: Partner, limiter: Limiter) -> FeedbackOut:
+    """Record what the platform did about matches of a signal, and how many times.
+
+    Only counts: never the content, never who uploaded it.
+    """
+    _spend(limiter, partner, 1)
+    with db.transaction() as session:
+        recorded = feed.record_feedback(
+            session,
+            partner.id,
+            partner.bank_ids,
+            body.signal_type,
+            body.signal,
+            body.action,
+            body.count,
+            utcnow(),
+        )
+    return FeedbackOut(recorded=recorded)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from tarcza.errors import Refused, Throttled, Unauthenticated
+from tarcza.hashing.feed import FeedbackAction
 from tarcza.hashing.matcher import Match
 
 MAX_BATCH: Final = 1000
@@ -100,3 +102,42 @@ class MatchResponse(BaseModel):
     """One result per signal asked about."""
 
     results: list[SignalResult]
+
+
+class ChangeOut(BaseModel):
+    """One addition to or removal from a bank."""
+
+    cursor: str = Field(description="Resume after this change by passing it as ?cursor=")
+    op: str = Field(description="add or remove", examples=["add"])
+    signal_type: str = Field(examples=["pdq"])
+    signal: str
+    at: datetime
+
+
+class FeedOut(BaseModel):
+    """A page of a bank's changes, oldest first."""
+
+    bank: str
+    changes: list[ChangeOut]
+    next_cursor: str = Field(description="Pass as ?cursor= for the changes after this page.")
+    has_more: bool = Field(description="More changes wait after this page.")
+
+
+class FeedbackIn(BaseModel):
+    """What the partner did about matches of one signal (never the content)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    signal_type: str = Field(max_length=32, examples=["pdq"])
+    signal: str = Field(max_length=MAX_SIGNAL_LENGTH)
+    action: FeedbackAction = Field(
+        description="blocked: an upload was stopped; removed: reviewed and taken down; "
+        "reviewed_kept: reviewed and left; false_positive: the match was wrong."
+    )
+    count: int = Field(default=1, ge=1, le=1_000_000, description="How many times.")
+
+
+class FeedbackOut(BaseModel):
+    """How many of the partner's bank signals the feedback was recorded on."""
+
+    recorded: int

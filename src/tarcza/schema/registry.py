@@ -13,6 +13,7 @@ def metadata() -> MetaData:
     from tarcza.hashing import models as _hashing  # noqa: F401
     from tarcza.hotline import models as _hotline  # noqa: F401
     from tarcza.intake import models as _intake  # noqa: F401
+    from tarcza.selfprotect import models as _selfprotect  # noqa: F401
     from tarcza.store import rates as _rates  # noqa: F401
     from tarcza.store import throttle as _throttle  # noqa: F401
     from tarcza.store.base import Base

@@ -1,0 +1,1 @@
+"""Self-protection: a person protects their own images by sending only hashes."""
