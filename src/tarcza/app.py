@@ -319,6 +319,7 @@ def web(application: Application, *, close_on_shutdown: bool = True) -> FastAPI:
     from tarcza.mail import pages as mail_pages
     from tarcza.oversight import pages as audit_pages
     from tarcza.oversight import routes as audit_routes
+    from tarcza.selfprotect import pages as selfprotect_pages
     from tarcza.selfprotect import routes as selfprotect_routes
     from tarcza.web import errors
     from tarcza.web.middleware import BodyLimit, SecurityHeaders
@@ -363,6 +364,7 @@ def web(application: Application, *, close_on_shutdown: bool = True) -> FastAPI:
         hashing_routes.router,
         hashing_routes.hma_router,
         intake_pages.router,
+        selfprotect_pages.router,
         account_routes.router,
         account_pages.router,
         case_routes.router,

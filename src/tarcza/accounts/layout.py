@@ -21,6 +21,7 @@ STAFF_MENU = (
     ("/staff/items", N_("Content items"), Action.HOTLINE_ITEM_READ),
     ("/staff/stats", N_("Figures"), Action.STATS_AGGREGATE_READ),
     ("/staff/hotline/stats", N_("Removal figures"), Action.HOTLINE_STATS_READ),
+    ("/staff/selfprotect", N_("Held fingerprints"), Action.SELFPROTECT_HASH_REVIEW),
     ("/staff/audit", N_("Audit log"), Action.AUDIT_LOG_SEARCH),
     # Only where the development mail catcher runs (the menu lists pages the app has).
     ("/staff/mail", N_("Caught mail"), Action.HOTLINE_ITEM_READ),
