@@ -353,7 +353,10 @@ def web(application: Application, *, close_on_shutdown: bool = True) -> FastAPI:
         default_language=settings.default_language,
         secure_cookies=settings.production,
         page_values=(
-            lambda _request: {"help": help_directory(settings.country)},
+            lambda _request: {
+                "help": help_directory(settings.country),
+                "quick_exit_url": settings.quick_exit_url,
+            },
             staff_page_values,
         ),
     )

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     # Secret for keyed hashes (PINs, idempotency keys); base64, 32 bytes.
     hmac_key: str = ""
     country: str = "PL"
+    # Where the public pages' quick exit button leads (a neutral site, in the same tab).
+    quick_exit_url: str = "https://www.google.com/"
     default_language: str = "pl"
     max_json_bytes: int = 1024 * 1024
     max_files: int = 10

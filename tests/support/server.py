@@ -53,6 +53,8 @@ def server_env(database_url: str, var_dir: Path, **extra: str) -> dict[str, str]
         # own (tests/abuse), which set them through ``extra``.
         TARCZA_REPORT_RATE_PER_CLIENT="",
         TARCZA_REPORT_RATE_OVERALL="",
+        # The quick exit leaves for a neutral site: in tests, never off this machine.
+        TARCZA_QUICK_EXIT_URL="about:blank",
     )
     env.update(extra)
     return env

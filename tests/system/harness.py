@@ -270,6 +270,7 @@ class Deployment:
             TARCZA_JOBS_TICK_SECONDS="1",
             TARCZA_NOTICE_LEASE_SECONDS="3",
             TARCZA_NOTICE_RETRY_MINUTES="[0.02]",  # 1.2 s
+            TARCZA_QUICK_EXIT_URL="about:blank",  # never off this machine
         )
         if self.kind == "postgresql":
             env.update(TARCZA_JOBS_URL=REDIS_URL, TARCZA_JOBS_QUEUE=self.queue)
