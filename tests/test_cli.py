@@ -38,7 +38,8 @@ def test_first_run_upgrades_loads_demo_once_and_audit_verifies(tmp_path: Path) -
     assert tarcza("demo", var_dir=tmp_path).stdout == first.stdout
     assert (tmp_path / "keys.json").stat().st_mode & 0o077 == 0
     verify = tarcza("audit", "verify", var_dir=tmp_path)
-    assert verify.returncode == 0 and "intact: 15 entries" in verify.stdout
+    # 15 of the reports and staff; 4 of self-protection (bank, signals, case, demo platform)
+    assert verify.returncode == 0 and "intact: 19 entries" in verify.stdout
 
 
 def test_production_refuses_to_start_without_keys(tmp_path: Path) -> None:

@@ -150,6 +150,7 @@ def _demo(_args: argparse.Namespace, services: ServicesFactory) -> int:
     from tarcza import app as root
     from tarcza.accounts.demo import load_staff_demo, sign_in_table
     from tarcza.intake.demo import load_demo
+    from tarcza.selfprotect.demo import load_protect_demo
 
     ctx = root.build()
     if ctx.settings.production:
@@ -162,6 +163,11 @@ def _demo(_args: argparse.Namespace, services: ServicesFactory) -> int:
         print(f"  reference {receipt.reference}  PIN {receipt.pin}  ({receipt.category.value})")
     staff = load_staff_demo(ctx.accounts, ctx.db, ctx.keyring, production=ctx.settings.production)
     print(sign_in_table(staff))
+    case, pin, partner_key = load_protect_demo(
+        ctx.selfprotect, ctx.db, ctx.keyring, Path(ctx.settings.var_dir)
+    )
+    print(f"A demo protection case (/protect/status): {case}  PIN {pin}")
+    print(f"The demo platform's API key (reads {ctx.settings.selfprotect_bank}): {partner_key}")
     ctx.close()
     return 0
 
