@@ -172,10 +172,20 @@ def _demo(_args: argparse.Namespace, services: ServicesFactory) -> int:
     return 0
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("a number of seconds, 0 or more") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError("a number of seconds, 0 or more")
+    return value
+
+
 def _hash(args: argparse.Namespace, services: ServicesFactory) -> int:
     from tarcza.hashing.service import hash_command
 
-    return hash_command(args.files, sys.stdout)
+    return hash_command(args.files, sys.stdout, seconds_per_hash=args.seconds_per_hash)
 
 
 def _scan(args: argparse.Namespace, services: ServicesFactory) -> int:
@@ -365,8 +375,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("demo", help="load invented demo reports and staff").set_defaults(func=_demo)
 
-    hash_ = sub.add_parser("hash", help="print MD5, SHA-256 and PDQ of files as JSON lines")
+    hash_ = sub.add_parser(
+        "hash", help="print MD5, SHA-256 and PDQ (images) or vPDQ (videos) of files as JSON lines"
+    )
     hash_.add_argument("files", nargs="+")
+    hash_.add_argument(
+        "--seconds-per-hash",
+        type=_seconds,
+        default=1.0,
+        help="videos: hash one frame every this many seconds (0: every frame; default 1)",
+    )
     hash_.set_defaults(func=_hash)
 
     scan = sub.add_parser("scan", help="hash every image under a folder (resumable), match banks")

@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from tarcza.audit import service as audit
-from tarcza.hashing import banks, formats
+from tarcza.hashing import banks, formats, vpdq
 from tarcza.hashing.banks import BankKind, Entry, SignalType
 from tarcza.hashing.changes import (
     CHUNK,
@@ -73,6 +73,8 @@ class BankInfo:
     enabled: bool
     signal_count: int
     created_at: datetime
+    vpdq_query_match_pct: float = vpdq.DEFAULT_QUERY_MATCH_PCT
+    vpdq_compared_match_pct: float = vpdq.DEFAULT_COMPARED_MATCH_PCT
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,8 @@ def _info(bank: Bank, count: int) -> BankInfo:
         enabled=bank.enabled,
         signal_count=count,
         created_at=bank.created_at,
+        vpdq_query_match_pct=bank.vpdq_query_match_pct,
+        vpdq_compared_match_pct=bank.vpdq_compared_match_pct,
     )
 
 
@@ -122,14 +126,26 @@ def create_bank(
     source: str = "",
     terms: str = "",
     pdq_threshold: int = banks.DEFAULT_PDQ_THRESHOLD,
+    vpdq_query_match_pct: float = vpdq.DEFAULT_QUERY_MATCH_PCT,
+    vpdq_compared_match_pct: float = vpdq.DEFAULT_COMPARED_MATCH_PCT,
 ) -> BankInfo:
-    """Create an empty, enabled bank; names are unique."""
+    """Create an empty, enabled bank; names are unique.
+
+    A vPDQ signal of the bank matches a video when at least ``vpdq_query_match_pct`` percent of
+    the video's frames and ``vpdq_compared_match_pct`` percent of the signal's frames match.
+    """
     bank = Bank(
         name=_checked("name", banks.check_bank_name, name),
         kind=BankKind(kind).value,
         source=_checked("source", banks.check_source, source),
         terms=_checked("terms", banks.check_terms, terms),
         pdq_threshold=_checked("threshold", banks.check_threshold, pdq_threshold),
+        vpdq_query_match_pct=_checked(
+            "vpdq_query_match_pct", banks.check_vpdq_pct, vpdq_query_match_pct
+        ),
+        vpdq_compared_match_pct=_checked(
+            "vpdq_compared_match_pct", banks.check_vpdq_pct, vpdq_compared_match_pct
+        ),
         enabled=True,
         created_at=now,
         updated_at=now,
@@ -150,6 +166,8 @@ def create_bank(
             "source": bank.source,
             "terms": bank.terms,
             "pdq_threshold": bank.pdq_threshold,
+            "vpdq_query_match_pct": bank.vpdq_query_match_pct,
+            "vpdq_compared_match_pct": bank.vpdq_compared_match_pct,
         },
     )
     return _info(bank, 0)

@@ -9,12 +9,13 @@ read and written by :mod:`tarcza.hashing.formats`.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
+
+from tarcza.hashing import vpdq
 
 
 class SignalType(StrEnum):
@@ -116,29 +117,13 @@ def normalise_signal(signal_type: SignalType, value: str) -> str:
 
 
 def _normalise_vpdq(value: str) -> str:
-    bad = InvalidSignal(
-        "invalid_vpdq", 'a vpdq signal is a JSON list of "pdq_hex,quality,timestamp" strings'
-    )
     try:
-        frames = json.loads(value)
-    except ValueError:
-        raise bad from None
-    if not isinstance(frames, list) or not frames:
-        raise bad
-    canonical = []
-    for frame in frames:
-        parts = frame.split(",") if isinstance(frame, str) else []
-        if len(parts) != 3:
-            raise bad
-        try:
-            pdq = normalise_signal(SignalType.PDQ, parts[0])
-            quality, seconds = int(parts[1]), float(parts[2])
-        except (InvalidSignal, ValueError):
-            raise bad from None
-        if not 0 <= quality <= 100 or not 0 <= seconds < float("inf"):
-            raise bad
-        canonical.append(f"{pdq},{quality},{seconds:.3f}")
-    return json.dumps(canonical, separators=(",", ":"))
+        return vpdq.to_signal(vpdq.parse_signal(value))
+    except vpdq.InvalidVpdq as exc:
+        raise InvalidSignal(
+            "invalid_vpdq",
+            f'a vpdq signal is a JSON list of "pdq_hex,quality,timestamp" strings: {exc.message}',
+        ) from None
 
 
 def lookup_key(value: str) -> str:
@@ -194,6 +179,16 @@ def check_threshold(threshold: int) -> int:
             "invalid_threshold", f"the PDQ threshold is a distance from 0 to {MAX_PDQ_THRESHOLD}"
         )
     return threshold
+
+
+def check_vpdq_pct(value: float) -> float:
+    """A vPDQ match threshold: the share of frames (percent, 0 to 100) that must match."""
+    try:
+        return vpdq.check_match_pct(value)
+    except vpdq.InvalidVpdq:
+        raise InvalidSignal(
+            "invalid_vpdq_threshold", "a vPDQ match threshold is a percentage from 0 to 100"
+        ) from None
 
 
 def make_entry(signal_type: str, value: str, label: str | None = None) -> Entry:

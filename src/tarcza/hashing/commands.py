@@ -12,6 +12,7 @@ from typing import Any
 
 from tarcza.hashing.banks import DEFAULT_PDQ_THRESHOLD, BankKind, parse_signal_type
 from tarcza.hashing.formats import ExchangeFormat
+from tarcza.hashing.vpdq import DEFAULT_COMPARED_MATCH_PCT, DEFAULT_QUERY_MATCH_PCT
 from tarcza.services import ServicesFactory
 from tarcza.store.engine import Database
 
@@ -70,8 +71,14 @@ def _create(args: argparse.Namespace, services: ServicesFactory) -> int:
             source=args.source,
             terms=args.terms,
             pdq_threshold=args.threshold,
+            vpdq_query_match_pct=args.vpdq_query_pct,
+            vpdq_compared_match_pct=args.vpdq_compared_pct,
         )
-    print(f"bank {bank.name} created ({bank.kind.value}, PDQ threshold {bank.pdq_threshold})")
+    print(
+        f"bank {bank.name} created ({bank.kind.value}, PDQ threshold {bank.pdq_threshold}, "
+        f"vPDQ {bank.vpdq_query_match_pct:g}% of the video / "
+        f"{bank.vpdq_compared_match_pct:g}% of the bank's)"
+    )
     return 0
 
 
@@ -193,6 +200,18 @@ def _add_bank_parsers(sub: Any) -> None:
     create.add_argument("--terms", default="", help="the sharing terms")
     create.add_argument("--allow", action="store_true", help="an allow-list of benign content")
     create.add_argument("--threshold", type=int, default=DEFAULT_PDQ_THRESHOLD)
+    create.add_argument(
+        "--vpdq-query-pct",
+        type=float,
+        default=DEFAULT_QUERY_MATCH_PCT,
+        help="vPDQ: %% of a video's frames that must match (default 80)",
+    )
+    create.add_argument(
+        "--vpdq-compared-pct",
+        type=float,
+        default=DEFAULT_COMPARED_MATCH_PCT,
+        help="vPDQ: %% of the bank video's frames that must match (default 0)",
+    )
     create.set_defaults(func=_create)
 
     cmds.add_parser("list", help="list the banks").set_defaults(func=_list)

@@ -1,10 +1,19 @@
 """The matcher: finds which bank signals a file or a hash matches.
 
-Exact signals (MD5, SHA-1, SHA-256, vPDQ) are looked up in the database by their indexed key.
+Exact signals (MD5, SHA-1, SHA-256) are looked up in the database by their indexed key.
 PDQ hashes are searched in an in-memory :class:`PdqIndex` of every PDQ signal, built once from
 the database, saved under ``var/index/`` and, on the next start, loaded and brought up to date
 from the ``signal_changes`` log: the matcher remembers the last change it applied, so adding a
 signal never needs a rebuild.
+
+vPDQ signals (videos) match by the vPDQ algorithm (:mod:`tarcza.hashing.vpdq`): a second
+:class:`PdqIndex` holds the usable frames (deduplicated, quality >= 50) of every vPDQ signal
+under the signal's id, built from the database at start and kept up to date from the same log.
+Each usable frame of a query video is looked up within distance 31; the signals some frame hit
+are the candidates, and for each the two match percentages are computed against its stored
+frames; it matches when both reach its bank's vPDQ thresholds. The cost grows with the number
+of frames hit, not with the size of the banks. A query video with no usable frame can still
+match a bank signal of exactly the same frames.
 
 Every answer is checked against the database (the signal is still in the bank, the bank is
 enabled, the distance is within the bank's own threshold), so a stale index can miss a very new
@@ -15,10 +24,11 @@ bank suppresses every block match of the same item (a file, or one looked-up sig
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -26,13 +36,14 @@ import numpy as np
 from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
-from tarcza.hashing import banks
+from tarcza.hashing import banks, vpdq
 from tarcza.hashing.banks import BankKind, SignalType
 from tarcza.hashing.index import PdqIndex, hex_to_hashes
 from tarcza.hashing.models import Bank, BankSignal, EvidenceMatch, SignalChange
 from tarcza.hashing.pdq import MIN_USEFUL_QUALITY
 from tarcza.hashing.service import FileHashes
 from tarcza.hashing.snapshots import Snapshot, load_snapshot, save_snapshot
+from tarcza.hashing.videos import VideoHashes
 from tarcza.store.engine import Database
 
 log = logging.getLogger("tarcza.matcher")
@@ -62,6 +73,10 @@ class Match:
     label: str | None
     source: str
     distance: int
+    # vPDQ only: the shares (%) of the query's frames and of the bank video's frames that
+    # matched; ``distance`` is then the share of the query's frames that did not, rounded up.
+    query_match_pct: float | None = None
+    compared_match_pct: float | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +94,17 @@ class _BankRow:
     kind: BankKind
     source: str
     threshold: int
+    vpdq_query_pct: float = vpdq.DEFAULT_QUERY_MATCH_PCT
+    vpdq_compared_pct: float = vpdq.DEFAULT_COMPARED_MATCH_PCT
+
+
+def video_queries(hashes: VideoHashes) -> list[SignalQuery]:
+    """The signals of an evidence video worth looking up: its digests and its vPDQ."""
+    return [
+        SignalQuery(SignalType.MD5, hashes.md5),
+        SignalQuery(SignalType.SHA256, hashes.sha256),
+        SignalQuery(SignalType.VPDQ, hashes.vpdq),
+    ]
 
 
 def file_queries(hashes: FileHashes) -> list[SignalQuery]:
@@ -134,6 +160,8 @@ class Matcher:
         self._lock = threading.RLock()
         self._index = PdqIndex()
         self._present: set[int] = set()
+        self._videos = PdqIndex()
+        self._video_ids: set[int] = set()
         self._seq = 0
         self._unsaved = 0
         self._started = False
@@ -150,6 +178,11 @@ class Matcher:
         """How many PDQ signals the index holds."""
         return len(self._present)
 
+    @property
+    def vpdq_count(self) -> int:
+        """How many vPDQ signals the frame index holds."""
+        return len(self._video_ids)
+
     def start(self) -> None:
         """Load the saved index (or build it from the database), then catch up."""
         with self._lock:
@@ -162,6 +195,9 @@ class Matcher:
                 self._index, self._present, self._seq = snapshot.index, snapshot.ids, snapshot.seq
             else:
                 self._build()
+            # The vPDQ frame index is not saved: built at or after the PDQ index's change, it is
+            # brought to the same point by replaying the log (applying a change is idempotent).
+            self._build_videos()
             self._started = True
             self.catch_up()
             if self._unsaved or snapshot is None or snapshot.seq != self._seq:
@@ -183,6 +219,26 @@ class Matcher:
         self._index, self._present, self._seq = index, {int(i) for i in ids}, seq
         self._unsaved = len(rows)
         log.info("built the PDQ index from the database: %d hashes up to change %d", len(rows), seq)
+
+    def _build_videos(self) -> None:
+        with self._db.sessions() as session:
+            rows = session.execute(
+                select(BankSignal.id, BankSignal.value).where(
+                    BankSignal.signal_type == SignalType.VPDQ.value,
+                    BankSignal.removed_at.is_(None),
+                )
+            ).all()
+        hashes: list[str] = []
+        ids: list[int] = []
+        present: set[int] = set()
+        for signal_id, value in rows:
+            frames = _usable_frames(value)
+            hashes.extend(frames)
+            ids.extend([signal_id] * len(frames))
+            present.add(signal_id)
+        self._videos = PdqIndex.build(hex_to_hashes(hashes), np.array(ids, dtype=np.int64))
+        self._video_ids = present
+        log.info("built the vPDQ frame index: %d signals, %d frames", len(present), len(ids))
 
     def catch_up(self) -> int:
         """Apply the changes logged since the last one applied; returns how many."""
@@ -209,6 +265,8 @@ class Matcher:
                 for seq, op, signal_id, signal_type, value in rows:
                     if signal_type == SignalType.PDQ.value:
                         self._apply(op, signal_id, value)
+                    elif signal_type == SignalType.VPDQ.value:
+                        self._apply_video(op, signal_id, value)
                     self._seq = seq
                 applied += len(rows)
                 if len(rows) < _CATCH_UP_BATCH:
@@ -226,6 +284,17 @@ class Matcher:
         elif op == "remove" and signal_id in self._present:
             self._index.remove(np.array([signal_id], dtype=np.int64))
             self._present.discard(signal_id)
+
+    def _apply_video(self, op: str, signal_id: int, value: str) -> None:
+        if op == "add" and signal_id not in self._video_ids:
+            frames = _usable_frames(value)
+            if frames:
+                ids = np.full(len(frames), signal_id, dtype=np.int64)
+                self._videos.add(hex_to_hashes(frames), ids)
+            self._video_ids.add(signal_id)
+        elif op == "remove" and signal_id in self._video_ids:
+            self._videos.remove(np.array([signal_id], dtype=np.int64))
+            self._video_ids.discard(signal_id)
 
     def save(self) -> None:
         """Write the index and the last applied change under the index folder (if any)."""
@@ -259,6 +328,8 @@ class Matcher:
                 found[item].append(match)
             for item, match in self._similar(session, items, live):
                 found[item].append(match)
+            for item, match in self._similar_videos(session, items, live):
+                found[item].append(match)
         return [_decide(found.get(i, []), scope) for i in range(len(items))]
 
     def match_files(self, files: Sequence[FileHashes]) -> list[ItemResult]:
@@ -271,8 +342,11 @@ class Matcher:
         wanted: dict[tuple[str, str], list[int]] = defaultdict(list)
         for number, item in enumerate(items):
             for query in item:
-                if query.signal_type is not SignalType.PDQ:
-                    wanted[(query.signal_type.value, banks.lookup_key(query.value))].append(number)
+                if query.signal_type is SignalType.PDQ:
+                    continue
+                if query.signal_type is SignalType.VPDQ and _usable_frames(query.value):
+                    continue  # matched by the algorithm (_similar_videos)
+                wanted[(query.signal_type.value, banks.lookup_key(query.value))].append(number)
         by_type: dict[str, list[str]] = defaultdict(list)
         for signal_type, lookup in wanted:
             by_type[signal_type].append(lookup)
@@ -322,6 +396,67 @@ class Matcher:
                         out.append((number, _match(row, bank, distance)))
         return out
 
+    def _similar_videos(
+        self, session: Session, items: Sequence[Sequence[SignalQuery]], live: dict[int, _BankRow]
+    ) -> list[tuple[int, Match]]:
+        owners: list[tuple[int, list[str]]] = []
+        for number, item in enumerate(items):
+            for query in item:
+                if query.signal_type is SignalType.VPDQ:
+                    frames = _usable_frames(query.value)
+                    if frames:
+                        owners.append((number, frames))
+        if not owners:
+            return []
+        owner_of = np.concatenate(
+            [np.full(len(frames), k, dtype=np.int64) for k, (_, frames) in enumerate(owners)]
+        )
+        with self._lock:
+            if len(self._videos) == 0:
+                return []
+            query_idx, ids, _ = self._videos.search_batch(
+                hex_to_hashes(h for _, frames in owners for h in frames),
+                vpdq.DEFAULT_DISTANCE_THRESHOLD,
+            )
+        # Which query frames hit each (query video, signal): an upper bound of its share.
+        frames_hit: dict[tuple[int, int], set[int]] = defaultdict(set)
+        for q, signal_id in zip(query_idx.tolist(), ids.tolist(), strict=True):
+            frames_hit[(int(owner_of[q]), int(signal_id))].add(int(q))
+        lowest = min(bank.vpdq_query_pct for bank in live.values())
+        wanted: dict[int, list[int]] = defaultdict(list)
+        for (k, signal_id), hit in frames_hit.items():
+            if len(hit) * 100 / len(owners[k][1]) >= lowest:
+                wanted[signal_id].append(k)
+        out: list[tuple[int, Match]] = []
+        candidates = list(wanted)
+        for start in range(0, len(candidates), _CHUNK):
+            condition = BankSignal.id.in_(candidates[start : start + _CHUNK])
+            for row in _live_signals(session, condition, live):
+                bank = live[row.bank_id]
+                stored = _usable_frames(row.value)
+                for k in wanted[row.id]:
+                    number, frames = owners[k]
+                    score = vpdq.score_hashes(frames, stored, vpdq.DEFAULT_DISTANCE_THRESHOLD)
+                    if score.reaches(bank.vpdq_query_pct, bank.vpdq_compared_pct):
+                        out.append((number, _video_match(row, bank, score)))
+        return out
+
+
+def _usable_frames(value: str) -> list[str]:
+    """The frames of a canonical vPDQ signal that take part in matching (see hashing.vpdq)."""
+    try:
+        return vpdq.usable_hashes(vpdq.parse_signal(value))
+    except vpdq.InvalidVpdq:
+        return []
+
+
+def _video_match(row: BankSignal, bank: _BankRow, score: vpdq.VpdqScore) -> Match:
+    return replace(
+        _match(row, bank, math.ceil(100 - score.query_match_pct)),
+        query_match_pct=round(score.query_match_pct, 2),
+        compared_match_pct=round(score.compared_match_pct, 2),
+    )
+
 
 def _decide(found: list[Match], scope: frozenset[int] | None) -> ItemResult:
     if any(match.kind is BankKind.ALLOW for match in found):
@@ -360,12 +495,26 @@ def _live_signals(
 
 def _enabled_banks(session: Session) -> dict[int, _BankRow]:
     rows = session.execute(
-        select(Bank.id, Bank.name, Bank.kind, Bank.source, Bank.pdq_threshold).where(
-            Bank.enabled.is_(True)
-        )
+        select(
+            Bank.id,
+            Bank.name,
+            Bank.kind,
+            Bank.source,
+            Bank.pdq_threshold,
+            Bank.vpdq_query_match_pct,
+            Bank.vpdq_compared_match_pct,
+        ).where(Bank.enabled.is_(True))
     )
     return {
-        row.id: _BankRow(row.id, row.name, BankKind(row.kind), row.source, row.pdq_threshold)
+        row.id: _BankRow(
+            row.id,
+            row.name,
+            BankKind(row.kind),
+            row.source,
+            row.pdq_threshold,
+            float(row.vpdq_query_match_pct),
+            float(row.vpdq_compared_match_pct),
+        )
         for row in rows
     }
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -15,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -34,6 +36,14 @@ class Bank(Base):
     source: Mapped[str] = mapped_column(String(200), nullable=False)
     terms: Mapped[str] = mapped_column(Text, nullable=False)
     pdq_threshold: Mapped[int] = mapped_column(SmallInteger, nullable=False)
+    # A vPDQ signal matches when at least these shares (%) of the query video's frames and of its
+    # own frames match (hashing.vpdq; pytx's defaults 80 and 0).
+    vpdq_query_match_pct: Mapped[float] = mapped_column(
+        Float, nullable=False, default=80.0, server_default=text("80")
+    )
+    vpdq_compared_match_pct: Mapped[float] = mapped_column(
+        Float, nullable=False, default=0.0, server_default=text("0")
+    )
     enabled: Mapped[bool] = mapped_column(Boolean, nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)

@@ -253,3 +253,17 @@ def hamming(a_hex: str, b_hex: str) -> int:
     if not is_valid_pdq_hex(a_hex) or not is_valid_pdq_hex(b_hex):
         raise ValueError("PDQ hashes must be 64 lowercase hex characters")
     return (int(a_hex, 16) ^ int(b_hex, 16)).bit_count()
+
+
+def pdq_from_rgb_frame(pixels: npt.NDArray[np.uint8]) -> PdqHash:
+    """Compute the PDQ hash of an H x W x 3 RGB frame at its full size, as vPDQ does.
+
+    The reference video hasher (vpdq's frame buffer hasher) hashes every decoded frame as it is,
+    without the photo hasher's resize to 512x512 (:func:`pdq_from_image` does that resize), so
+    video frames go through here to give the reference's frame hashes.
+    Raises ValueError for an array that is not H x W x 3 bytes.
+    """
+    if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.dtype != np.uint8:
+        raise ValueError("a frame is an H x W x 3 array of bytes")
+    coefficients, quality = _pdq_coefficients(pixels)
+    return PdqHash(hex=_coefficients_to_hex(coefficients), quality=quality)

@@ -1,4 +1,4 @@
-"""Hashing of uploaded or local files: cryptographic digests plus PDQ for images.
+"""Hashing of uploaded or local files: cryptographic digests plus PDQ for images, vPDQ for videos.
 
 Used by the intake (``hash_image_bytes``) and by ``tarcza hash FILE...`` (``hash_command``).
 """
@@ -13,12 +13,20 @@ from typing import TextIO
 
 from tarcza.hashing.images import ImageLimits, ImageRejected, open_image
 from tarcza.hashing.pdq import pdq_from_image
+from tarcza.hashing.videos import (
+    DEFAULT_SECONDS_PER_HASH,
+    VideoLimits,
+    VideoRejected,
+    hash_video_file,
+    sniff_video_type,
+)
 
 DEFAULT_LIMITS = ImageLimits()
 
 _READ_CHUNK = 1024 * 1024
+_VIDEO_SNIFF_BYTES = 256
 
-CliResult = dict[str, str | int | None]
+CliResult = dict[str, str | int | list[str] | None]
 
 
 @dataclass(frozen=True)
@@ -88,14 +96,27 @@ def _read_with_digests(path: Path, max_bytes: int) -> tuple[bytes | None, str, s
     return (None if chunks is None else b"".join(chunks)), md5.hexdigest(), sha256.hexdigest()
 
 
-def hash_file_for_cli(path: Path, limits: ImageLimits = DEFAULT_LIMITS) -> CliResult:
+def hash_file_for_cli(
+    path: Path,
+    limits: ImageLimits = DEFAULT_LIMITS,
+    video_limits: VideoLimits | None = None,
+) -> CliResult:
     """Return the JSON object that ``tarcza hash`` prints for one file.
 
     Images give {"path", "md5", "sha256", "pdq", "quality"}. A readable file that is not an
     acceptable image gives the same keys with "pdq" and "quality" null plus "error". A path that
-    cannot be read gives {"path", "error"}.
+    cannot be read gives {"path", "error"}. A video (told by its first bytes) gives
+    {"path", "md5", "sha256", "vpdq"}: "vpdq" the list of "pdq_hex,quality,timestamp" frames
+    (frames chosen by ``video_limits.seconds_per_hash``), or null with "error".
     """
     name = str(path)
+    try:
+        with path.open("rb") as fh:
+            is_video = sniff_video_type(fh.read(_VIDEO_SNIFF_BYTES)) is not None
+    except OSError as exc:
+        return {"path": name, "error": f"cannot read file: {exc.strerror or exc}"}
+    if is_video:
+        return _hash_video_for_cli(path, video_limits or VideoLimits())
     try:
         data, md5, sha256 = _read_with_digests(path, limits.max_bytes)
     except OSError as exc:
@@ -119,15 +140,46 @@ def hash_file_for_cli(path: Path, limits: ImageLimits = DEFAULT_LIMITS) -> CliRe
     return result
 
 
-def hash_command(paths: list[str], out: TextIO) -> int:
+def _hash_video_for_cli(path: Path, limits: VideoLimits) -> CliResult:
+    name = str(path)
+    try:
+        with path.open("rb") as fh:
+            hashes = hash_video_file(fh, limits)
+    except OSError as exc:
+        return {"path": name, "error": f"cannot read file: {exc.strerror or exc}"}
+    except VideoRejected as exc:
+        try:
+            _, md5, sha256 = _read_with_digests(path, 0)
+        except OSError:
+            return {"path": name, "vpdq": None, "error": f"{exc.code}: {exc.message}"}
+        return {
+            "path": name,
+            "md5": md5,
+            "sha256": sha256,
+            "vpdq": None,
+            "error": f"{exc.code}: {exc.message}",
+        }
+    return {
+        "path": name,
+        "md5": hashes.md5,
+        "sha256": hashes.sha256,
+        "vpdq": [str(frame) for frame in hashes.frames],
+    }
+
+
+def hash_command(
+    paths: list[str], out: TextIO, *, seconds_per_hash: float = DEFAULT_SECONDS_PER_HASH
+) -> int:
     """Print one compact JSON object per file to ``out``, in the order given.
 
-    Returns the exit status: 0 if every file was hashed as an image, 1 if any failed (all files
-    are still processed and printed).
+    Videos are vPDQ-hashed, one frame every ``seconds_per_hash`` seconds (0: every frame).
+    Returns the exit status: 0 if every file was hashed, 1 if any failed (all files are still
+    processed and printed).
     """
     status = 0
+    video_limits = VideoLimits(seconds_per_hash=seconds_per_hash)
     for raw in paths:
-        result = hash_file_for_cli(Path(raw), DEFAULT_LIMITS)
+        result = hash_file_for_cli(Path(raw), DEFAULT_LIMITS, video_limits)
         if "error" in result:
             status = 1
         # ASCII-only output keeps undecodable file names (surrogate escapes) printable.
