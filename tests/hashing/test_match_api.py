@@ -116,6 +116,8 @@ def test_a_batch_answers_each_signal_with_its_matches(client: TestClient, world:
             "signal": world.known_pdq,
             "distance": 5,
             "bank_content_id": world.known_ids[world.known_pdq],
+            "query_match_pct": None,  # vPDQ only
+            "compared_match_pct": None,
         }
     ]
     assert [m["distance"] for m in second["matches"]] == [0]

@@ -74,8 +74,17 @@ class MatchOut(BaseModel):
     source: str = Field(description="Where the bank's signals come from (provenance).")
     signal_type: str
     signal: str = Field(description="The matched hash as the bank holds it.")
-    distance: int = Field(description="Hamming distance for PDQ; 0 for exact matches.")
+    distance: int = Field(
+        description="Hamming distance for PDQ; 0 for exact matches; for vPDQ the share of the "
+        "query's frames (per cent, rounded up) that matched no frame of the bank's video."
+    )
     bank_content_id: int = Field(description="The matched signal's id (as in HMA).")
+    query_match_pct: float | None = Field(
+        default=None, description="vPDQ: per cent of the query's frames found in the bank's video."
+    )
+    compared_match_pct: float | None = Field(
+        default=None, description="vPDQ: per cent of the bank video's frames found in the query."
+    )
 
     @classmethod
     def of(cls, match: Match) -> MatchOut:
@@ -87,6 +96,8 @@ class MatchOut(BaseModel):
             signal=match.signal,
             distance=match.distance,
             bank_content_id=match.signal_id,
+            query_match_pct=match.query_match_pct,
+            compared_match_pct=match.compared_match_pct,
         )
 
 
