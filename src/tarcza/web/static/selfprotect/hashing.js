@@ -320,7 +320,7 @@ export function hamming(a, b) {
 export function withoutExifOrientation(bytes) {
   const exif = findExif(bytes);
   if (!exif) return bytes;
-  const [start, end] = exif;
+  const [start, end, crcFrom] = exif;
   let copy = null;
   const tiff = bytes.subarray(start, end);
   if (tiff.length < 8) return bytes;
@@ -340,12 +340,32 @@ export function withoutExifOrientation(bytes) {
     if (value === 1) break;
     copy = new Uint8Array(bytes);
     new DataView(copy.buffer, start, end - start).setUint16(entry + 8, 1, little);
+    if (crcFrom !== undefined) {
+      new DataView(copy.buffer).setUint32(end, crc32(copy.subarray(crcFrom, end)));
+    }
     break;
   }
   return copy || bytes;
 }
 
-// [start, end) of the TIFF structure of the EXIF data of a JPEG, PNG or WebP file, or null.
+let crcTable = null;
+
+function crc32(bytes) {
+  if (!crcTable) {
+    crcTable = new Int32Array(256);
+    for (let n = 0; n < 256; n++) {
+      let c = n;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      crcTable[n] = c;
+    }
+  }
+  let crc = -1;
+  for (let i = 0; i < bytes.length; i++) crc = crcTable[(crc ^ bytes[i]) & 255] ^ (crc >>> 8);
+  return (crc ^ -1) >>> 0;
+}
+
+// [start, end) of the TIFF structure of the EXIF data of a JPEG, PNG or WebP file, or null; for
+// PNG a third item: where the chunk's CRC-covered bytes start (the CRC follows the data).
 function findExif(bytes) {
   const n = bytes.length;
   const ascii = (o, s) => {
@@ -367,12 +387,20 @@ function findExif(bytes) {
     }
     return null;
   }
-  if (ascii(0, "\x89PNG")) {
-    // An eXIf chunk is covered by a CRC; Chromium's PNG decoder does not read eXIf orientation
-    // in the builds this was tested with, so PNG is left alone.
+  if (ascii(0, "\x89PNG\r\n\x1a\n")) {
+    let o = 8;
+    while (o + 12 <= n) {
+      const length = ((bytes[o] << 24) | (bytes[o + 1] << 16) | (bytes[o + 2] << 8) | bytes[o + 3]) >>> 0;
+      if (ascii(o + 4, "IDAT") || ascii(o + 4, "IEND")) return null; // Chromium reads eXIf first
+      if (ascii(o + 4, "eXIf") && o + 12 + length <= n) {
+        return [o + 8, o + 8 + length, o + 4]; // the chunk's CRC covers its type and data
+      }
+      o += 12 + length;
+    }
     return null;
   }
   if (ascii(0, "RIFF") && ascii(8, "WEBP")) {
+    // Chromium ignored a WebP's EXIF orientation when this was written; reset it all the same.
     let o = 12;
     while (o + 8 <= n) {
       const size = bytes[o + 4] | (bytes[o + 5] << 8) | (bytes[o + 6] << 16) | (bytes[o + 7] << 24);
@@ -517,19 +545,27 @@ export function mp4VideoTiming(bytes) {
   return null;
 }
 
-function once(target, ok, fail = "error") {
+// Wait for a media event; a decoding error or a stall of 30 s rejects.
+function once(target, ok, fail = "error", timeoutMs = 30000) {
   return new Promise((resolve, reject) => {
-    const done = (event) => {
+    const stop = () => {
+      clearTimeout(timer);
       target.removeEventListener(ok, done);
       target.removeEventListener(fail, failed);
+    };
+    const done = (event) => {
+      stop();
       resolve(event);
     };
     const failed = () => {
-      target.removeEventListener(ok, done);
-      target.removeEventListener(fail, failed);
+      stop();
       const error = target.error;
       reject(new Error(`the video could not be decoded${error ? `: ${error.message}` : ""}`));
     };
+    const timer = setTimeout(() => {
+      stop();
+      reject(new Error(`the video could not be decoded: no "${ok}" within ${timeoutMs / 1000} s`));
+    }, timeoutMs);
     target.addEventListener(ok, done);
     target.addEventListener(fail, failed);
   });
@@ -612,7 +648,11 @@ export function rgbaFromYuv(planes, format, width, height) {
   return rgba;
 }
 
-async function pdqOfCurrentFrame(video, width, height, ctx) {
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// The decoded picture of the element's current frame: {format, width, height, data, layout}
+// (YUV planes through WebCodecs' VideoFrame) or {format: "RGBA", ...} through the canvas.
+async function grabFrame(video, width, height, ctx) {
   if (typeof VideoFrame !== "undefined") {
     let frame = null;
     try {
@@ -623,8 +663,7 @@ async function pdqOfCurrentFrame(video, width, height, ctx) {
       if ((format in YUV_LAYOUTS || format === "NV12") && w === width && h === height) {
         const data = new Uint8Array(frame.allocationSize());
         const layout = await frame.copyTo(data);
-        const planes = { data, y: layout[0], u: layout[1], v: layout[2] };
-        return pdqFromRgba(rgbaFromYuv(planes, format, w, h), w, h);
+        return { format, data, layout };
       }
     } catch {
       // fall through to the canvas
@@ -633,16 +672,47 @@ async function pdqOfCurrentFrame(video, width, height, ctx) {
     }
   }
   ctx.drawImage(video, 0, 0, width, height);
-  return pdqFromRgba(ctx.getImageData(0, 0, width, height).data, width, height);
+  return { format: "RGBA", data: ctx.getImageData(0, 0, width, height).data };
+}
+
+function fingerprint(bytes) {
+  let h = bytes.length;
+  for (let i = 0; i < bytes.length; i += 61) h = (Math.imul(h, 31) + bytes[i]) | 0;
+  return h;
+}
+
+// "seeked" can fire a moment before the element's current frame is the one sought: on a busy
+// machine the previous frame was seen now and then. So wait a little, and take the frame once
+// two looks SETTLE_MS apart agree.
+const SETTLE_MS = 15;
+
+async function pdqOfCurrentFrame(video, width, height, ctx) {
+  await sleep(SETTLE_MS);
+  let picture = await grabFrame(video, width, height, ctx);
+  for (let look = 0; look < 20; look++) {
+    await sleep(SETTLE_MS);
+    const again = await grabFrame(video, width, height, ctx);
+    const same = fingerprint(again.data) === fingerprint(picture.data);
+    picture = again;
+    if (same) break;
+  }
+  if (picture.format === "RGBA") return pdqFromRgba(picture.data, width, height);
+  const { data, layout } = picture;
+  const planes = { data, y: layout[0], u: layout[1], v: layout[2] };
+  return pdqFromRgba(rgbaFromYuv(planes, picture.format, width, height), width, height);
 }
 
 /**
- * vPDQ of a video's bytes: [{frame, pdq, quality, timestamp}], one frame every secondsPerHash
- * seconds (frame numbers multiple of trunc(secondsPerHash * frameRate), as the reference picks).
+ * vPDQ of a video (a Blob or File): [{frame, pdq, quality, timestamp}], one frame every
+ * secondsPerHash seconds (frame numbers multiple of trunc(secondsPerHash * frameRate), as the
+ * reference picks; 0 hashes every frame). options.bytes: the file's bytes if already read (for
+ * the frame rate in an MP4/MOV header).
  */
-export async function vpdqFromVideoBytes(bytes, options = {}) {
+export async function vpdqFromVideo(blob, options = {}) {
   const secondsPerHash = options.secondsPerHash ?? DEFAULT_SECONDS_PER_HASH;
-  const url = URL.createObjectURL(new Blob([bytes], { type: options.type || "video/mp4" }));
+  if (!(secondsPerHash >= 0)) throw new Error("secondsPerHash must be a number >= 0");
+  const bytes = options.bytes || new Uint8Array(await blob.arrayBuffer());
+  const url = URL.createObjectURL(blob);
   const video = document.createElement("video");
   video.muted = true;
   video.playsInline = true;
@@ -670,8 +740,9 @@ export async function vpdqFromVideoBytes(bytes, options = {}) {
         video.currentTime = target;
         await seeked;
       }
+      const seconds = frame / frameRate;
       const { pdq, quality } = await pdqOfCurrentFrame(video, width, height, ctx);
-      features.push({ frame, pdq, quality, timestamp: frame / frameRate });
+      features.push({ frame, pdq, quality, timestamp: seconds });
       if (options.onProgress) options.onProgress(Math.min(1, (frame + 1) / frameCount));
     }
     return features;
@@ -723,6 +794,6 @@ export async function hashFile(file, options = {}) {
     const { pdq, quality } = await pdqFromImageBytes(bytes);
     return { kind, md5: await md5, sha256: await sha256, pdq, quality };
   }
-  const vpdq = await vpdqFromVideoBytes(bytes, { ...options, type: file.type });
+  const vpdq = await vpdqFromVideo(file, { ...options, bytes });
   return { kind, md5: await md5, sha256: await sha256, vpdq };
 }
