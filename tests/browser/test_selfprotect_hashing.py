@@ -238,6 +238,25 @@ def test_pdq_agrees_with_tarczas_python_hasher(harness: Harness, width: int, hei
     assert abs(result["quality"] - expected.quality) <= 1
 
 
+@pytest.mark.parametrize(("width", "height"), [(300, 200), (600, 400), (1000, 700), (517, 2000)])
+def test_pdq_from_raw_pixels_is_python_bit_for_bit(
+    harness: Harness, width: int, height: int
+) -> None:
+    # No decoder on either side: the same RGBA bytes to pdqFromImageData and to tarcza's hasher.
+    img = _synthetic(width, height, seed=width + height)
+    name = f"pixels-{width}x{height}.rgba"  # one name a case: the page may cache a URL
+    (harness.tmp_dir / name).write_bytes(img.convert("RGBA").tobytes())
+    result = harness.page.evaluate(
+        """async ([url, width, height]) => {
+            const rgba = new Uint8Array(await (await fetch(url)).arrayBuffer());
+            return window.hashing.pdqFromImageData(rgba, width, height);
+        }""",
+        [harness.base + "/tmp/" + name, width, height],
+    )
+    expected = pdq_from_image(img)
+    assert (result["pdq"], result["quality"]) == (expected.hex, expected.quality)
+
+
 def test_quality_of_a_faint_picture_agrees_with_python(harness: Harness) -> None:
     # A faint picture: its quality lies between 0 and 100, where rounding would show.
     img = _synthetic(700, 500, seed=3, contrast=0)
@@ -290,6 +309,13 @@ def test_a_file_that_is_no_picture_is_refused_clearly(harness: Harness) -> None:
         harness.base + "/tmp/notes.txt",
     )
     assert message and "not an image or a video" in message
+    message = harness.page.evaluate(
+        """() => {
+            try { window.hashing.pdqFromImageData(new Uint8Array(10), 3, 3); return null; }
+            catch (e) { return e.message; }
+        }"""
+    )
+    assert message and "3 * 3" not in message and "36 bytes, not 10" in message
 
 
 # -- MD5 and SHA-256 ------------------------------------------------------------------------------

@@ -172,7 +172,6 @@ function axisTaps(n) {
   const hi = (i) => Math.min(i + half - 1, n - 1);
   const starts = new Int32Array(64);
   const weights = [];
-  let width = 0;
   for (let k = 0; k < 64; k++) {
     const p = Math.floor(((k + 0.5) * n) / 64);
     const first = lo(lo(p));
@@ -185,9 +184,8 @@ function axisTaps(n) {
     }
     starts[k] = first;
     weights.push(w);
-    width = Math.max(width, w.length);
   }
-  taps = { starts, weights, width };
+  taps = { starts, weights };
   if (tapCache.size > 64) tapCache.clear();
   tapCache.set(n, taps);
   return taps;
@@ -195,12 +193,23 @@ function axisTaps(n) {
 
 const ZERO_HASH = "0".repeat(64);
 
+function checkPixels(rgba, width, height) {
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 0 || height < 0) {
+    throw new RangeError(`width and height must be whole numbers >= 0, not ${width}x${height}`);
+  }
+  if (!rgba || rgba.length !== width * height * 4) {
+    const got = rgba ? rgba.length : 0;
+    throw new RangeError(`rgba must hold width * height * 4 = ${width * height * 4} bytes, not ${got}`);
+  }
+}
+
 /**
  * PDQ of RGBA pixels (width * height * 4 bytes, row-major, as ImageData gives them), hashed at the
  * size given: the 512x512 resize of the reference CLI is the caller's (see pdqFromImageData).
  * Returns {pdq, quality}.
  */
 export function pdqFromRgba(rgba, width, height) {
+  checkPixels(rgba, width, height);
   if (width < MIN_HASHABLE_DIM || height < MIN_HASHABLE_DIM) return { pdq: ZERO_HASH, quality: 0 };
   const grid = new Float32Array(64 * 64);
   const rowLuma = new Float32Array(width);
@@ -217,9 +226,9 @@ export function pdqFromRgba(rgba, width, height) {
   } else {
     const rows = axisTaps(height);
     const cols = axisTaps(width);
-    // Weight of each source row for each kept row; luma of each needed row computed once.
+    // For each source row, the kept rows it adds to and with what weight: the luma of a row is
+    // computed once, and only for the rows the blur reaches at the kept samples.
     const kept = new Float64Array(64 * width); // 64 kept rows, all columns
-    let y0 = -1;
     const rowsNeeded = new Map();
     for (let k = 0; k < 64; k++) {
       const w = rows.weights[k];
@@ -230,9 +239,7 @@ export function pdqFromRgba(rgba, width, height) {
         list.push(k, w[t]);
       }
     }
-    for (const [y, list] of [...rowsNeeded.entries()].sort((a, b) => a[0] - b[0])) {
-      if (y === y0) continue;
-      y0 = y;
+    for (const [y, list] of rowsNeeded) {
       const luma = lumaRow(y);
       for (let e = 0; e < list.length; e += 2) {
         const base = list[e] * width;
@@ -415,22 +422,38 @@ function findExif(bytes) {
   return null;
 }
 
-/**
- * PDQ of decoded pixels as the reference CLI computes it: an image with a side over 512 pixels is
- * first resized to 512x512 by nearest neighbour (source pixel floor(i * old / 512)).
- */
-export function pdqFromImageData(rgba, width, height) {
+// The reference CLI's resize of an image with a side over 512 pixels: 512x512, nearest
+// neighbour, source pixel floor(i * old / 512) (CImg's choice; exact in integers). rowAt(y) gives
+// row y as one 32-bit word a pixel; only the 512 rows picked are asked for.
+function referenceDownsample(width, height, rowAt) {
   const size = REFERENCE_DOWNSAMPLE_DIMS;
-  if (width <= size && height <= size) return pdqFromRgba(rgba, width, height);
   const small = new Uint8Array(size * size * 4);
-  const src32 = new Uint32Array(rgba.buffer, rgba.byteOffset, width * height);
-  const dst32 = new Uint32Array(small.buffer);
+  const out = new Uint32Array(small.buffer);
   const cols = new Int32Array(size);
   for (let x = 0; x < size; x++) cols[x] = Math.floor((x * width) / size);
+  let lastRow = -1;
+  let row = null;
   for (let y = 0; y < size; y++) {
-    const row = Math.floor((y * height) / size) * width;
-    for (let x = 0; x < size; x++) dst32[y * size + x] = src32[row + cols[x]];
+    const source = Math.floor((y * height) / size);
+    if (source !== lastRow) {
+      row = rowAt(source);
+      lastRow = source;
+    }
+    for (let x = 0; x < size; x++) out[y * size + x] = row[cols[x]];
   }
+  return small;
+}
+
+/**
+ * PDQ of decoded RGBA pixels as the reference CLI computes it: an image with a side over 512
+ * pixels is first resized to 512x512 by nearest neighbour. Returns {pdq, quality}.
+ */
+export function pdqFromImageData(rgba, width, height) {
+  checkPixels(rgba, width, height);
+  const size = REFERENCE_DOWNSAMPLE_DIMS;
+  if (width <= size && height <= size) return pdqFromRgba(rgba, width, height);
+  const words = new Uint32Array(rgba.buffer, rgba.byteOffset, width * height);
+  const small = referenceDownsample(width, height, (y) => words.subarray(y * width, (y + 1) * width));
   return pdqFromRgba(small, size, size);
 }
 
@@ -465,22 +488,11 @@ export async function pdqFromImageBytes(bytes) {
     if (width <= size && height <= size) {
       return pdqFromRgba(ctx.getImageData(0, 0, width, height).data, width, height);
     }
-    // Read back only the 512 rows (or fewer) the reference's nearest-neighbour resize keeps.
-    const small = new Uint8Array(size * size * 4);
-    const dst32 = new Uint32Array(small.buffer);
-    const cols = new Int32Array(size);
-    for (let x = 0; x < size; x++) cols[x] = Math.floor((x * width) / size);
-    let lastRow = -1;
-    let src32 = null;
-    for (let y = 0; y < size; y++) {
-      const row = Math.floor((y * height) / size);
-      if (row !== lastRow) {
-        const data = ctx.getImageData(0, row, width, 1).data;
-        src32 = new Uint32Array(data.buffer, data.byteOffset, width);
-        lastRow = row;
-      }
-      for (let x = 0; x < size; x++) dst32[y * size + x] = src32[cols[x]];
-    }
+    // Read back only the 512 rows the reference's nearest-neighbour resize keeps.
+    const small = referenceDownsample(width, height, (y) => {
+      const data = ctx.getImageData(0, y, width, 1).data;
+      return new Uint32Array(data.buffer, data.byteOffset, width);
+    });
     return pdqFromRgba(small, size, size);
   } finally {
     bitmap.close();
