@@ -12,9 +12,9 @@ if (form) {
   const most = Number(form.dataset.maxItems || 50);
   let items = [];
 
-  const row = (name, text, ok) => {
+  const row = (name, text, state) => {
     const li = document.createElement("li");
-    li.className = ok ? "hashed-ok" : "hashed-refused";
+    li.className = state;
     const strong = document.createElement("strong");
     strong.textContent = name;
     li.append(strong, " — ", text);
@@ -28,11 +28,11 @@ if (form) {
     send.disabled = true;
     const files = Array.from(input.files || []);
     if (files.length > most) {
-      row("", form.dataset.msgTooMany, false);
+      row("", form.dataset.msgTooMany, "hashed-refused");
       return;
     }
     for (const file of files) {
-      const li = row(file.name, form.dataset.msgWorking, true);
+      const li = row(file.name, form.dataset.msgWorking, "hashed-working");
       try {
         const hashed = await hashFile(file);
         const plain =
