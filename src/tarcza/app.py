@@ -27,7 +27,7 @@ from tarcza.accounts.service import AccountService
 from tarcza.cases.service import CaseService
 from tarcza.config import ConfigError, Keys, Settings, load_keys, load_settings
 from tarcza.crypto import KeyRing
-from tarcza.hashing.budget import DECODE_BUDGET
+from tarcza.hashing.budget import DECODE_BUDGET, return_large_frees_to_the_os
 from tarcza.hashing.images import ImageLimits
 from tarcza.hashing.matcher import Matcher
 from tarcza.hashing.partners import RateLimiter
@@ -138,8 +138,10 @@ def build(settings: Settings | None = None) -> Application:
     db = make_database(settings.resolved_database_url, settings)
     evidence = EvidenceStore(Path(settings.resolved_evidence_dir), keyring)
     limits = ImageLimits(max_bytes=settings.max_file_bytes, max_pixels=settings.max_image_pixels)
-    # One pixel budget per process bounds the memory of every image being decoded.
+    # One pixel budget per process bounds the memory of every image being decoded; freed
+    # pixels go back to the operating system.
     DECODE_BUDGET.resize(settings.decode_pixel_budget)
+    return_large_frees_to_the_os()
     matcher = Matcher(db, Path(settings.var_dir) / "index")
     mail_mode, dns_mode = modes(settings)
     resolver: AddressResolver = (

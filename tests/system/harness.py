@@ -167,6 +167,11 @@ class Process:
         return self._popen is not None and self._popen.poll() is None
 
     @property
+    def pid(self) -> int | None:
+        """The process id of the command (its process group's leader), once started."""
+        return None if self._popen is None else self._popen.pid
+
+    @property
     def exit_code(self) -> int | None:
         return None if self._popen is None else self._popen.poll()
 
