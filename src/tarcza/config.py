@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     max_image_pixels: int = 40_000_000
     # Pixels being decoded at once in a process, all images together (bounds decoding memory).
     decode_pixel_budget: int = Field(default=50_000_000, ge=1)
-    # Multipart uploads read and handled at once per process; others wait for a slot.
+    # Multipart bodies streamed into evidence storage at once per process; others wait.
     max_concurrent_uploads: int = Field(default=4, ge=1)
     # Seconds an upload waits for a slot before a 429 with Retry-After.
     upload_wait_seconds: float = Field(default=120.0, ge=0)

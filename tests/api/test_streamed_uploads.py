@@ -224,3 +224,59 @@ def test_a_large_file_is_never_held_whole_in_memory(settings: Settings, db: Data
         assert session.scalar(select(Evidence.sha256).where(Evidence.width == 2500)) == (
             hashlib.sha256(image).hexdigest()
         )
+
+
+# -- the public form streams its files the same way -------------------------------------------
+
+
+FORM = {"category": "csam", "description": "Zmyślony opis do testu formularza.", "lang": "en"}
+
+
+def test_the_form_stores_chosen_files_and_skips_an_empty_file_input(
+    client: TestClient, db: Database, settings: Settings
+) -> None:
+    image = png(30, 20)
+    response = client.post(
+        "/report?lang=en",
+        data=FORM,
+        files=[("files", ("a.png", image, "image/png")), ("files", ("", b"", "application/x"))],
+    )
+    assert response.status_code == 200, response.text
+    with db.sessions() as session:
+        assert session.scalars(select(Evidence.sha256)).all() == [hashlib.sha256(image).hexdigest()]
+    assert len(evidence_files(settings)) == 1
+
+
+def test_the_form_shows_a_file_over_the_limit_and_keeps_what_was_typed(
+    settings: Settings, db: Database
+) -> None:
+    small = settings.model_copy(update={"max_file_bytes": 50_000})
+    with TestClient(make_app(small, db), base_url="http://127.0.0.1") as client:
+        response = client.post(
+            "/report?lang=en",
+            data=FORM,
+            files=[
+                ("files", ("a.png", png(20, 20), "image/png")),
+                ("files", ("b.png", png(200, 200), "image/png")),
+            ],
+        )
+    assert response.status_code == 422
+    assert "File 2: This file is too large." in response.text
+    assert "Zmyślony opis do testu formularza." in response.text
+    assert count(db, Report) == 0 and evidence_files(small) == []
+
+
+def test_the_form_with_a_bad_image_keeps_no_file(
+    client: TestClient, db: Database, settings: Settings
+) -> None:
+    response = client.post(
+        "/report?lang=en",
+        data=FORM,
+        files=[
+            ("files", ("a.png", png(20, 20), "image/png")),
+            ("files", ("b.png", b"GIF89a..", "image/gif")),
+        ],
+    )
+    assert response.status_code == 422
+    assert "File 2:" in response.text
+    assert count(db, Report) == 0 and evidence_files(settings) == []

@@ -34,15 +34,14 @@ from tarcza.web.uploads import (
     TextPart,
     TooManyFiles,
     UploadLimits,
-    multipart_slot,
     read_multipart,
+    upload_slots,
 )
 
 router = APIRouter(include_in_schema=False)
 
 Intake = Annotated[IntakeService, Depends(provided(IntakeService))]
 SettingsDep = Annotated[Settings, Depends(provided(Settings))]
-UploadSlot = Annotated[None, Depends(multipart_slot, scope="function")]
 
 TEXT_FIELDS = (
     "category",
@@ -195,7 +194,8 @@ async def _read_form(
         return intake.upload_sink(f"files[{chosen - 1}]")
 
     try:
-        form = await read_multipart(request, sink, limits)
+        async with upload_slots(request).hold():  # one of the process's slots, or a 429
+            form = await read_multipart(request, sink, limits)
     except TooManyFiles as exc:
         return _texts(exc.texts), [], {"too_many_files": ("files",)}
     except FileTooLarge as exc:
@@ -213,7 +213,6 @@ async def submit_report(
     settings: SettingsDep,
     intake: Intake,
     lang: Annotated[str, Depends(page_language)],
-    _slot: UploadSlot,
 ) -> HTMLResponse:
     """Take a report from the form and show the reference, PIN and guidance."""
     tr = i18n.translator(lang)

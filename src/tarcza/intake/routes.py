@@ -27,16 +27,14 @@ from tarcza.web.uploads import (
     FieldTooLarge,
     TooManyFiles,
     UploadLimits,
-    multipart_slot,
     read_multipart,
+    upload_slots,
 )
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 
 Intake = Annotated[IntakeService, Depends(provided(IntakeService))]
 SettingsDep = Annotated[Settings, Depends(provided(Settings))]
-# A multipart body waits for one of the process's upload slots before it is read.
-UploadSlot = Annotated[None, Depends(multipart_slot, scope="function")]
 
 IDEMPOTENCY_KEY_MAX = 255
 
@@ -122,7 +120,9 @@ async def _read_multipart(
         return intake.upload_sink(f"files[{index}]") if name == "files" else None
 
     try:
-        form = await read_multipart(request, sink, limits)
+        # One of the process's upload slots is taken before the body is read (or a 429).
+        async with upload_slots(request).hold():
+            form = await read_multipart(request, sink, limits)
     except TooManyFiles:
         raise _body_error(
             ["files"], f"Attach at most {settings.max_files} files", "too_many_files"
@@ -192,7 +192,6 @@ async def create_report(
     request: Request,
     settings: SettingsDep,
     intake: Intake,
-    _slot: UploadSlot,
     idempotency_key: Annotated[
         str | None,
         Header(

@@ -12,7 +12,8 @@ A limit passed (too many files or fields, a field or a file too large) is answer
 the rest of the body has been read (and thrown away, up to the body limit): a client still
 sending would otherwise see its connection reset instead of the answer.
 
-:class:`UploadSlots` caps how many multipart bodies a process reads and handles at once.
+:class:`UploadSlots` caps how many multipart bodies a process reads at once (each streamed into
+its sinks; decoding afterwards is bounded by the decode pixel budget).
 """
 
 from __future__ import annotations
@@ -386,7 +387,7 @@ class UploadsBusy(HTTPException):
 
 
 class UploadSlots:
-    """At most ``slots`` multipart uploads read and handled at once in this process.
+    """At most ``slots`` multipart bodies read at once in this process.
 
     A request waits up to ``wait_seconds`` for a slot, then is refused (UploadsBusy).
     """
@@ -427,13 +428,3 @@ def upload_slots(request: Request) -> UploadSlots:
     """The application's upload slots (set by the composition root on ``app.state``)."""
     slots: UploadSlots = request.app.state.upload_slots
     return slots
-
-
-async def multipart_slot(request: Request) -> AsyncIterator[None]:
-    """A dependency: for a multipart body, hold an upload slot while the handler runs."""
-    content_type = request.headers.get("content-type", "").lower()
-    if not content_type.startswith("multipart/"):
-        yield
-        return
-    async with upload_slots(request).hold():
-        yield
