@@ -27,6 +27,7 @@ from tarcza.accounts.service import AccountService
 from tarcza.cases.service import CaseService
 from tarcza.config import ConfigError, Keys, Settings, load_keys, load_settings
 from tarcza.crypto import KeyRing
+from tarcza.hashing.budget import DECODE_BUDGET, return_large_frees_to_the_os
 from tarcza.hashing.images import ImageLimits
 from tarcza.hashing.matcher import Matcher
 from tarcza.hashing.partners import LookupQuota
@@ -151,6 +152,10 @@ def build(settings: Settings | None = None) -> Application:
     db = make_database(settings.resolved_database_url, settings)
     evidence = EvidenceStore(Path(settings.resolved_evidence_dir), keyring)
     limits = ImageLimits(max_bytes=settings.max_file_bytes, max_pixels=settings.max_image_pixels)
+    # One pixel budget per process bounds the memory of every image being decoded; freed
+    # pixels go back to the operating system.
+    DECODE_BUDGET.resize(settings.decode_pixel_budget)
+    return_large_frees_to_the_os()
     matcher = Matcher(db, Path(settings.var_dir) / "index")
     mail_mode, dns_mode = modes(settings)
     resolver: AddressResolver = (
@@ -302,7 +307,6 @@ def web(application: Application, *, close_on_shutdown: bool = True) -> FastAPI:
     from fastapi import FastAPI
     from fastapi.openapi.utils import get_openapi
     from fastapi.staticfiles import StaticFiles
-    from starlette.formparsers import MultiPartParser
 
     from tarcza.accounts import pages as account_pages
     from tarcza.accounts import routes as account_routes
@@ -324,11 +328,9 @@ def web(application: Application, *, close_on_shutdown: bool = True) -> FastAPI:
     from tarcza.web import errors
     from tarcza.web.middleware import BodyLimit, SecurityHeaders
     from tarcza.web.render import Site, make_templates
+    from tarcza.web.uploads import UploadSlots
 
     settings = application.settings
-    # Evidence must never touch the disk unsealed: keep uploads in memory
-    # (their size is already capped by BodyLimit and max_file_bytes).
-    MultiPartParser.spool_max_size = settings.max_file_bytes + 1
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -347,6 +349,11 @@ def web(application: Application, *, close_on_shutdown: bool = True) -> FastAPI:
         redoc_url=None,
     )
     app.state.application = application
+    # Multipart bodies stream (tarcza.web.uploads) straight into sealed evidence storage;
+    # this many at once per process, the others wait for a slot.
+    app.state.upload_slots = UploadSlots(
+        settings.max_concurrent_uploads, settings.upload_wait_seconds
+    )
     app.state.services = application.services
     app.state.site = Site(
         templates=make_templates(TEMPLATE_PACKAGES),

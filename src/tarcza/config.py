@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     max_files: int = 10
     max_file_bytes: int = 20 * 1024 * 1024
     max_image_pixels: int = 40_000_000
+    # Pixels being decoded at once in a process, all images together (bounds decoding memory).
+    decode_pixel_budget: int = Field(default=50_000_000, ge=1)
+    # Multipart bodies streamed into evidence storage at once per process; others wait.
+    max_concurrent_uploads: int = Field(default=4, ge=1)
+    # Seconds an upload waits for a slot before a 429 with Retry-After.
+    upload_wait_seconds: float = Field(default=120.0, ge=0)
     # Audit checkpoints written by themselves (signed, outside the database): after this many
     # new entries, or when an entry is new and the last checkpoint is this many minutes old.
     audit_checkpoint_every_entries: int = Field(default=1000, ge=1)

@@ -167,6 +167,11 @@ class Process:
         return self._popen is not None and self._popen.poll() is None
 
     @property
+    def pid(self) -> int | None:
+        """The process id of the command (its process group's leader), once started."""
+        return None if self._popen is None else self._popen.pid
+
+    @property
     def exit_code(self) -> int | None:
         return None if self._popen is None else self._popen.poll()
 
@@ -234,7 +239,14 @@ def parse_demo_sign_ins(output: str) -> dict[str, DemoUser]:
 class Deployment:
     """tarcza installed in ``folder`` on one kind of database, run as an operator runs it."""
 
-    def __init__(self, kind: Kind, folder: Path, world: World, database_url: str) -> None:
+    def __init__(
+        self,
+        kind: Kind,
+        folder: Path,
+        world: World,
+        database_url: str,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.kind = kind
         self.folder = folder
         self.world = world
@@ -243,7 +255,7 @@ class Deployment:
         self.queue = f"tarcza-test-{uuid.uuid4().hex}"
         self.logs_dir = folder / "logs"
         self.logs_dir.mkdir(parents=True, exist_ok=True)
-        self.env = self._environment(database_url)
+        self.env = {**self._environment(database_url), **(env or {})}
         self.processes: dict[str, Process] = {}
         self.demo: dict[str, DemoUser] = {}
         self._cli_runs = 0
@@ -461,8 +473,13 @@ def _forget_queue(queue: str) -> None:
 
 
 @contextmanager
-def deployment(kind: Kind, folder: Path, world: World) -> Iterator[Deployment]:
-    """An installed, running deployment of ``kind``; every process stopped afterwards."""
+def deployment(
+    kind: Kind, folder: Path, world: World, env: Mapping[str, str] | None = None
+) -> Iterator[Deployment]:
+    """An installed, running deployment of ``kind``; every process stopped afterwards.
+
+    ``env``: settings of the test's own on top of the deployment's environment.
+    """
     with ExitStack() as stack:
         if kind == "postgresql":
             require_postgres()
@@ -471,7 +488,7 @@ def deployment(kind: Kind, folder: Path, world: World) -> Iterator[Deployment]:
         else:
             database_url = f"sqlite:///{folder / 'var' / 'tarcza.sqlite3'}"
         (folder / "var").mkdir(parents=True, exist_ok=True)
-        deployed = Deployment(kind, folder, world, database_url)
+        deployed = Deployment(kind, folder, world, database_url, env)
         if kind == "postgresql":
             stack.callback(_forget_queue, deployed.queue)
         stack.callback(deployed.stop_all)

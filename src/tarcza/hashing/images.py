@@ -11,7 +11,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from io import BytesIO
-from typing import Final, Literal
+from typing import BinaryIO, Final, Literal
 
 from PIL import Image
 
@@ -84,10 +84,10 @@ def _check_pixels(img: Image.Image, limits: ImageLimits) -> None:
         )
 
 
-def _open_header(data: bytes, pillow_format: str, limits: ImageLimits) -> Image.Image:
+def _open_header(source: BinaryIO, pillow_format: str, limits: ImageLimits) -> Image.Image:
     """Parse only the header; Pillow allocates no pixel memory until load()."""
     try:
-        img = Image.open(BytesIO(data), formats=[pillow_format])
+        img = Image.open(source, formats=[pillow_format])
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         # Pillow's own check fires at open for very large canvases (only warns up to twice
         # MAX_IMAGE_PIXELS, which the filter above makes an error).
@@ -105,24 +105,33 @@ def _open_header(data: bytes, pillow_format: str, limits: ImageLimits) -> Image.
     return img
 
 
-def open_image(data: bytes, limits: ImageLimits) -> tuple[Image.Image, str]:
-    """Decode an untrusted upload into a loaded Pillow image and its sniffed media type.
+def open_header(source: BinaryIO, size: int, limits: ImageLimits) -> tuple[Image.Image, str]:
+    """Check an untrusted upload of ``size`` bytes in ``source`` (seekable), up to its header.
 
-    Only the first frame of an animated GIF, PNG or WebP is decoded. The EXIF orientation is not
-    applied. Raises ImageRejected (and nothing else) for anything that is not an acceptable
-    image; see ImageRejected for the codes.
+    Returns the image, not yet decoded (no pixel memory: ``img.size`` is the declared size),
+    and its sniffed media type; :func:`decode` loads it. Raises ImageRejected (and nothing
+    else) for anything that is not an acceptable image by its size, type or header.
     """
-    if not data:
+    if size <= 0:
         raise ImageRejected("empty", "the file is empty")
-    if len(data) > limits.max_bytes:
+    if size > limits.max_bytes:
         raise ImageRejected(
             "too_large_bytes",
-            f"the file is {len(data)} bytes, more than the limit of {limits.max_bytes} bytes",
+            f"the file is {size} bytes, more than the limit of {limits.max_bytes} bytes",
         )
-    media_type = sniff_media_type(data)
+    source.seek(0)
+    media_type = sniff_media_type(source.read(12))
+    source.seek(0)
     if media_type is None:
         raise ImageRejected("unsupported_type", "the file is not a JPEG, PNG, GIF or WebP image")
-    img = _open_header(data, _PILLOW_FORMAT[media_type], limits)
+    return _open_header(source, _PILLOW_FORMAT[media_type], limits), media_type
+
+
+def decode(img: Image.Image, limits: ImageLimits) -> None:
+    """Decode the first frame of an image from :func:`open_header`; closes it on failure.
+
+    Raises ImageRejected (and nothing else) when the pixels cannot be decoded.
+    """
     try:
         img.load()  # decodes the current frame, i.e. the first one, only
         # Defence in depth: whatever a plugin did while loading, a caller must never receive a
@@ -136,4 +145,15 @@ def open_image(data: bytes, limits: ImageLimits) -> tuple[Image.Image, str]:
         if isinstance(exc, Image.DecompressionBombError | Image.DecompressionBombWarning):
             raise ImageRejected("too_many_pixels", "the image declares too many pixels") from exc
         raise ImageRejected("corrupt", "the image data is damaged or truncated") from exc
+
+
+def open_image(data: bytes, limits: ImageLimits) -> tuple[Image.Image, str]:
+    """Decode an untrusted upload into a loaded Pillow image and its sniffed media type.
+
+    Only the first frame of an animated GIF, PNG or WebP is decoded. The EXIF orientation is not
+    applied. Raises ImageRejected (and nothing else) for anything that is not an acceptable
+    image; see ImageRejected for the codes.
+    """
+    img, media_type = open_header(BytesIO(data), len(data), limits)
+    decode(img, limits)
     return img, media_type

@@ -1,6 +1,9 @@
 """Hashing of uploaded or local files: cryptographic digests plus PDQ for images, vPDQ for videos.
 
-Used by the intake (``hash_image_bytes``) and by ``tarcza hash FILE...`` (``hash_command``).
+The intake digests uploads as they stream past (:class:`Digests`) and decodes them for PDQ from
+storage (:func:`hash_image_file`); ``tarcza hash FILE...`` (``hash_command``) and the scanner use
+:func:`hash_image_bytes`, which goes through the same code. Every decode holds its declared
+pixels of the process's :data:`~tarcza.hashing.budget.DECODE_BUDGET` while its pixels exist.
 """
 
 from __future__ import annotations
@@ -8,10 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from io import BytesIO
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
-from tarcza.hashing.images import ImageLimits, ImageRejected, open_image
+from tarcza.hashing.budget import DECODE_BUDGET, PixelBudget
+from tarcza.hashing.images import ImageLimits, ImageRejected, decode, open_header
 from tarcza.hashing.pdq import pdq_from_image
 from tarcza.hashing.videos import (
     DEFAULT_SECONDS_PER_HASH,
@@ -48,30 +53,83 @@ class FileHashes:
     size_bytes: int
 
 
-def hash_image_bytes(data: bytes, limits: ImageLimits = DEFAULT_LIMITS) -> FileHashes:
-    """Decode ``data`` safely and return its MD5, SHA-256 and PDQ hashes.
+@dataclass(frozen=True)
+class FileDigests:
+    """The cryptographic digests and the size of a file's bytes."""
 
-    Raises ImageRejected if the bytes are not an acceptable image within ``limits``.
+    md5: str
+    sha256: str
+    size_bytes: int
+
+
+class Digests:
+    """MD5 and SHA-256 of bytes given piece by piece (as they stream past)."""
+
+    def __init__(self) -> None:
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._sha256 = hashlib.sha256()
+        self.size_bytes = 0
+
+    def update(self, data: bytes | bytearray | memoryview) -> None:
+        self._md5.update(data)
+        self._sha256.update(data)
+        self.size_bytes += len(data)
+
+    def result(self) -> FileDigests:
+        return FileDigests(self._md5.hexdigest(), self._sha256.hexdigest(), self.size_bytes)
+
+
+def digests_of(data: bytes) -> FileDigests:
+    """The digests of bytes in memory."""
+    digests = Digests()
+    digests.update(data)
+    return digests.result()
+
+
+def hash_image_file(
+    source: BinaryIO,
+    digests: FileDigests,
+    limits: ImageLimits = DEFAULT_LIMITS,
+    budget: PixelBudget = DECODE_BUDGET,
+) -> FileHashes:
+    """Decode an image from a seekable ``source`` (whose digests are known) and add its PDQ hash.
+
+    The declared pixels are taken from ``budget`` before the pixels are decoded and given back
+    once they are freed. Raises ImageRejected if the bytes are not an acceptable image within
+    ``limits``.
     """
-    img, media_type = open_image(data, limits)
+    img, media_type = open_header(source, digests.size_bytes, limits)
     with img:
         width, height = img.size
-        try:
-            pdq = pdq_from_image(img)
-        except ValueError:
-            # Decoded but unhashable pixel data (e.g. an exotic mode). The digests still let the
-            # file be matched exactly, so it is not rejected.
-            pdq = None
+        with budget.hold(width * height):
+            decode(img, limits)
+            width, height = img.size
+            try:
+                pdq = pdq_from_image(img)
+            except ValueError:
+                # Decoded but unhashable pixel data (e.g. an exotic mode). The digests still let
+                # the file be matched exactly, so it is not rejected.
+                pdq = None
+            finally:
+                img.close()  # the pixels are freed before the budget is given back
     return FileHashes(
-        md5=hashlib.md5(data, usedforsecurity=False).hexdigest(),
-        sha256=hashlib.sha256(data).hexdigest(),
+        md5=digests.md5,
+        sha256=digests.sha256,
         pdq=None if pdq is None else pdq.hex,
         pdq_quality=None if pdq is None else pdq.quality,
         media_type=media_type,
         width=width,
         height=height,
-        size_bytes=len(data),
+        size_bytes=digests.size_bytes,
     )
+
+
+def hash_image_bytes(data: bytes, limits: ImageLimits = DEFAULT_LIMITS) -> FileHashes:
+    """Decode ``data`` safely and return its MD5, SHA-256 and PDQ hashes.
+
+    Raises ImageRejected if the bytes are not an acceptable image within ``limits``.
+    """
+    return hash_image_file(BytesIO(data), digests_of(data), limits)
 
 
 def _read_with_digests(path: Path, max_bytes: int) -> tuple[bytes | None, str, str]:

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
-from starlette.datastructures import FormData, UploadFile
+from starlette.datastructures import FormData
 
 from tarcza.config import Settings
 from tarcza.intake import rules
@@ -23,13 +23,22 @@ from tarcza.intake.service import (
     ReportNotFound,
     ReportRejected,
     ReportsLimited,
+    StoredUpload,
     Throttled,
-    Upload,
+    UploadSink,
 )
 from tarcza.web import i18n
 from tarcza.web.deps import provided
 from tarcza.web.i18n import N_
 from tarcza.web.render import page_language, render
+from tarcza.web.uploads import (
+    FileTooLarge,
+    TextPart,
+    TooManyFiles,
+    UploadLimits,
+    read_multipart,
+    upload_slots,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -166,6 +175,47 @@ def report_form(request: Request, lang: Annotated[str, Depends(page_language)]) 
     return _form_page(request, lang, values=values)
 
 
+async def _read_form(
+    request: Request, settings: Settings, intake: IntakeService
+) -> tuple[FormData, list[StoredUpload], dict[str, tuple[int | str, ...]]]:
+    """The form's text fields, its files streamed into evidence storage, and upload problems.
+
+    A problem is an error code with its location, shown on the form like the others.
+    """
+    if not request.headers.get("content-type", "").lower().startswith("multipart/"):
+        plain = await request.form(
+            max_files=0, max_fields=40, max_part_size=settings.max_json_bytes
+        )
+        return plain, [], {}
+    limits = UploadLimits(
+        max_files=settings.max_files,
+        max_fields=40,
+        max_field_bytes=settings.max_json_bytes,
+        max_file_bytes=settings.max_file_bytes,
+    )
+    chosen = 0  # files[i] counts the files chosen: a browser sends an empty part for none
+
+    def sink(name: str, _index: int, filename: str, _type: str) -> UploadSink | None:
+        nonlocal chosen
+        if name != "files" or not filename:
+            return None
+        chosen += 1
+        return intake.upload_sink(f"files[{chosen - 1}]")
+
+    try:
+        async with upload_slots(request).hold():  # one of the process's slots, or a 429
+            form = await read_multipart(request, sink, limits)
+    except TooManyFiles as exc:
+        return _texts(exc.texts), [], {"too_many_files": ("files",)}
+    except FileTooLarge as exc:
+        return _texts(exc.texts), [], {"too_large_bytes": ("files", exc.index)}
+    return _texts(form.texts), [part.result for part in form.files if part.result], {}
+
+
+def _texts(parts: list[TextPart]) -> FormData:
+    return FormData([(text.name, text.value) for text in parts])
+
+
 @router.post("/report", response_class=HTMLResponse)
 async def submit_report(
     request: Request,
@@ -175,26 +225,22 @@ async def submit_report(
 ) -> HTMLResponse:
     """Take a report from the form and show the reference, PIN and guidance."""
     tr = i18n.translator(lang)
-    form = await request.form(
-        max_files=settings.max_files, max_fields=40, max_part_size=settings.max_json_bytes
-    )
+    form, uploads, problems = await _read_form(request, settings, intake)
     values = _form_values(form)
     danger = form.get("child_in_danger") == "yes"
     token = form.get("form_token")
     token = token if isinstance(token, str) and 16 <= len(token) <= 64 else None
-    uploads = [
-        Upload(field=f"files[{i}]", data=await part.read())
-        for i, part in enumerate(
-            p for p in form.getlist("files") if isinstance(p, UploadFile) and p.filename
-        )
-    ]
     errors: dict[str, str] = {}
+    for code, loc in problems.items():
+        errors[str(loc[0])] = _error_text(tr, code, loc)
     try:
         report = ReportIn.model_validate(_report_data(values, danger, lang))
     except ValidationError as exc:
         for err in exc.errors():
             field = _field_of(err["loc"])
             errors.setdefault(field, _error_text(tr, err["type"], err["loc"]))
+    if errors:
+        intake.discard(uploads)
         return _form_page(request, lang, values=values, danger=danger, errors=errors, token=token)
     try:
         receipt = await run_in_threadpool(

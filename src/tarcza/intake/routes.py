@@ -9,7 +9,6 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
-from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
 from tarcza.config import Settings
@@ -25,8 +24,15 @@ from tarcza.intake.schemas import (
     ReportStatus,
     ValidationErrorBody,
 )
-from tarcza.intake.service import IntakeService, Reporter, Upload
+from tarcza.intake.service import IntakeService, Reporter, StoredUpload, UploadSink
 from tarcza.web.deps import provided
+from tarcza.web.uploads import (
+    FieldTooLarge,
+    TooManyFiles,
+    UploadLimits,
+    read_multipart,
+    upload_slots,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 
@@ -45,7 +51,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     429: {
         "model": RateLimitedBody,
         "description": "Too many reports from this network, to this service, or from this "
-        "partner just now: try again after Retry-After seconds (the help numbers are in help).",
+        "partner just now (the help numbers are in help), or too many uploads being received "
+        "at once: try again after Retry-After seconds.",
     },
 }
 
@@ -107,45 +114,49 @@ def _parse_report(raw: bytes | str) -> ReportIn:
         ) from None
 
 
-async def _read_multipart(request: Request, settings: Settings) -> tuple[ReportIn, list[Upload]]:
+async def _read_multipart(
+    request: Request, settings: Settings, intake: IntakeService
+) -> tuple[ReportIn, list[StoredUpload]]:
+    limits = UploadLimits(
+        max_files=settings.max_files,
+        max_fields=10,
+        max_field_bytes=settings.max_json_bytes,
+        max_file_bytes=settings.max_file_bytes,
+    )
+
+    def sink(name: str, index: int, _filename: str, _type: str) -> UploadSink | None:
+        # Files stream into sealed evidence storage as they arrive; other names are refused below.
+        return intake.upload_sink(f"files[{index}]") if name == "files" else None
+
     try:
-        form = await request.form(
-            max_files=settings.max_files,
-            max_fields=10,
-            max_part_size=settings.max_json_bytes,
-        )
-    except HTTPException as exc:
-        # Starlette answers 400 to every multipart limit; two of them are the API's own limits.
-        detail = str(exc.detail)
-        if detail.startswith("Too many files"):
+        # One of the process's upload slots is taken before the body is read (or a 429).
+        async with upload_slots(request).hold():
+            form = await read_multipart(request, sink, limits)
+    except TooManyFiles:
+        raise _body_error(
+            ["files"], f"Attach at most {settings.max_files} files", "too_many_files"
+        ) from None
+    except FieldTooLarge:
+        raise HTTPException(
+            413, f"The report is larger than the limit of {settings.max_json_bytes} bytes."
+        ) from None
+    uploads = [part.result for part in form.files if part.result is not None]
+    try:
+        raw = form.text("report")
+        if raw is None:
+            raise _body_error(["report"], "Field required: the report as JSON", "missing")
+        report = _parse_report(raw)
+        for text in form.texts:
+            if text.name == "files":
+                raise _body_error(["files", text.index], "Expected a file", "not_a_file")
+        unknown = form.names() - {"report", "files"}
+        if unknown:
             raise _body_error(
-                ["files"], f"Attach at most {settings.max_files} files", "too_many_files"
-            ) from None
-        if detail.startswith(("Part exceeded maximum size", "Field exceeded maximum size")):
-            raise HTTPException(
-                413, f"The report is larger than the limit of {settings.max_json_bytes} bytes."
-            ) from None
-        raise
-    raw = form.get("report")
-    if not isinstance(raw, str):
-        raise _body_error(["report"], "Field required: the report as JSON", "missing")
-    report = _parse_report(raw)
-    uploads = []
-    for index, part in enumerate(form.getlist("files")):
-        if not isinstance(part, UploadFile):
-            raise _body_error(["files", index], "Expected a file", "not_a_file")
-        data = await part.read()
-        if len(data) > settings.max_file_bytes:
-            # The body as a whole fitted, one file did not: a 413 as documented, naming it.
-            raise HTTPException(
-                413,
-                f"files[{index}]: the file is larger than the limit of "
-                f"{settings.max_file_bytes} bytes.",
+                [sorted(unknown)[0]], "Extra inputs are not permitted", "extra_forbidden"
             )
-        uploads.append(Upload(field=f"files[{index}]", data=data))
-    unknown = set(form.keys()) - {"report", "files"}
-    if unknown:
-        raise _body_error([sorted(unknown)[0]], "Extra inputs are not permitted", "extra_forbidden")
+    except BaseException:
+        intake.discard(uploads)
+        raise
     return report, uploads
 
 
@@ -219,11 +230,11 @@ async def create_report(
     # Refused before the body is read: a flood costs little. Counted only once taken.
     await run_in_threadpool(intake.check_report_rate, reporter)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    uploads: list[Upload] = []
+    uploads: list[StoredUpload] = []
     if content_type == "application/json":
         report = _parse_report(await request.body())
     elif content_type == "multipart/form-data":
-        report, uploads = await _read_multipart(request, settings)
+        report, uploads = await _read_multipart(request, settings, intake)
     else:
         raise HTTPException(415, "Send application/json, or multipart/form-data with files.")
     receipt = await run_in_threadpool(

@@ -18,10 +18,10 @@ from tarcza.crypto import KeyRing
 from tarcza.errors import Conflict, NotFound, Refused
 from tarcza.hashing.images import ImageLimits, ImageRejected
 from tarcza.hashing.matcher import ItemResult, Matcher, evidence_match_rows, match_or_nothing
-from tarcza.hashing.service import FileHashes, hash_image_bytes
+from tarcza.hashing.service import Digests, FileDigests, FileHashes, hash_image_file
 from tarcza.intake import rules
 from tarcza.intake.contacts import help_directory
-from tarcza.intake.evidence_store import EvidenceStore
+from tarcza.intake.evidence_store import EvidenceStore, EvidenceWriter
 from tarcza.intake.models import Evidence, IdempotencyRecord, Report
 from tarcza.intake.progress import advance_public_stage as advance_public_stage
 from tarcza.store import throttle
@@ -55,10 +55,50 @@ class NewReport:
 
 @dataclass(frozen=True)
 class Upload:
-    """One evidence file as received, and the field it came in."""
+    """One evidence file as received, and the field it came in (bytes in memory)."""
 
     field: str
     data: bytes
+
+
+@dataclass(frozen=True)
+class StoredUpload:
+    """One evidence file already sealed in evidence storage, with its digests and its field."""
+
+    field: str
+    storage_key: str
+    digests: FileDigests
+
+
+class UploadSink:
+    """One evidence file streamed into sealed storage while its MD5 and SHA-256 are computed.
+
+    ``write`` the bytes as they arrive, then ``finish`` (durable; a StoredUpload) or ``abort``
+    (which also forgets a finished file). More than ``max_bytes`` is refused.
+    """
+
+    def __init__(self, writer: EvidenceWriter, field: str, max_bytes: int) -> None:
+        self._writer = writer
+        self._digests = Digests()
+        self._field = field
+        self._max_bytes = max_bytes
+
+    def write(self, data: bytes) -> None:
+        if self._digests.size_bytes + len(data) > self._max_bytes:
+            raise ReportRejected(
+                self._field,
+                "too_large_bytes",
+                f"the file is larger than the limit of {self._max_bytes} bytes",
+            )
+        self._digests.update(data)
+        self._writer.write(data)
+
+    def finish(self) -> StoredUpload:
+        storage_key = self._writer.finish()
+        return StoredUpload(self._field, storage_key, self._digests.result())
+
+    def abort(self) -> None:
+        self._writer.abort()
 
 
 @dataclass(frozen=True)
@@ -245,20 +285,61 @@ class IntakeService:
             if wait:
                 raise ReportsLimited(wait, self._country)
 
+    def upload_sink(self, field: str) -> UploadSink:
+        """Where the evidence file of ``field`` is streamed to as it arrives."""
+        return UploadSink(self._evidence.begin(), field, self._limits.max_bytes)
+
+    def store(self, upload: Upload) -> StoredUpload:
+        """Seal an evidence file held in memory into storage (as :meth:`upload_sink` does)."""
+        sink = self.upload_sink(upload.field)
+        try:
+            sink.write(upload.data)
+            return sink.finish()
+        except BaseException:
+            sink.abort()
+            raise
+
+    def discard(self, uploads: Sequence[StoredUpload]) -> None:
+        """Delete stored evidence files that no report will own."""
+        for upload in uploads:
+            self._evidence.delete(upload.storage_key)
+
     def submit(
         self,
         new: NewReport,
-        uploads: Sequence[Upload] = (),
+        uploads: Sequence[Upload | StoredUpload] = (),
         idempotency_key: str | None = None,
         reporter: Reporter | None = None,
     ) -> Receipt:
         """Store a report durably and return its receipt (only after the commit).
 
-        With an ``idempotency_key``, a retry of the same request returns the
-        first receipt; a different request under the same key is refused.
-        A ``reporter`` is held to the limits on new reports (ReportsLimited): a report counts
-        once it has passed every check, and a replayed one does not count again.
+        ``uploads`` are evidence files already in storage (streamed there as they arrived), or
+        in memory (stored first). Their pixels are decoded from storage for the PDQ hash. When
+        no new report is committed (a refusal, a failure, an idempotent replay) the stored files
+        are deleted. With an ``idempotency_key``, a retry of the same request returns the first
+        receipt; a different request under the same key is refused. A ``reporter`` is held to
+        the limits on new reports (ReportsLimited): a report counts once it has passed every
+        check, and a replayed one does not count again.
         """
+        stored: list[StoredUpload] = []
+        committed = False
+        try:
+            for upload in uploads:
+                stored.append(upload if isinstance(upload, StoredUpload) else self.store(upload))
+            receipt = self._submit(new, stored, idempotency_key, reporter)
+            committed = not receipt.replayed
+            return receipt
+        finally:
+            if not committed:
+                self.discard(stored)
+
+    def _submit(
+        self,
+        new: NewReport,
+        uploads: list[StoredUpload],
+        idempotency_key: str | None,
+        reporter: Reporter | None,
+    ) -> Receipt:
         if not (new.description or new.urls or uploads):
             raise ReportRejected(
                 "description",
@@ -275,12 +356,10 @@ class IntakeService:
                 return earlier
         self._count_report(reporter)
         found = match_or_nothing(self._matcher, hashes)
-        storage_keys = [self._evidence.put(upload.data) for upload in uploads]
+        storage_keys = [upload.storage_key for upload in uploads]
         try:
             return self._commit_new(new, hashes, storage_keys, key_hash, request_hash, found)
         except IntegrityError:
-            for storage_key in storage_keys:
-                self._evidence.delete(storage_key)
             if key_hash is None or request_hash is None:
                 raise
             # Another request with the same key committed first: answer as it did.
@@ -288,14 +367,11 @@ class IntakeService:
             if earlier is None:
                 raise
             return earlier
-        except BaseException:
-            for storage_key in storage_keys:
-                self._evidence.delete(storage_key)
-            raise
 
-    def _hash_upload(self, upload: Upload) -> FileHashes:
+    def _hash_upload(self, upload: StoredUpload) -> FileHashes:
         try:
-            return hash_image_bytes(upload.data, self._limits)
+            with self._evidence.open(upload.storage_key) as source:
+                return hash_image_file(source, upload.digests, self._limits)
         except ImageRejected as exc:
             raise ReportRejected(upload.field, exc.code, exc.message) from exc
 
