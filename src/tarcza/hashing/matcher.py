@@ -188,7 +188,7 @@ class Matcher:
         with self._lock:
             if self._started:
                 return
-            with self._db.sessions() as session:
+            with self._db.reading() as session:
                 head = _head_seq(session)
             snapshot = load_snapshot(self._dir) if self._dir else None
             if snapshot is not None and snapshot.seq <= head:
@@ -204,7 +204,7 @@ class Matcher:
                 self.save()
 
     def _build(self) -> None:
-        with self._db.sessions() as session:
+        with self._db.reading() as session:
             # The head is read before the signals: changes in between are replayed, harmlessly.
             seq = _head_seq(session)
             rows = session.execute(
@@ -221,7 +221,7 @@ class Matcher:
         log.info("built the PDQ index from the database: %d hashes up to change %d", len(rows), seq)
 
     def _build_videos(self) -> None:
-        with self._db.sessions() as session:
+        with self._db.reading() as session:
             rows = session.execute(
                 select(BankSignal.id, BankSignal.value).where(
                     BankSignal.signal_type == SignalType.VPDQ.value,
@@ -248,7 +248,7 @@ class Matcher:
                 return 0
             applied = 0
             while True:
-                with self._db.sessions() as session:
+                with self._db.reading() as session:
                     rows = session.execute(
                         select(
                             SignalChange.seq,
@@ -319,7 +319,7 @@ class Matcher:
         Enabled allow-list banks suppress matches whatever the scope.
         """
         self.catch_up()
-        with self._db.sessions() as session:
+        with self._db.reading() as session:
             live = _enabled_banks(session)
             if not live:
                 return [ItemResult() for _ in items]

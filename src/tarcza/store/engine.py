@@ -21,10 +21,17 @@ class Database:
 
     engine: Engine
     sessions: sessionmaker[Session]
+    # Sessions that only read: on SQLite they begin DEFERRED, so that they never queue for the
+    # write lock (in WAL mode a reader waits for no writer); elsewhere the same as ``sessions``.
+    reads: sessionmaker[Session] | None = None
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
+
+    def reading(self) -> Session:
+        """A session for reads only (a write in it may fail on SQLite: use ``transaction``)."""
+        return (self.reads or self.sessions)()
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -46,14 +53,20 @@ def _configure_sqlite(engine: Engine) -> None:
         # FULL: a commit is on disk before the report is acknowledged.
         cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=10000")
+        # A writer waits this long for the lock: under a burst of large uploads the disk is
+        # busy flushing evidence and every commit's fsync waits behind it.
+        cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         # Writers queue for the lock at BEGIN instead of failing mid-transaction;
         # the audit chain relies on it to read its head and append atomically.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Sessions made by ``Database.reads`` only read: a deferred BEGIN waits for nobody.
+        if conn.get_execution_options().get("tarcza_reads_only"):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def ensure_sqlite_folder(url: str) -> None:
@@ -77,4 +90,7 @@ def make_database(url: str, settings: Settings | None = None) -> Database:
     engine = create_engine(parsed, **kwargs)
     if parsed.get_backend_name() == "sqlite":
         _configure_sqlite(engine)
-    return Database(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False))
+    reads = sessionmaker(engine.execution_options(tarcza_reads_only=True), expire_on_commit=False)
+    return Database(
+        engine=engine, sessions=sessionmaker(engine, expire_on_commit=False), reads=reads
+    )
