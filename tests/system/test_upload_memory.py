@@ -26,7 +26,7 @@ from PIL import Image, ImageDraw
 
 from tests.system.harness import Deployment, deployment, outside_world
 
-pytestmark = [pytest.mark.system, pytest.mark.slow]
+pytestmark = [pytest.mark.system, pytest.mark.slow, pytest.mark.abuse]
 
 MiB = 1024 * 1024
 RSS_LIMIT = 600 * MiB
