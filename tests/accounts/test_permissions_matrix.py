@@ -36,6 +36,7 @@ CASEWORK = {
     "evidence:preview:read": "own referred",
     "report:status:change": "own referred",
     "report:assignment:change": "own referred",
+    "report:message:send": "own referred",
     "report:referral:create": "own",
     "referral:answer:decide": "referred_pending",
 }

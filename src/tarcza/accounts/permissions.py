@@ -67,6 +67,7 @@ class Action(StrEnum):
     HOTLINE_STATS_READ = "hotline:stats:read"
     REFERRAL_ANSWER = "referral:answer:decide"
     REPORT_ASSIGNMENT_CHANGE = "report:assignment:change"
+    REPORT_MESSAGE_SEND = "report:message:send"
     REPORT_PERSONAL_READ = "report:personal:read"
     REPORT_QUEUE_LIST = "report:queue:list"
     REPORT_REFERRAL_CREATE = "report:referral:create"
@@ -98,6 +99,8 @@ _CASEWORK: dict[Action, frozenset[Relation]] = {
     Action.REPORT_STATUS_CHANGE: OWN_OR_REFERRED,
     # Each agency assigns its own people, once the report is its work.
     Action.REPORT_ASSIGNMENT_CHANGE: OWN_OR_REFERRED,
+    # A question or a message to the reporter, shown on the status page: those who work it.
+    Action.REPORT_MESSAGE_SEND: OWN_OR_REFERRED,
     # Only the owner refers: access passed on by a receiving agency would outlive its decline.
     Action.REPORT_REFERRAL_CREATE: OWN,
     # Only an agency asked, and not yet answered, answers a referral.

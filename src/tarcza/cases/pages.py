@@ -387,6 +387,25 @@ async def refer(
     )
 
 
+@router.post("/staff/reports/{reference}/message")
+async def message_reporter(
+    request: Request,
+    reference: str,
+    cases: Cases,
+    principal: Annotated[Principal, Depends(require(Action.REPORT_MESSAGE_SEND))],
+) -> Response:
+    """A question or a message to the reporter, shown on the report's status page."""
+    form = await _form(request)
+    return await _change(
+        request,
+        cases,
+        principal,
+        reference,
+        "message",
+        lambda: cases.send_message(principal, reference, form.get("text", "")),
+    )
+
+
 @router.post("/staff/referrals/{referral_id}/answer")
 async def answer(
     request: Request,

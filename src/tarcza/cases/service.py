@@ -43,6 +43,12 @@ from tarcza.intake.evidence_store import EvidenceStore
 from tarcza.intake.models import Evidence, Report
 from tarcza.intake.progress import advance_public_stage
 from tarcza.intake.rules import Category, PublicStage, Status, stage_event_of_status_change
+from tarcza.intake.service import (
+    ReportRejected,
+    StaffMessageView,
+    conversation,
+    write_to_reporter,
+)
 from tarcza.store.base import utcnow
 from tarcza.store.engine import Database
 
@@ -176,6 +182,8 @@ class ReportView:
     # Counts, shown even to an agency that is still deciding on a referral.
     evidence_count: int = 0
     item_count: int = 0
+    # Messages with the reporter (personal data: only with it).
+    conversation: list[StaffMessageView] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -414,7 +422,26 @@ class CaseService:
                 public_stage=PublicStage(report.public_stage),
                 evidence_count=int(n_evidence or 0),
                 item_count=len(items),
+                conversation=conversation(session, self._keys, report) if personal else [],
             )
+
+    def send_message(self, principal: Principal, reference: str, text: str) -> None:
+        """A question or a message to the reporter, shown on the report's status page."""
+        now = self._clock()
+        with self._db.transaction() as session:
+            report, _ = self._report(session, principal, reference, Action.REPORT_MESSAGE_SEND)
+            try:
+                write_to_reporter(
+                    session,
+                    self._keys,
+                    report,
+                    agency=principal.agency,
+                    author=principal.username,
+                    text=text,
+                    now=now,
+                )
+            except ReportRejected as exc:
+                raise CaseRefused(exc.field, exc.code, exc.message) from None
 
     def _open(self, blob: bytes | None, reference: str, part: str) -> str | None:
         if blob is None:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from tarcza.store.base import Base, UTCDateTime
 from tarcza.store.throttle import Throttle
 
-__all__ = ["Evidence", "IdempotencyRecord", "Report", "Throttle"]
+__all__ = ["Evidence", "IdempotencyRecord", "Report", "ReportMessage", "Throttle"]
 
 
 def _created_at(context: Any) -> datetime:
@@ -108,3 +108,26 @@ class IdempotencyRecord(Base):
     # The answer holds the PIN, so it is sealed like any other secret.
     response_sealed: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, index=True)
+
+
+class ReportMessage(Base):
+    """A message between the reporter and the staff, kept with the report.
+
+    ``sender``: "reporter" (more information, given with the reference and PIN: text, links,
+    files) or "staff" (a question or a message shown on the status page, with the agency and
+    the person who wrote it). The text is sealed; links stay readable (the hotline folds them).
+    """
+
+    __tablename__ = "report_messages"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    report_id: Mapped[int] = mapped_column(
+        ForeignKey("reports.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    sender: Mapped[str] = mapped_column(String(8), nullable=False)
+    agency: Mapped[str | None] = mapped_column(String(32))
+    author: Mapped[str | None] = mapped_column(String(100))
+    body_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    urls: Mapped[list[Any]] = mapped_column(JSON, nullable=False)
+    files: Mapped[int] = mapped_column(SmallInteger, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)

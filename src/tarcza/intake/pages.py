@@ -119,6 +119,7 @@ ERROR_REASONS = {
     "invalid_email": N_("This is not an e-mail address."),
     "invalid_phone": N_("This is not a phone number."),
     "nothing_reported": N_("Please describe what happened, or give a link or a file."),
+    "nothing_added": N_("Write a message, or give a link or a file."),
     "unsupported_type": N_("We accept only images: JPEG, PNG, GIF or WebP."),
     "too_large_bytes": N_("This file is too large."),
     "too_many_pixels": N_("This image is too large."),
@@ -285,16 +286,82 @@ async def status_check(
     form = await request.form(max_files=0, max_fields=5, max_part_size=1024)
     reference = str(form.get("reference") or "")[:64]
     pin = str(form.get("pin") or "")[:64]
+    return await _status_result(request, intake, lang, reference, pin)
+
+
+async def _status_result(
+    request: Request,
+    intake: IntakeService,
+    lang: str,
+    reference: str,
+    pin: str,
+    *,
+    added: bool = False,
+    errors: dict[str, str] | None = None,
+    code: int = 200,
+) -> HTMLResponse:
     client = request.client.host if request.client else "unknown"
     context: dict[str, Any] = {"values": {"reference": reference, "pin": ""}}
-    code = 200
     try:
         public = await run_in_threadpool(intake.status, reference, pin, client)
         context["status"] = public
         context["changed_on"] = i18n.format_day(public.changed_at, lang)
         context["values"]["reference"] = rules.normalise_reference(reference)
+        # The PIN goes into the "add information" form of this page only (not cached).
+        context["pin"] = pin
+        context["added"] = added
+        context["errors"] = errors or {}
+        context["message_days"] = [i18n.format_day(m.at, lang) for m in public.messages]
     except ReportNotFound:
         context["not_found"], code = True, 404
     except Throttled as exc:
         context["retry_minutes"], code = max(1, (exc.retry_after + 59) // 60), 429
-    return render(request, "status.html", context, status_code=code, language=lang)
+    response = render(request, "status.html", context, status_code=code, language=lang)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@router.post("/status/add", response_class=HTMLResponse)
+async def status_add(
+    request: Request,
+    settings: SettingsDep,
+    intake: Intake,
+    lang: Annotated[str, Depends(page_language)],
+) -> HTMLResponse:
+    """Add a message, links or pictures to a report, with its reference and PIN."""
+    tr = i18n.translator(lang)
+    form, uploads, problems = await _read_form(request, settings, intake)
+    reference = str(form.get("reference") or "")[:64]
+    pin = str(form.get("pin") or "")[:64]
+    errors = {str(loc[0]): _error_text(tr, code, loc) for code, loc in problems.items()}
+    if errors:
+        intake.discard(uploads)
+        return await _status_result(request, intake, lang, reference, pin, errors=errors, code=422)
+    client = request.client.host if request.client else "unknown"
+    try:
+        await run_in_threadpool(
+            lambda: intake.add_information(
+                reference,
+                pin,
+                client,
+                message=str(form.get("message") or ""),
+                urls=_lines(str(form.get("urls") or "")),
+                uploads=uploads,
+                reporter=reporter_of(request),
+            )
+        )
+    except ReportRejected as exc:
+        name, _, rest = exc.field.partition("[")
+        loc: tuple[int | str, ...] = (name, int(rest.rstrip("]"))) if rest else (name,)
+        errors[name] = _error_text(tr, exc.code, loc)
+        return await _status_result(request, intake, lang, reference, pin, errors=errors, code=422)
+    except ReportsLimited as exc:
+        errors["message"] = tr.gettext(
+            "Too many messages from your network just now. Please try again in a few minutes."
+        )
+        response = await _status_result(
+            request, intake, lang, reference, pin, errors=errors, code=429
+        )
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    return await _status_result(request, intake, lang, reference, pin, added=True)

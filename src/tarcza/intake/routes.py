@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
@@ -17,6 +17,7 @@ from tarcza.hashing.routes import optional_partner
 from tarcza.intake.rules import client_network, normalise_reference
 from tarcza.intake.schemas import (
     NOT_BLANK,
+    InformationIn,
     MessageBody,
     RateLimitedBody,
     ReportCreated,
@@ -268,6 +269,39 @@ async def report_status(
     client = request.client.host if request.client else "unknown"
     public = await run_in_threadpool(intake.status, reference[:64], pin, client)
     return ReportStatus.of(normalise_reference(reference) or reference, public, lang)
+
+
+@router.post(
+    "/reports/{reference}/information",
+    status_code=204,
+    summary="Add information to a report",
+    responses={
+        404: {"model": MessageBody, "description": "No report with this reference and PIN."},
+        422: {"model": ValidationErrorBody, "description": "A field is missing or wrong."},
+        429: {"model": RateLimitedBody, "description": "Too many; see Retry-After."},
+    },
+)
+async def add_information(
+    reference: str,
+    body: InformationIn,
+    request: Request,
+    intake: Intake,
+    pin: Annotated[str, Header(alias="X-Report-PIN", max_length=64)],
+) -> Response:
+    """Add a message or links to a report, with its reference and PIN (the form also takes
+    files). The hotline sees them with the report."""
+    client = request.client.host if request.client else "unknown"
+    await run_in_threadpool(
+        lambda: intake.add_information(
+            reference[:64],
+            pin,
+            client,
+            message=body.message,
+            urls=body.urls,
+            reporter=reporter_of(request),
+        )
+    )
+    return Response(status_code=204)
 
 
 def document_limits(schema: dict[str, Any], *, max_files: int) -> None:

@@ -173,6 +173,22 @@ class ReportCreated(BaseModel):
     status: rules.Status
 
 
+class MessageOut(BaseModel):
+    """A message from the staff: when, and what."""
+
+    at: datetime
+    text: str
+
+
+class InformationIn(BaseModel):
+    """More for a report, from whoever holds its reference and PIN: a message and/or links."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    message: str = Field(default="", max_length=5000)
+    urls: list[str] = Field(default_factory=list, max_length=20)
+
+
 class ReportStatus(BaseModel):
     """All that a reference and PIN reveal: where the work stands, since when, what comes next."""
 
@@ -189,6 +205,9 @@ class ReportStatus(BaseModel):
         description="One plain sentence of what happens next, in the language asked for."
     )
     language: Literal["pl", "en"]
+    messages: list[MessageOut] = Field(
+        default_factory=list, description="Questions and messages the staff wrote to you."
+    )
 
     @classmethod
     def of(cls, reference: str, public: PublicStatus, language: str) -> ReportStatus:
@@ -201,6 +220,7 @@ class ReportStatus(BaseModel):
             changed_at=public.changed_at,
             next_step=tr.gettext(public.next_step),
             language="en" if tr.language == "en" else "pl",
+            messages=[MessageOut(at=m.at, text=m.text) for m in public.messages],
         )
 
 

@@ -22,7 +22,7 @@ from tarcza.hashing.service import Digests, FileDigests, FileHashes, hash_image_
 from tarcza.intake import rules
 from tarcza.intake.contacts import help_directory
 from tarcza.intake.evidence_store import EvidenceStore, EvidenceWriter
-from tarcza.intake.models import Evidence, IdempotencyRecord, Report
+from tarcza.intake.models import Evidence, IdempotencyRecord, Report, ReportMessage
 from tarcza.intake.progress import advance_public_stage as advance_public_stage
 from tarcza.store import throttle
 from tarcza.store.base import utcnow
@@ -126,6 +126,8 @@ class PublicStatus:
     changed_at: datetime
     label: str
     next_step: str
+    # What the staff wrote to the reporter (questions, messages), oldest first.
+    messages: tuple[PublicMessage, ...] = ()
 
     @property
     def status(self) -> rules.Status:
@@ -133,10 +135,22 @@ class PublicStatus:
         return rules.LEGACY_STATUS[self.stage]
 
 
-def public_status_of(stage: rules.PublicStage, changed_at: datetime) -> PublicStatus:
+@dataclass(frozen=True)
+class PublicMessage:
+    """A message the staff wrote to the reporter: when, and the text (never who wrote it)."""
+
+    at: datetime
+    text: str
+
+
+def public_status_of(
+    stage: rules.PublicStage, changed_at: datetime, messages: tuple[PublicMessage, ...] = ()
+) -> PublicStatus:
     """The public answer for a report at ``stage`` since ``changed_at``."""
     label, next_step = rules.PUBLIC_STAGE_TEXT[stage]
-    return PublicStatus(stage=stage, changed_at=changed_at, label=label, next_step=next_step)
+    return PublicStatus(
+        stage=stage, changed_at=changed_at, label=label, next_step=next_step, messages=messages
+    )
 
 
 class ReportRejected(Refused):
@@ -505,10 +519,38 @@ class IntakeService:
     # -- following a report -------------------------------------------------------
 
     def status(self, reference: str, pin: str, client: str) -> PublicStatus:
-        """The public status of a report, given its reference and PIN.
+        """The public status of a report, given its reference and PIN, with the staff's
+        messages to the reporter.
 
         Wrong or unknown references and PINs fail alike (ReportNotFound), and
         count towards a lock-out per reference and per client (Throttled).
+        """
+        report_id = self._check_pin(reference, pin, client)
+        with self._db.reading() as session:
+            report = session.get(Report, report_id)
+            if report is None:
+                raise ReportNotFound()
+            messages = tuple(
+                PublicMessage(
+                    at=m.created_at,
+                    text=self._keys.open_text(m.body_sealed, _message_context(report.reference)),
+                )
+                for m in session.scalars(
+                    select(ReportMessage)
+                    .where(ReportMessage.report_id == report_id, ReportMessage.sender == "staff")
+                    .order_by(ReportMessage.id)
+                )
+                if m.body_sealed is not None
+            )
+            return public_status_of(
+                rules.PublicStage(report.public_stage), report.public_changed_at, messages
+            )
+
+    def _check_pin(self, reference: str, pin: str, client: str) -> int:
+        """The id of the report with this reference and PIN (ReportNotFound, Throttled).
+
+        The attempt is taken (and committed) before the PIN is looked at: however many
+        arrive at once, no more than the limits are evaluated; a right PIN gives it back.
         """
         valid_ref = rules.normalise_reference(reference)
         canonical_ref = valid_ref or reference.strip().upper()[:40]
@@ -517,8 +559,6 @@ class IntakeService:
         ref_key = self._keys.keyed_hash("throttle-ref", canonical_ref)
         client_key = self._keys.keyed_hash("throttle-client", client)
         policy = self._throttle
-        # The attempt is taken (and committed) before the PIN is looked at: however many
-        # arrive at once, no more than the limits are evaluated.
         keys = ((client_key, policy.per_client), (ref_key, policy.per_reference))
         throttle.take_attempts(self._db, keys, window=policy.window, lock=policy.lock, now=now)
         with self._db.transaction() as session:
@@ -539,10 +579,87 @@ class IntakeService:
                 # Only failures stay counted.
                 for key, limit in keys:
                     throttle.give_back(session, key, limit)
-                return public_status_of(
-                    rules.PublicStage(report.public_stage), report.public_changed_at
-                )
+                return report.id
         raise ReportNotFound()
+
+    def add_information(
+        self,
+        reference: str,
+        pin: str,
+        client: str,
+        *,
+        message: str = "",
+        urls: Sequence[str] = (),
+        uploads: Sequence[Upload | StoredUpload] = (),
+        reporter: Reporter | None = None,
+    ) -> None:
+        """The reporter adds to a report with its reference and PIN: a message, links, files.
+
+        Checked as a report is (links, files), held to the same limits; the message is sealed,
+        the links join the report's (the hotline folds them), the files its evidence; audited.
+        """
+        stored: list[StoredUpload] = []
+        committed = False
+        try:
+            for upload in uploads:
+                stored.append(upload if isinstance(upload, StoredUpload) else self.store(upload))
+            report_id = self._check_pin(reference, pin, client)
+            text = rules.clean_text("message", message, MAX_MESSAGE, multiline=True)
+            links = tuple(rules.check_url(f"urls[{i}]", u) for i, u in enumerate(urls))
+            if not (text or links or stored):
+                raise ReportRejected(
+                    "message", "nothing_added", "write a message, or give a link or a file"
+                )
+            hashes = [self._hash_upload(upload) for upload in stored]
+            self._count_report(reporter)
+            found = match_or_nothing(self._matcher, hashes)
+            now = self._clock()
+            with self._db.transaction() as session:
+                report = session.get(Report, report_id)
+                if report is None:
+                    raise ReportNotFound()
+                matched = _add_evidence(
+                    session, report, hashes, [u.storage_key for u in stored], found, now
+                )
+                if links:
+                    report.urls = [*report.urls, *(u for u in links if u not in report.urls)]
+                    if self._on_urls is not None:
+                        self._on_urls(session, report.id, links, now)
+                report.updated_at = now
+                session.add(
+                    ReportMessage(
+                        report_id=report.id,
+                        sender="reporter",
+                        body_sealed=(
+                            self._keys.seal_text(text, _message_context(report.reference))
+                            if text
+                            else None
+                        ),
+                        urls=list(links),
+                        files=len(stored),
+                        created_at=now,
+                    )
+                )
+                audit.append(
+                    session,
+                    actor=PUBLIC_ACTOR,
+                    action="report.information_added",
+                    subject_type="report",
+                    subject_id=report.reference,
+                    now=now,
+                    details={
+                        "message": bool(text),
+                        "urls": len(links),
+                        "evidence": [h.sha256 for h in hashes],
+                        "bank_matches": matched,
+                    },
+                )
+            committed = True
+        except rules.RuleViolation as exc:
+            raise ReportRejected(exc.field, exc.code, exc.message) from None
+        finally:
+            if not committed:
+                self.discard(stored)
 
     # -- changing a report --------------------------------------------------------
 
@@ -618,3 +735,87 @@ def _request_fingerprint(new: NewReport, hashes: list[FileHashes]) -> str:
     data["files"] = [h.sha256 for h in hashes]
     blob = json.dumps(data, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()
+
+
+MAX_MESSAGE = 5000
+
+
+def _message_context(reference: str) -> str:
+    return f"report:{reference}:messages"
+
+
+def write_to_reporter(
+    session: Session,
+    keyring: KeyRing,
+    report: Report,
+    *,
+    agency: str,
+    author: str,
+    text: str,
+    now: datetime,
+) -> None:
+    """A question or a message from the staff, shown on the report's status page; audited
+    (who wrote it, not what: the text is sealed with the report)."""
+    try:
+        body = rules.clean_text("text", text, MAX_MESSAGE, multiline=True)
+    except rules.RuleViolation as exc:
+        raise ReportRejected(exc.field, exc.code, exc.message) from None
+    if not body:
+        raise ReportRejected("text", "missing", "write the message")
+    session.add(
+        ReportMessage(
+            report_id=report.id,
+            sender="staff",
+            agency=agency,
+            author=author,
+            body_sealed=keyring.seal_text(body, _message_context(report.reference)),
+            urls=[],
+            files=0,
+            created_at=now,
+        )
+    )
+    audit.append(
+        session,
+        actor=author,
+        action="report.message_sent",
+        subject_type="report",
+        subject_id=report.reference,
+        now=now,
+        details={"agency": agency},
+    )
+
+
+@dataclass(frozen=True)
+class StaffMessageView:
+    """One message of a report's conversation, for the staff who work it."""
+
+    at: datetime
+    sender: str
+    author: str | None
+    agency: str | None
+    text: str | None
+    urls: tuple[str, ...]
+    files: int
+
+
+def conversation(session: Session, keyring: KeyRing, report: Report) -> list[StaffMessageView]:
+    """Every message of a report, oldest first, opened (for those who may read personal data)."""
+    rows = session.scalars(
+        select(ReportMessage).where(ReportMessage.report_id == report.id).order_by(ReportMessage.id)
+    )
+    return [
+        StaffMessageView(
+            at=m.created_at,
+            sender=m.sender,
+            author=m.author,
+            agency=m.agency,
+            text=(
+                keyring.open_text(m.body_sealed, _message_context(report.reference))
+                if m.body_sealed is not None
+                else None
+            ),
+            urls=tuple(str(u) for u in m.urls),
+            files=m.files,
+        )
+        for m in rows
+    ]
