@@ -406,6 +406,7 @@ def web(application: Application, *, close_on_shutdown: bool = True) -> FastAPI:
             components.update(report_schema.pop("$defs", {}))
             components["ReportIn"] = report_schema
             intake_routes.document_limits(schema, max_files=settings.max_files)
+            selfprotect_routes.document_limits(schema, max_items=settings.selfprotect_max_items)
             app.openapi_schema = schema
         return app.openapi_schema
 

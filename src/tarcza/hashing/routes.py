@@ -271,6 +271,8 @@ def bank_changes(
     summary="Say what was done about matches",
     responses={
         **_ERRORS,
+        400: {"description": "The body is not JSON text (e.g. not UTF-8)."},
+        413: {"description": "The body is larger than the limit."},
         422: {"description": "The signal is malformed, or no bank of the key holds it."},
     },
 )

@@ -276,7 +276,9 @@ async def report_status(
     status_code=204,
     summary="Add information to a report",
     responses={
+        400: {"model": MessageBody, "description": "The body is not JSON text (e.g. not UTF-8)."},
         404: {"model": MessageBody, "description": "No report with this reference and PIN."},
+        413: {"model": MessageBody, "description": "The body is larger than the limit."},
         422: {"model": ValidationErrorBody, "description": "A field is missing or wrong."},
         429: {"model": RateLimitedBody, "description": "Too many; see Retry-After."},
     },

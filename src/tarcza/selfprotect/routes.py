@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from tarcza.intake.rules import client_network
 from tarcza.selfprotect import rules
@@ -19,39 +19,86 @@ router = APIRouter(prefix="/api/v1/selfprotect", tags=["self-protection"])
 Protect = Annotated[SelfProtectService, Depends(provided(SelfProtectService))]
 DEVICE_COOKIE = "tz_device"
 
+_NOT_JSON: dict[int | str, dict[str, Any]] = {
+    400: {"description": "The body is not JSON text (e.g. not UTF-8)."},
+    413: {"description": "The body is larger than the limit."},
+}
 _ERRORS: dict[int | str, dict[str, Any]] = {
+    **_NOT_JSON,
     422: {"description": "A hash, the age band or the items are wrong (detail names which)."},
     429: {"description": "Too many from this network or device just now; see Retry-After."},
 }
 _CASE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_NOT_JSON,
     404: {"description": "No case with this number and PIN."},
     422: {"description": "The PIN header is missing, or what was sent is wrong."},
     429: {"description": "Too many wrong PINs, or too many additions; see Retry-After."},
 }
 
 
+def _json_integer(value: object) -> object:
+    """A JSON integer (55 or 55.0), never a string or a boolean (the schema's "integer")."""
+    if isinstance(value, bool | str):
+        raise ValueError("must be a number, not text")
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _json_number(value: object) -> object:
+    """A JSON number, never a string or a boolean."""
+    if isinstance(value, bool | str):
+        raise ValueError("must be a number, not text")
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_json_integer)]
+JsonNumber = Annotated[float, BeforeValidator(_json_number)]
+
+HEX32 = r"^[0-9a-fA-F]{32}$"
+HEX64 = r"^[0-9a-fA-F]{64}$"
+
+
 class FrameIn(BaseModel):
-    """One vPDQ frame as the browser hashed it."""
+    """One vPDQ frame as the browser hashed it; frames too plain to match (quality under 50)
+    are left out by the browser, as vPDQ leaves them out when matching."""
 
     model_config = ConfigDict(extra="forbid")
 
-    frame: int | None = Field(default=None, ge=0)
-    pdq: str = Field(max_length=64)
-    quality: int = Field(ge=0, le=100)
-    timestamp: float = Field(ge=0)
+    frame: Annotated[int, Field(ge=0), BeforeValidator(_json_integer)] | None = None
+    pdq: str = Field(pattern=HEX64)
+    quality: JsonInt = Field(ge=rules.QUALITY_FLOOR, le=100)
+    timestamp: JsonNumber = Field(ge=0, lt=10**6)
 
 
-class ItemIn(BaseModel):
-    """One picture (PDQ and its quality) or video (vPDQ frames), hashed on the device."""
+class ImageIn(BaseModel):
+    """A picture hashed on the device: its digests and PDQ (quality at least 50)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: rules.ItemKind
-    md5: str = Field(max_length=32)
-    sha256: str = Field(max_length=64)
-    pdq: str | None = Field(default=None, max_length=64)
-    quality: int | None = Field(default=None, ge=0, le=100)
-    vpdq: list[FrameIn] | None = Field(default=None, max_length=rules.MAX_VPDQ_FRAMES)
+    kind: Literal["image"]
+    md5: str = Field(pattern=HEX32)
+    sha256: str = Field(pattern=HEX64)
+    pdq: str = Field(pattern=HEX64)
+    quality: JsonInt = Field(
+        ge=rules.QUALITY_FLOOR,
+        le=100,
+        description="PDQ quality; a picture under 50 is too plain to recognise reliably.",
+    )
+
+
+class VideoIn(BaseModel):
+    """A video hashed on the device: its digests and vPDQ frames."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["video"]
+    md5: str = Field(pattern=HEX32)
+    sha256: str = Field(pattern=HEX64)
+    vpdq: list[FrameIn] = Field(min_length=1, max_length=rules.MAX_VPDQ_FRAMES)
+
+
+ItemIn = Annotated[ImageIn | VideoIn, Field(discriminator="kind")]
 
 
 class CaseIn(BaseModel):
@@ -111,8 +158,16 @@ def requester_of(request: Request) -> Requester:
     )
 
 
-def _items(items: list[ItemIn]) -> list[object]:
+def _items(items: list[ImageIn | VideoIn]) -> list[object]:
     return [item.model_dump(exclude_none=True) for item in items]
+
+
+def document_limits(schema: dict[str, Any], *, max_items: int) -> None:
+    """Write the configured cap of items per case into an OpenAPI document."""
+    for name in ("CaseIn", "ItemsIn"):
+        model = schema.get("components", {}).get("schemas", {}).get(name)
+        if model is not None:
+            model["properties"]["items"]["maxItems"] = max_items
 
 
 @router.post(

@@ -48,7 +48,7 @@ class CaseRefused(Refused):
     @property
     def problems(self) -> Sequence[tuple[list[str | int], str, str]]:
         loc: list[str | int] = ["body"]
-        for name, index in re.findall(r"([A-Za-z_]+)|\[(\d+)\]", self.field):
+        for name, index in re.findall(r"([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]", self.field):
             loc.append(name or int(index))
         return [(loc, self.code, self.message)]
 

@@ -35,10 +35,12 @@ if (form) {
       const li = row(file.name, form.dataset.msgWorking, "hashed-working");
       try {
         const hashed = await hashFile(file);
+        if (hashed.kind === "video") {
+          // Frames too plain to match are left out, as vPDQ leaves them out when matching.
+          hashed.vpdq = (hashed.vpdq || []).filter((f) => f.quality >= floor);
+        }
         const plain =
-          hashed.kind === "image"
-            ? hashed.quality < floor
-            : !(hashed.vpdq || []).some((f) => f.quality >= floor);
+          hashed.kind === "image" ? hashed.quality < floor : hashed.vpdq.length === 0;
         li.lastChild.textContent = plain ? form.dataset.msgPlain : form.dataset.msgDone;
         li.className = plain ? "hashed-refused" : "hashed-ok";
         if (!plain) items.push(hashed);
