@@ -424,3 +424,77 @@ def test_the_queue_shows_when_the_report_was_referred(client: TestClient) -> Non
     assert s.analyst.get(f"{STAFF}/reports").json()[0]["referred_at"] is None
     page = s.officer.get("/staff/queue")
     assert page.status_code == 200 and 'class="since"><time datetime=' in page.text
+
+
+def test_the_command_line_exports_and_verifies_a_package(
+    client: TestClient,
+    settings: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from tarcza import cli
+    from tests.support.keys import HMAC_KEY, KEY_A
+
+    s = Scene(client)
+    db_url = s.ctx.db.engine.url.render_as_string(hide_password=False)
+    for name in ("TARCZA_ENV", "TARCZA_AUDIT_SIGNING_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TARCZA_DATABASE_URL", db_url)
+    monkeypatch.setenv("TARCZA_VAR_DIR", str(settings.var_dir))
+    monkeypatch.setenv("TARCZA_DATA_KEYS", f"k1:{KEY_A}")
+    monkeypatch.setenv("TARCZA_HMAC_KEY", HMAC_KEY)
+
+    def run(*args: str, stdin: str = "") -> tuple[int, str]:
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+        code = cli.main(list(args))
+        captured = capsys.readouterr()
+        return code, captured.out + captured.err
+
+    out = tmp_path / "package.zip.enc"
+    code, text = run(
+        "evidence", "export", s.ref, "--case-number", "RSD-9/26", "--officer", "piotr",
+        "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, text
+    assert out.stat().st_mode & 0o077 == 0
+    passphrase = text.split("passphrase (shown once, not stored): ")[1].split()[0]
+    code, pem = run("evidence", "public-key")
+    assert code == 0 and pem.startswith("-----BEGIN PUBLIC KEY-----")
+    published = tmp_path / "published.pem"
+    published.write_text(pem)
+
+    code, text = run(
+        "evidence", "verify", str(out), "--public-key", str(published), stdin=passphrase
+    )
+    assert code == 0, text
+    assert f"report {s.ref}, case RSD-9/26" in text and "signed by the trusted public key" in text
+    # Wrong passphrase, a changed byte, another key: exit 1, and it says why.
+    code, text = run("evidence", "verify", str(out), stdin="not-the-passphrase\n")
+    assert code == 1 and "passphrase is wrong" in text
+    plain = tmp_path / "package.zip"
+    plain.write_bytes(ep.decrypt(out.read_bytes(), passphrase))
+    changed = bytearray(plain.read_bytes())
+    at = changed.find(b"manifest.sha256")  # the name in a local header: the zip breaks or lies
+    changed[at + len("manifest.sha256") + 40] ^= 0x01
+    broken = tmp_path / "broken.zip"
+    broken.write_bytes(bytes(changed))
+    code, text = run("evidence", "verify", str(broken))
+    assert code == 1 and "BROKEN" in text
+    other = tmp_path / "other.pem"
+    other.write_bytes(ep.public_key_pem(bytes(32)))
+    code, text = run("evidence", "verify", str(plain), "--public-key", str(other))
+    assert code == 1 and "not the trusted public key" in text
+    # Someone who may not export it gets no package, and nothing is written.
+    add_staff(s.ctx, "hotline", Role.ANALYST, "bartek")
+    refused = tmp_path / "refused.enc"
+    code, text = run(
+        "evidence", "export", s.ref, "--case-number", "1", "--officer", "bartek",
+        "--out", str(refused),
+    )  # fmt: skip
+    assert code == 1 and not refused.exists()
+    code, text = run(
+        "evidence", "export", s.ref, "--case-number", "<x>", "--officer", "piotr",
+        "--out", str(refused),
+    )  # fmt: skip
+    assert code == 1 and "--case-number" in text and not refused.exists()

@@ -37,6 +37,7 @@ import re
 import secrets
 import time
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -235,7 +236,15 @@ def verify_package(
         if len(set(names)) != len(names):
             return PackageVerdict(False, problems=["a file name is given twice in the zip"])
         contents = {name: archive.read(name) for name in names}
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+    except (
+        zipfile.BadZipFile,
+        zlib.error,
+        OSError,
+        EOFError,
+        ValueError,
+        NotImplementedError,  # a compression method Python's zipfile does not read
+        RuntimeError,  # an encrypted zip member
+    ) as exc:
         return PackageVerdict(False, problems=[f"not a readable zip: {exc}"])
     problems: list[str] = []
     manifest = contents.pop(MANIFEST, None)
