@@ -314,7 +314,18 @@ def test_the_export_is_audited_with_the_case_number_and_the_officer(client: Test
     # The passphrase is nowhere in the log.
     assert body["passphrase"] not in entry.details
     # The history shows it on the report page.
-    history = [h["action"] for h in s.officer.get(f"{STAFF}/reports/{s.ref}").json()["history"]]
+    seen = s.officer.get(f"{STAFF}/reports/{s.ref}").json()
+    history = [h["action"] for h in seen["history"]]
+    # The officer reads what the hotline found and did about the content item.
+    item = seen["items"][0]
+    assert (item["classification"], item["hosting_country"], item["notices_sent"]) == (
+        "national",
+        "NL",
+        1,
+    )
+    page = s.officer.get(f"/staff/reports/{s.ref}").text
+    assert "Illegal under national law" in s.officer.get(f"/staff/reports/{s.ref}?lang=en").text
+    assert "Hosting w kraju: NL" in page
     assert "evidence.package_exported" in history
     # The download is the maker's, once.
     stranger = Desk(client, add_staff(s.ctx, "police", Role.OFFICER, "marek"))

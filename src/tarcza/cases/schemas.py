@@ -128,6 +128,9 @@ class ItemOut(BaseModel):
     reports: int = Field(description="How many reports name this content item")
     first_reported_at: datetime
     removed_at: datetime | None
+    classification: str | None = Field(None, description="The hotline's standing assessment")
+    hosting_country: str | None = Field(None, description="Where the latest trace found it")
+    notices_sent: int = Field(0, description="Notices and forwards sent for it")
 
 
 class ReferralOut(BaseModel):
