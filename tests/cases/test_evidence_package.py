@@ -417,6 +417,9 @@ def test_outcomes_are_recorded_and_counted_for_the_coordinator(client: TestClien
         "suspect_identified": 1,
         "no_action": 1,
     }
+    page = coordinator.get("/staff/stats")
+    assert page.status_code == 200
+    assert "Wyniki działań policji" in page.text and "Wszczęto postępowanie" in page.text
     # The owning hotline's supervisor counts the outcomes on its reports too.
     boss = Desk(client, add_staff(s.ctx, "hotline", Role.SUPERVISOR, "halina"))
     assert sum(boss.get(f"{STAFF}/stats").json()["outcome"].values()) == 3
