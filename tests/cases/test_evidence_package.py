@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import shutil
 import subprocess
 import zipfile
@@ -149,6 +150,16 @@ class Scene:
         return path
 
 
+def pdf_letters(pdf: bytes) -> set[str]:
+    """The characters the PDF's embedded font maps to Unicode (its ToUnicode CMap)."""
+    found = re.search(rb"/ToUnicode (\d+) 0 R", pdf)
+    assert found is not None, "no ToUnicode map: the text could not be read or searched"
+    start = pdf.index(b"\n%d 0 obj" % int(found.group(1)))
+    body = pdf[pdf.index(b"stream", start) + 6 : pdf.index(b"endstream", start)].strip()
+    pairs = re.findall(rb"<([0-9A-Fa-f]{4})> <([0-9A-Fa-f]{4,})>", body)
+    return {bytes.fromhex(u.decode()).decode("utf-16-be") for _, u in pairs}
+
+
 def openssl_decrypt(encrypted: bytes, passphrase: str, folder: Path) -> Path:
     assert OPENSSL is not None
     (folder / "package.zip.enc").write_bytes(encrypted)
@@ -235,6 +246,8 @@ def test_a_court_verifies_the_package_with_openssl_and_sha256sum(
     assert notices[0]["actions"][0]["recipient"] == "hotline-nl"
     pdf = (package / "report.pdf").read_bytes()
     assert pdf.startswith(b"%PDF-") and b"NotoSans" in pdf
+    # Polish, in a font that has every letter it uses (Zgłoszenie, Łańcuch, Źródło, gęś …).
+    assert set("łŁńśŹźżąęó") <= pdf_letters(pdf)
     # The chain of custody: the report's entries, as stored, with their chain hashes.
     custody = json.loads((package / "custody.json").read_text())
     with s.ctx.db.sessions() as session:
