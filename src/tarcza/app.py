@@ -24,6 +24,7 @@ from tarcza import __version__
 from tarcza.accounts.auth import AuthService
 from tarcza.accounts.rules import LockoutPolicy, SessionPolicy
 from tarcza.accounts.service import AccountService
+from tarcza.cases.evidence_package import EvidencePackages, HeldPackages
 from tarcza.cases.service import CaseService
 from tarcza.config import ConfigError, Keys, Settings, load_keys, load_settings
 from tarcza.crypto import KeyRing
@@ -38,6 +39,7 @@ from tarcza.hotline.notices import MailTransport, SmtpSettings, SmtpTransport
 from tarcza.hotline.service import HotlineService
 from tarcza.hotline.tasks import HotlineTasks, HotlineWork, register
 from tarcza.hotline.trace import AddressResolver, Geo, Resolver
+from tarcza.hotline.views import item_records_of_report
 from tarcza.intake.evidence_store import EvidenceStore
 from tarcza.intake.service import IntakeService, ReportQuotas, ThrottlePolicy
 from tarcza.jobs.queue import Worker, make_huey
@@ -80,6 +82,7 @@ class Application:
     auth: AuthService
     accounts: AccountService
     cases: CaseService
+    packages: EvidencePackages
     hotline: HotlineService
     audit_log: AuditLogReader
     resolver: AddressResolver
@@ -228,6 +231,11 @@ def build(settings: Settings | None = None) -> Application:
         report_items=items_of_report,
         colleagues=accounts.colleagues,
     )
+    # The police's evidence packages: signed with the audit log's key (one published key).
+    packages = EvidencePackages(
+        cases, signing_key=keys.audit_signing_key, item_records=item_records_of_report
+    )
+    held_packages = HeldPackages(Path(settings.var_dir) / "packages")
     hotline = HotlineService(
         db,
         keyring,
@@ -253,6 +261,8 @@ def build(settings: Settings | None = None) -> Application:
             AuthService: auth,
             AccountService: accounts,
             CaseService: cases,
+            EvidencePackages: packages,
+            HeldPackages: held_packages,
             HotlineService: hotline,
             AuditLogReader: audit_log,
             SharedRates: rates,
@@ -273,6 +283,7 @@ def build(settings: Settings | None = None) -> Application:
         auth=auth,
         accounts=accounts,
         cases=cases,
+        packages=packages,
         hotline=hotline,
         audit_log=audit_log,
         resolver=resolver,

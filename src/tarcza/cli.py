@@ -1,4 +1,5 @@
-"""``tarcza``: serve, jobs, db, demo, hash, scan, audit, keys, bank, partner, agency, user.
+"""``tarcza``: serve, jobs, db, demo, hash, scan, audit, evidence, keys, bank, partner, agency,
+user.
 
 Every command receives ``services``: a function that builds the application through the one
 composition root (``tarcza.app``) the first time it is called, from settings read once after
@@ -321,6 +322,90 @@ def _audit_public_key(_args: argparse.Namespace, services: ServicesFactory) -> i
     return 0
 
 
+def _evidence_export(args: argparse.Namespace, services: ServicesFactory) -> int:
+    """Make a report's evidence package for a police officer (who must be allowed to)."""
+    from tarcza.accounts.service import AccountService
+    from tarcza.cases.evidence_package import DECRYPT_COMMAND, EvidencePackages
+    from tarcza.errors import TarczaError
+
+    try:
+        officer = services().get(AccountService).acting_as(args.officer)
+        made = services().get(EvidencePackages).export(officer, args.reference, args.case_number)
+    except TarczaError as exc:
+        field = getattr(exc, "field", None)
+        message = getattr(exc, "message", None) or exc.detail
+        where = f"--{field.replace('_', '-')}: " if field else ""
+        print(f"tarcza: {where}{message}", file=sys.stderr)
+        return 1
+    out = Path(args.out)
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(made.data)
+    print(f"evidence package of {made.reference} for case {made.case_number} written to {out}")
+    print(f"  {made.files} files, {len(made.data)} bytes encrypted, SHA-256 {made.sha256}")
+    print(f"  manifest SHA-256 {made.manifest_sha256} (recorded in the audit log)")
+    print(f"passphrase (shown once, not stored): {made.passphrase}")
+    print(f"decrypt with: {DECRYPT_COMMAND.replace('{file}', str(out))}")
+    return 0
+
+
+def _evidence_verify(args: argparse.Namespace, services: ServicesFactory) -> int:
+    """Check a package as a court would: manifest, every file, the signature, the custody."""
+    from tarcza.cases.evidence_package import SALT_MAGIC, load_public_key, verify_package
+
+    try:
+        data = Path(args.file).read_bytes()
+    except OSError as exc:
+        print(f"tarcza: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    trusted = None
+    if args.public_key:
+        try:
+            text = args.public_key
+            if Path(text).is_file():
+                text = Path(text).read_text()
+            trusted = load_public_key(text)
+        except (OSError, ValueError) as exc:
+            print(f"tarcza: --public-key: {exc}", file=sys.stderr)
+            return 2
+    passphrase = None
+    if data.startswith(SALT_MAGIC):
+        passphrase = sys.stdin.readline().strip()
+        if not passphrase:
+            print(
+                "tarcza: the package is encrypted: give its passphrase on standard input",
+                file=sys.stderr,
+            )
+            return 2
+    verdict = verify_package(data, passphrase, trusted)
+    if not verdict.ok:
+        print("evidence package BROKEN:")
+        for problem in verdict.problems:
+            print(f"  {problem}")
+        return 1
+    print(
+        f"evidence package intact: {verdict.files} files match the signed manifest "
+        f"(report {verdict.reference}, case {verdict.case_number}, "
+        f"{verdict.custody_entries} custody entries whose hashes hold)"
+    )
+    if verdict.trusted:
+        print("signed by the trusted public key")
+    else:
+        print(
+            "WARNING: checked against public_key.pem inside the package only; give "
+            "--public-key (from `tarcza evidence public-key` on the exporting system) "
+            "to know who signed it"
+        )
+    return 0
+
+
+def _evidence_public_key(_args: argparse.Namespace, services: ServicesFactory) -> int:
+    from tarcza.cases.evidence_package import public_key_pem
+
+    sys.stdout.write(public_key_pem(services().get(Keys).audit_signing_key).decode("ascii"))
+    return 0
+
+
 def _keys_reseal(_args: argparse.Namespace, services: ServicesFactory) -> int:
     from tarcza.intake.evidence_store import EvidenceStore
     from tarcza.schema.reseal import reseal_all
@@ -424,6 +509,32 @@ def build_parser() -> argparse.ArgumentParser:
     audit_sub.add_parser(
         "public-key", help="print the public key that checks exports and checkpoints"
     ).set_defaults(func=_audit_public_key)
+
+    evidence = sub.add_parser("evidence", help="evidence packages for the police and courts")
+    evidence_sub = evidence.add_subparsers(dest="evidence_command", required=True)
+    ev_export = evidence_sub.add_parser(
+        "export", help="write a report's signed, encrypted evidence package (prints a passphrase)"
+    )
+    ev_export.add_argument("reference", help="the report, e.g. TZ-7K2M-9QXP")
+    ev_export.add_argument("--case-number", required=True, help="the police case number")
+    ev_export.add_argument(
+        "--officer", required=True, help="the police officer (username) the package is made for"
+    )
+    ev_export.add_argument("--out", required=True, help="the encrypted file to write")
+    ev_export.set_defaults(func=_evidence_export)
+    ev_verify = evidence_sub.add_parser(
+        "verify",
+        help="check a package (exit 0 intact, 1 broken); an encrypted one reads its passphrase "
+        "from standard input",
+    )
+    ev_verify.add_argument("file")
+    ev_verify.add_argument(
+        "--public-key", metavar="PEM_FILE_OR_BASE64", help="the published public key"
+    )
+    ev_verify.set_defaults(func=_evidence_verify)
+    evidence_sub.add_parser(
+        "public-key", help="print the public key (PEM) that checks evidence packages"
+    ).set_defaults(func=_evidence_public_key)
 
     keys = sub.add_parser("keys", help="data keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)

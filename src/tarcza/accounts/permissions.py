@@ -60,12 +60,14 @@ class Action(StrEnum):
     AUDIT_LOG_EXPORT = "audit:log:export"
     AUDIT_LOG_SEARCH = "audit:log:search"
     EVIDENCE_IMAGE_REVEAL = "evidence:image:reveal"
+    EVIDENCE_PACKAGE_EXPORT = "evidence:package:export"
     EVIDENCE_PREVIEW_READ = "evidence:preview:read"
     HASH_MATCH_QUERY = "hash:match:query"
     HOTLINE_ITEM_ASSESS = "hotline:item:assess"
     HOTLINE_ITEM_READ = "hotline:item:read"
     HOTLINE_STATS_READ = "hotline:stats:read"
     REFERRAL_ANSWER = "referral:answer:decide"
+    REFERRAL_OUTCOME_RECORD = "referral:outcome:record"
     REPORT_ASSIGNMENT_CHANGE = "report:assignment:change"
     REPORT_MESSAGE_SEND = "report:message:send"
     REPORT_PERSONAL_READ = "report:personal:read"
@@ -110,17 +112,26 @@ _CASEWORK: dict[Action, frozenset[Relation]] = {
 # and only on reports they work (not on one they were merely asked to take).
 _REVEAL = {Action.EVIDENCE_IMAGE_REVEAL: OWN_OR_REFERRED}
 
+# What the police does with a report it took on: the evidence package for a prosecutor (the
+# originals, unsealed into an encrypted package) and the outcome of its work. Only on a report
+# referred to it and accepted, and only by the police (see ONLY_KINDS).
+_POLICE = {
+    Action.EVIDENCE_PACKAGE_EXPORT: frozenset({Relation.REFERRED}),
+    Action.REFERRAL_OUTCOME_RECORD: frozenset({Relation.REFERRED}),
+}
+
 # Content items are the hotline's: "own" means the person works at the intake hotline.
 _HOTLINE = {Action.HOTLINE_ITEM_READ: OWN, Action.HOTLINE_ITEM_ASSESS: OWN}
 
 GRANTS: dict[Role, dict[Action, frozenset[Relation]]] = {
     Role.ANALYST: {**_CASEWORK, **_REVEAL, **_HOTLINE},
     Role.COUNSELLOR: dict(_CASEWORK),
-    Role.OFFICER: {**_CASEWORK, **_REVEAL},
+    Role.OFFICER: {**_CASEWORK, **_REVEAL, **_POLICE},
     Role.SUPERVISOR: {
         **_CASEWORK,
         **_REVEAL,
         **_HOTLINE,
+        **_POLICE,
         Action.STATS_AGGREGATE_READ: OWN,
         Action.HOTLINE_STATS_READ: OWN,
         # Held self-protection hashes (hashes only, never an image): the hotline's supervisors.
@@ -133,6 +144,13 @@ GRANTS: dict[Role, dict[Action, frozenset[Relation]]] = {
     Role.AUDITOR: {Action.AUDIT_LOG_SEARCH: OWN, Action.AUDIT_LOG_EXPORT: OWN},
     # A partner platform sees nothing but match answers.
     Role.PLATFORM: {Action.HASH_MATCH_QUERY: OWN},
+}
+
+# Actions held only by people of these kinds of agency, whatever their role grants
+# (a hotline's supervisor takes no evidence package and records no police outcome).
+ONLY_KINDS: dict[Action, frozenset[AgencyKind]] = {
+    Action.EVIDENCE_PACKAGE_EXPORT: frozenset({AgencyKind.POLICE}),
+    Action.REFERRAL_OUTCOME_RECORD: frozenset({AgencyKind.POLICE}),
 }
 
 # Which roles each kind of agency may give its people.
@@ -156,6 +174,7 @@ AUDITED_READS = frozenset(
         Action.EVIDENCE_IMAGE_REVEAL,
         Action.AUDIT_LOG_SEARCH,
         Action.AUDIT_LOG_EXPORT,
+        Action.EVIDENCE_PACKAGE_EXPORT,
     }
 )
 # Actions that take a reason from the person.
@@ -186,6 +205,9 @@ def permits(principal: Principal | None, action: Action, relation: Relation) -> 
     if principal is None or not principal.mfa_passed:
         return False
     if principal.role not in ROLES_OF_KIND[principal.agency_kind]:
+        return False
+    kinds = ONLY_KINDS.get(action)
+    if kinds is not None and principal.agency_kind not in kinds:
         return False
     return relation in GRANTS[principal.role].get(action, frozenset())
 

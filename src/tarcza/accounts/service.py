@@ -187,6 +187,25 @@ class AccountService:
                 )
             )
 
+    def acting_as(self, username: str) -> Principal:
+        """The active account ``username`` as a principal, for a command run on the server
+        on that person's behalf (who may use the server's command line is the operator's
+        control; the person's own permissions still decide what the command may do)."""
+        with self._db.sessions() as session:
+            user = session.scalar(select(User).where(User.username == username, User.active))
+            if user is None:
+                raise AccountNotFound()
+            agency = session.get(Agency, user.agency_id)
+            assert agency is not None
+            return Principal(
+                user_id=user.id,
+                username=user.username,
+                agency=agency.code,
+                agency_kind=AgencyKind(agency.kind),
+                role=Role(user.role),
+                mfa_passed=True,
+            )
+
     def set_active(self, actor: Principal, username: str, active: bool) -> None:
         """Suspend (ending every session) or re-activate an account of the same agency."""
         now = self._clock()

@@ -48,3 +48,26 @@ class Assignment(Base):
     agency: Mapped[str] = mapped_column(String(32), nullable=False)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
     assigned_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class Outcome(Base):
+    """What the police made of a report referred to it: one row per outcome recorded.
+
+    Several may follow one another (an investigation opened, later a suspect identified).
+    ``no_action`` carries a reason; the reason (free text, may name people) is sealed.
+    """
+
+    __tablename__ = "referral_outcomes"
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    report_id: Mapped[int] = mapped_column(
+        ForeignKey("reports.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    referral_id: Mapped[int] = mapped_column(
+        ForeignKey("referrals.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    agency: Mapped[str] = mapped_column(String(32), nullable=False, index=True)
+    outcome: Mapped[str] = mapped_column(String(32), nullable=False)
+    reason_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    recorded_by: Mapped[str] = mapped_column(String(40), nullable=False)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)

@@ -18,9 +18,17 @@ from fastapi.responses import RedirectResponse, Response
 from tarcza.accounts.access import require
 from tarcza.accounts.permissions import Action, Principal
 from tarcza.cases import rules
+from tarcza.cases.evidence_package import (
+    DECRYPT_COMMAND,
+    VERIFY_COMMANDS,
+    EvidencePackages,
+    HeldPackages,
+)
+from tarcza.cases.routes import package_download
 from tarcza.cases.service import CaseRefused, CaseService, HistoryItem, QueueFilter
 from tarcza.config import Settings
 from tarcza.intake.rules import PUBLIC_STAGE_TEXT, Category, Status
+from tarcza.store.base import utcnow
 from tarcza.web import i18n
 from tarcza.web.deps import provided
 from tarcza.web.i18n import N_
@@ -30,6 +38,8 @@ router = APIRouter(include_in_schema=False)
 
 SettingsDep = Annotated[Settings, Depends(provided(Settings))]
 Cases = Annotated[CaseService, Depends(provided(CaseService))]
+Packages = Annotated[EvidencePackages, Depends(provided(EvidencePackages))]
+Held = Annotated[HeldPackages, Depends(provided(HeldPackages))]
 
 # What a finished change says on the report page (?done=...).
 DONE = {
@@ -37,6 +47,7 @@ DONE = {
     "assign": N_("The assignment is changed."),
     "refer": N_("The report is referred. The other agency will accept or decline it."),
     "answer": N_("Your answer is recorded."),
+    "outcome": N_("The outcome is recorded."),
 }
 # Refusals by code, in the reader's language.
 REFUSALS = {
@@ -51,6 +62,12 @@ REFUSALS = {
     "answered": N_("This referral was already answered."),
     "ended": N_("This referral has already ended."),
     "reserved": N_("A reason may not start with “auto:”."),
+}
+# Refusals of a case number, by code (its own words: it is not a reason).
+CASE_NUMBER_REFUSALS = {
+    "required": N_("Give the case number."),
+    "too_long": N_("This is too long."),
+    "invalid_character": N_("Use letters, digits, spaces and . / _ - only."),
 }
 
 
@@ -91,6 +108,8 @@ LABELS: dict[str, dict[str, str]] = {
         "referral.answered": N_("Referral answered"),
         "referral.withdrawn": N_("Referral withdrawn"),
         "evidence.revealed": N_("Image revealed"),
+        "evidence.package_exported": N_("Evidence package exported"),
+        "referral.outcome_recorded": N_("Outcome recorded"),
         "report.public_stage_changed": N_("Public status changed"),
     },
     # The hotline's classifications, as its pages name them (casework sits below the hotline
@@ -100,6 +119,13 @@ LABELS: dict[str, dict[str, str]] = {
         "national": N_("Illegal under national law"),
         "not_illegal": N_("Not illegal"),
         "not_assessable": N_("Not assessable"),
+    },
+    # What the police made of a report referred to it.
+    "outcome": {
+        "investigation_opened": N_("Investigation opened"),
+        "victim_identified": N_("Victim identified"),
+        "suspect_identified": N_("Suspect identified"),
+        "no_action": N_("No action"),
     },
     # Who did it, when it was not a person of an agency (audit actors).
     "actor": {"public": N_("the reporter"), "monitor": N_("the monitor")},
@@ -194,6 +220,8 @@ def _history_to(h: HistoryItem, language: str) -> str | None:
         return str(to) if to else i18n.translator(language).gettext(N_("nobody"))
     if h.action == "report.referred":
         return str(to) if to else None
+    if h.action == "referral.outcome_recorded":
+        return label("outcome", h.details.get("outcome"), language)
     return None
 
 
@@ -250,11 +278,32 @@ async def queue_page(
     wanted = QueueFilter(category=category, status=status, mine=mine)
     items = await run_in_threadpool(cases.queue, principal, wanted)
     filters = {"category": category, "status": status, "mine": mine}
+    now = utcnow()
     return _render(
         request,
         "queue.html",
-        {"items": items, "filters": filters, "categories": Category, "statuses": Status},
+        {
+            "items": items,
+            "filters": filters,
+            "categories": Category,
+            "statuses": Status,
+            "since": lambda moment: time_since(moment, now),
+        },
     )
+
+
+def time_since(moment: datetime | None, now: datetime) -> str:
+    """How long ago, shortly: "3 d 4 h", "2 h 05 min", "7 min" (the same in both languages)."""
+    if moment is None:
+        return "—"
+    minutes = max(0, int((now - moment).total_seconds() // 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min"
 
 
 def _report_page(
@@ -280,6 +329,7 @@ def _report_page(
             "agencies": cases.agencies_to_refer(principal),
             "errors": errors or {},
             "flash_id": done,
+            "outcomes": list(rules.OutcomeKind),
         },
         status_code=status_code,
     )
@@ -302,7 +352,8 @@ async def _form(request: Request) -> dict[str, str]:
 
 def _refused(request: Request, exc: CaseRefused, field: str) -> dict[str, str]:
     tr = i18n.translator(page_language(request))
-    return {field: tr.gettext(REFUSALS.get(exc.code, N_("This value is not valid.")))}
+    words = CASE_NUMBER_REFUSALS if exc.field == "case_number" else REFUSALS
+    return {field: tr.gettext(words.get(exc.code, N_("This value is not valid.")))}
 
 
 async def _change(
@@ -423,6 +474,66 @@ async def answer(
         cases.answer(principal, referral_id, decision == "accept", form.get("reason"))
 
     return await _change(request, cases, principal, reference, "answer", work)
+
+
+@router.post("/staff/reports/{reference}/outcome")
+async def record_outcome(
+    request: Request,
+    reference: str,
+    cases: Cases,
+    principal: Annotated[Principal, Depends(require(Action.REFERRAL_OUTCOME_RECORD))],
+) -> Response:
+    form = await _form(request)
+    return await _change(
+        request,
+        cases,
+        principal,
+        reference,
+        "outcome",
+        lambda: cases.record_outcome(principal, reference, form.get("outcome"), form.get("reason")),
+    )
+
+
+@router.post("/staff/reports/{reference}/evidence-package")
+async def export_package(
+    request: Request,
+    reference: str,
+    cases: Cases,
+    packages: Packages,
+    held: Held,
+    principal: Annotated[Principal, Depends(require(Action.EVIDENCE_PACKAGE_EXPORT))],
+) -> Response:
+    """Make the package; the page shows its passphrase this once and links the download."""
+    form = await _form(request)
+    try:
+        made = await run_in_threadpool(
+            packages.export, principal, reference, form.get("case_number")
+        )
+    except CaseRefused as exc:
+        errors = _refused(request, exc, "package-case_number")
+        return await run_in_threadpool(
+            _report_page, request, cases, principal, reference, errors=errors, status_code=422
+        )
+    token = await run_in_threadpool(held.put, principal.user_id, made)
+    return _render(
+        request,
+        "package.html",
+        {
+            "made": made,
+            "download_url": f"/staff/evidence-packages/{token}",
+            "decrypt": DECRYPT_COMMAND.replace("{file}", made.filename),
+            "verify": VERIFY_COMMANDS,
+        },
+    )
+
+
+@router.get("/staff/evidence-packages/{token}")
+async def download_package(
+    token: str,
+    held: Held,
+    principal: Annotated[Principal, Depends(require(Action.EVIDENCE_PACKAGE_EXPORT))],
+) -> Response:
+    return await run_in_threadpool(package_download, held, principal, token)
 
 
 def _png(data: bytes) -> Response:

@@ -16,13 +16,16 @@ from fastapi.responses import Response
 from tarcza.accounts.access import require
 from tarcza.accounts.permissions import Action, Principal
 from tarcza.cases import schemas
-from tarcza.cases.service import CaseService, QueueFilter, ReportView
+from tarcza.cases.evidence_package import EvidencePackages, HeldPackages
+from tarcza.cases.service import CaseService, QueueFilter, ReportNotFound, ReportView
 from tarcza.intake.rules import Category, Status
 from tarcza.web.deps import provided
 
 router = APIRouter(prefix="/api/v1/staff", tags=["staff"])
 
 Cases = Annotated[CaseService, Depends(provided(CaseService))]
+Packages = Annotated[EvidencePackages, Depends(provided(EvidencePackages))]
+Held = Annotated[HeldPackages, Depends(provided(HeldPackages))]
 _ERRORS: dict[int | str, dict[str, str]] = {
     401: {"description": "Not signed in, or the second factor is missing"},
     403: {"description": "Your role may not do this, or the CSRF token is missing"},
@@ -160,6 +163,76 @@ async def reveal(
     grant = await run_in_threadpool(cases.reveal, principal, evidence_id, body.reason)
     url = f"/staff/evidence/{evidence_id}/image?expires={grant.expires}&sig={grant.signature}"
     return schemas.RevealOut(image_url=url, expires=grant.expires)
+
+
+@router.post("/reports/{reference}/evidence-package", status_code=201, responses=_CHANGE_ERRORS)
+async def export_evidence_package(
+    reference: schemas.Reference,
+    body: schemas.EvidencePackageIn,
+    packages: Packages,
+    held: Held,
+    principal: Annotated[Principal, Depends(require(Action.EVIDENCE_PACKAGE_EXPORT))],
+) -> schemas.EvidencePackageOut:
+    """Make the signed, encrypted evidence package of a report referred to your police unit.
+
+    The answer gives the passphrase (this once) and where to download the package (once, for
+    15 minutes). The export is audited with the case number and your name.
+    """
+    made = await run_in_threadpool(packages.export, principal, reference, body.case_number)
+    token = await run_in_threadpool(held.put, principal.user_id, made)
+    return schemas.EvidencePackageOut(
+        passphrase=made.passphrase,
+        download_url=f"/api/v1/staff/evidence-packages/{token}",
+        filename=made.filename,
+        size_bytes=len(made.data),
+        sha256=made.sha256,
+        manifest_sha256=made.manifest_sha256,
+        files=made.files,
+    )
+
+
+@router.get(
+    "/evidence-packages/{token}",
+    responses={**_ERRORS, 200: {"content": {"application/octet-stream": {}}}},
+    response_class=Response,
+)
+async def download_evidence_package(
+    token: str,
+    held: Held,
+    principal: Annotated[Principal, Depends(require(Action.EVIDENCE_PACKAGE_EXPORT))],
+) -> Response:
+    """The encrypted package you made, once (404 afterwards, or for anyone else)."""
+    return await run_in_threadpool(package_download, held, principal, token)
+
+
+def package_download(held: HeldPackages, principal: Principal, token: str) -> Response:
+    """The held package as a download, or 404 (also used by the staff pages)."""
+    found = held.take(principal.user_id, token)
+    if found is None:
+        raise ReportNotFound()
+    filename, data = found
+    return Response(
+        data,
+        media_type="application/octet-stream",
+        headers={
+            "Cache-Control": "no-store",
+            "Content-Disposition": f'attachment; filename="{filename}"',
+        },
+    )
+
+
+@router.post("/reports/{reference}/outcomes", status_code=201, responses=_CHANGE_ERRORS)
+async def record_outcome(
+    reference: schemas.Reference,
+    body: schemas.OutcomeIn,
+    cases: Cases,
+    principal: Annotated[Principal, Depends(require(Action.REFERRAL_OUTCOME_RECORD))],
+) -> schemas.ReferralCreatedOut:
+    """Record what your police unit made of a report referred to it (no_action: with reason)."""
+    new_id = await run_in_threadpool(
+        cases.record_outcome, principal, reference, body.outcome.value, body.reason
+    )
+    return schemas.ReferralCreatedOut(id=new_id)
 
 
 @router.get("/stats", responses=_ERRORS)

@@ -131,3 +131,48 @@ def parse_system_reason(text: str | None) -> SystemReason | None:
             return None
         params[key] = value
     return SystemReason(head.removeprefix(SYSTEM_REASON_PREFIX), params)
+
+
+# -- what the police made of a report --------------------------------------------------------
+
+
+class OutcomeKind(StrEnum):
+    """An outcome the police records on a report referred to it."""
+
+    INVESTIGATION_OPENED = "investigation_opened"
+    VICTIM_IDENTIFIED = "victim_identified"
+    SUSPECT_IDENTIFIED = "suspect_identified"
+    NO_ACTION = "no_action"
+
+
+def check_outcome(raw: str | None, reason: str | None) -> tuple[OutcomeKind, str | None]:
+    """The outcome and its reason: "no action" needs one; the others may carry a note."""
+    try:
+        kind = OutcomeKind(raw or "")
+    except ValueError:
+        raise CaseRuleViolation("outcome", "unknown", "Choose one of the outcomes.") from None
+    if kind is OutcomeKind.NO_ACTION or (reason or "").strip():
+        return kind, check_reason(reason)
+    return kind, None
+
+
+# -- the evidence package ----------------------------------------------------------------------
+
+MAX_CASE_NUMBER = 64
+_CASE_NUMBER = re.compile(r"[0-9A-Za-z][0-9A-Za-z ./_-]*")
+
+
+def check_case_number(raw: str | None) -> str:
+    """The police case number the package is made for: letters, digits, ``. / _ -`` and spaces."""
+    text = (raw or "").strip()
+    if not text:
+        raise CaseRuleViolation("case_number", "required", "Give the case number.")
+    if len(text) > MAX_CASE_NUMBER:
+        raise CaseRuleViolation("case_number", "too_long", f"At most {MAX_CASE_NUMBER} characters.")
+    if not _CASE_NUMBER.fullmatch(text):
+        raise CaseRuleViolation(
+            "case_number",
+            "invalid_character",
+            "Use letters, digits, spaces and . / _ - only.",
+        )
+    return text

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from tarcza.cases.rules import MAX_REASON, ReferralState
+from tarcza.cases.rules import MAX_REASON, OutcomeKind, ReferralState
 from tarcza.intake.rules import Category, Status
 
 # References look like TZ-7K2M-9QXP; anything else names no report (422 before any query).
@@ -49,6 +49,39 @@ class WithdrawalIn(_In):
     reason: Reason
 
 
+class EvidencePackageIn(_In):
+    case_number: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
+        description="The police case number the package is made for"
+    )
+
+
+class EvidencePackageOut(BaseModel):
+    passphrase: str = Field(
+        description="Decrypts the package (openssl enc -d -aes-256-cbc -pbkdf2 -iter 600000 "
+        "-md sha256). Shown this once: it is not stored anywhere"
+    )
+    download_url: str = Field(description="Download the encrypted package here, once")
+    filename: str
+    size_bytes: int
+    sha256: str = Field(description="SHA-256 of the encrypted file")
+    manifest_sha256: str = Field(description="SHA-256 of manifest.sha256 (in the audit log)")
+    files: int
+
+
+class OutcomeIn(_In):
+    outcome: OutcomeKind
+    reason: Reason | None = Field(None, description="Required for no_action")
+
+
+class OutcomeOut(BaseModel):
+    id: int
+    agency: str
+    outcome: OutcomeKind
+    reason: str | None
+    recorded_by: str
+    recorded_at: datetime
+
+
 class QueueItemOut(BaseModel):
     reference: str
     category: Category
@@ -62,6 +95,9 @@ class QueueItemOut(BaseModel):
     bank_match: bool
     evidence_count: int
     referral_pending: bool
+    referred_at: datetime | None = Field(
+        None, description="When the report was referred to your agency (null: your own)"
+    )
 
 
 class MatchOut(BaseModel):
@@ -92,6 +128,9 @@ class ItemOut(BaseModel):
     reports: int = Field(description="How many reports name this content item")
     first_reported_at: datetime
     removed_at: datetime | None
+    classification: str | None = Field(None, description="The hotline's standing assessment")
+    hosting_country: str | None = Field(None, description="Where the latest trace found it")
+    notices_sent: int = Field(0, description="Notices and forwards sent for it")
 
 
 class ReferralOut(BaseModel):
@@ -138,6 +177,7 @@ class ReportOut(BaseModel):
     items: list[ItemOut]
     referrals: list[ReferralOut]
     history: list[HistoryOut]
+    outcomes: list[OutcomeOut] = Field(description="What the police made of the report")
     allowed: list[str] = Field(description="The actions you may take on this report")
 
 
@@ -160,3 +200,4 @@ class FiguresOut(BaseModel):
     category: dict[str, int]
     agency: dict[str, int]
     referral: dict[str, int]
+    outcome: dict[str, int] = Field(description="Outcomes the police recorded, by kind")

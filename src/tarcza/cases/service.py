@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from PIL import Image, ImageFilter, ImageOps
@@ -34,7 +34,7 @@ from tarcza.accounts.permissions import (
 from tarcza.audit import service as audit
 from tarcza.audit.models import AuditEntry
 from tarcza.cases import rules
-from tarcza.cases.models import Assignment, Referral
+from tarcza.cases.models import Assignment, Outcome, Referral
 from tarcza.crypto import KeyRing
 from tarcza.errors import Denied, NotFound, Refused
 from tarcza.hashing.images import ImageLimits, ImageRejected, open_image
@@ -104,6 +104,8 @@ class QueueItem:
     bank_match: bool
     evidence_count: int
     referral_pending: bool
+    # When the report was referred to the person's agency (None for its own reports).
+    referred_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,18 @@ class ReferralView:
     answer: str | None
     answered_by: str | None
     answered_at: datetime | None
+
+
+@dataclass(frozen=True)
+class OutcomeView:
+    """An outcome the police recorded on a report referred to it."""
+
+    id: int
+    agency: str
+    outcome: rules.OutcomeKind
+    reason: str | None
+    recorded_by: str
+    recorded_at: datetime
 
 
 @dataclass(frozen=True)
@@ -184,6 +198,8 @@ class ReportView:
     item_count: int = 0
     # Messages with the reporter (personal data: only with it).
     conversation: list[StaffMessageView] = field(default_factory=list)
+    # What the police made of it (seen by those who read the personal data).
+    outcomes: list[OutcomeView] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -259,6 +275,17 @@ class CaseService:
             raise ActionDenied()
         return report, relation
 
+    def authorised(
+        self, session: Session, principal: Principal, reference: str, action: Action
+    ) -> Report:
+        """The report, if the person sees it and may do ``action`` on it (else the refusal)."""
+        report, _ = self._report(session, principal, reference, action)
+        return report
+
+    @property
+    def database(self) -> Database:
+        return self._db
+
     @staticmethod
     def _relation(session: Session, principal: Principal, report: Report) -> Relation:
         """Own, referred (accepted), referred and pending, or other."""
@@ -322,7 +349,16 @@ class CaseService:
             Referral.to_agency == principal.agency,
             Referral.state == rules.ReferralState.PENDING.value,
         )
-        query = select(Report, assignee, matched, n_evidence, pending).where(
+        referred_at = (
+            select(func.min(Referral.created_at))
+            .where(
+                Referral.report_id == Report.id,
+                Referral.to_agency == principal.agency,
+                Referral.state.in_(rules.OPEN_REFERRAL_STATES),
+            )
+            .scalar_subquery()
+        )
+        query = select(Report, assignee, matched, n_evidence, pending, referred_at).where(
             self._visible_to(principal)
         )
         if wanted.category is not None:
@@ -358,8 +394,9 @@ class CaseService:
                     bank_match=bool(hit),
                     evidence_count=int(count or 0),
                     referral_pending=bool(is_pending),
+                    referred_at=_aware(since),
                 )
-                for report, who, hit, count, is_pending in rows
+                for report, who, hit, count, is_pending, since in rows
             ]
 
     # -- one report -----------------------------------------------------------------
@@ -423,6 +460,7 @@ class CaseService:
                 evidence_count=int(n_evidence or 0),
                 item_count=len(items),
                 conversation=conversation(session, self._keys, report) if personal else [],
+                outcomes=self._outcome_views(session, report.id) if personal else [],
             )
 
     def send_message(self, principal: Principal, reference: str, text: str) -> None:
@@ -894,6 +932,76 @@ class CaseService:
                 )
                 lost.append(row.to_agency)
 
+    # -- outcomes -------------------------------------------------------------------
+
+    def record_outcome(
+        self, principal: Principal, reference: str, outcome: str | None, reason: str | None
+    ) -> int:
+        """Record what the police made of a report referred to it (no action needs a reason)."""
+        now = self._clock()
+        with self._db.transaction() as session:
+            report, _ = self._report(session, principal, reference, Action.REFERRAL_OUTCOME_RECORD)
+            try:
+                kind, why = rules.check_outcome(outcome, reason)
+            except rules.CaseRuleViolation as exc:
+                raise CaseRefused(exc.field, exc.code, exc.message) from exc
+            referral_id = session.scalar(
+                select(Referral.id)
+                .where(
+                    Referral.report_id == report.id,
+                    Referral.to_agency == principal.agency,
+                    Referral.state == rules.ReferralState.ACCEPTED.value,
+                )
+                .order_by(Referral.id.desc())
+                .limit(1)
+            )
+            assert referral_id is not None  # the relation "referred" is an accepted referral
+            row = Outcome(
+                report_id=report.id,
+                referral_id=referral_id,
+                agency=principal.agency,
+                outcome=kind.value,
+                recorded_by=principal.username,
+                recorded_at=now,
+            )
+            session.add(row)
+            session.flush()
+            if why is not None:
+                row.reason_sealed = self._keys.seal_text(why, f"outcome:{row.id}:reason")
+            self._audit(
+                session,
+                principal,
+                "referral.outcome_recorded",
+                "report",
+                reference,
+                now,
+                reason=why,
+                details={"outcome": kind.value, "referral": referral_id, "id": row.id},
+            )
+            return row.id
+
+    def _outcome_views(self, session: Session, report_id: int) -> list[OutcomeView]:
+        rows = session.scalars(
+            select(Outcome).where(Outcome.report_id == report_id).order_by(Outcome.id)
+        )
+        return [
+            OutcomeView(
+                id=row.id,
+                agency=row.agency,
+                outcome=rules.OutcomeKind(row.outcome),
+                reason=self._keys.open_text(row.reason_sealed, f"outcome:{row.id}:reason")
+                if row.reason_sealed
+                else None,
+                recorded_by=row.recorded_by,
+                recorded_at=row.recorded_at,
+            )
+            for row in rows
+        ]
+
+    def outcome_views(self, session: Session, report_id: int) -> list[OutcomeView]:
+        """The outcomes recorded on a report, oldest first (for the evidence package)."""
+        return self._outcome_views(session, report_id)
+
     def agencies_to_refer(self, principal: Principal) -> list[tuple[str, str]]:
         """(code, name) of the agencies a report can be referred to from here."""
         with self._db.sessions() as session:
@@ -923,12 +1031,17 @@ class CaseService:
                 Referral.from_agency == principal.agency, Referral.to_agency == principal.agency
             )
         )
+        # Outcomes of the reports the agency sees (its own work, or on its reports).
+        outcomes = (
+            None if reports is None else Outcome.report_id.in_(select(Report.id).where(reports))
+        )
         with self._db.sessions() as session:
             return {
                 "status": _counts(session, Report.status, reports),
                 "category": _counts(session, Report.category, reports),
                 "agency": _counts(session, Report.owner_agency, reports),
                 "referral": _counts(session, Referral.state, referrals),
+                "outcome": _counts(session, Outcome.outcome, outcomes),
             }
 
 
@@ -945,6 +1058,13 @@ def _counts(session: Session, column: Any, where: ColumnElement[bool] | None) ->
         query = query.where(where)
     rows = session.execute(query).all()
     return {str(key): int(n) for key, n in rows}
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """A time read through a bare SQL expression: SQLite gives it back without its zone."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
 
 
 def _as_principal(user: User, colleague_of: Principal) -> Principal:

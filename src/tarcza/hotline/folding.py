@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from tarcza.hotline import urls
-from tarcza.hotline.models import ContentItem, ItemReport
+from tarcza.hotline.models import ContentItem, ItemAction, ItemReport, ItemTrace
 from tarcza.hotline.rules import ItemState
 
 OPEN = ItemState.OPEN.value
@@ -34,6 +34,11 @@ class ItemSummary:
     reports: int
     first_reported_at: datetime
     removed_at: datetime | None
+    # What the hotline found and did: its standing classification, the hosting country of the
+    # latest trace, and the notices and forwards sent for it.
+    classification: str | None = None
+    hosting_country: str | None = None
+    notices_sent: int = 0
 
 
 def fold_report_urls(
@@ -93,8 +98,20 @@ def items_of_report(session: Session, report_id: int) -> list[ItemSummary]:
         .group_by(ItemReport.item_id)
         .subquery()
     )
-    rows: Sequence[tuple[ContentItem, str, int]] = session.execute(
-        select(ContentItem, ItemReport.url_as_reported, counts.c.n)
+    country = (
+        select(ItemTrace.country)
+        .where(ItemTrace.item_id == ContentItem.id)
+        .order_by(ItemTrace.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    sent = (
+        select(func.count(ItemAction.id))
+        .where(ItemAction.item_id == ContentItem.id, ItemAction.status == "sent")
+        .scalar_subquery()
+    )
+    rows: Sequence[tuple[ContentItem, str, int, str | None, int]] = session.execute(
+        select(ContentItem, ItemReport.url_as_reported, counts.c.n, country, sent)
         .join(ItemReport, ItemReport.item_id == ContentItem.id)
         .join(counts, counts.c.item_id == ContentItem.id)
         .where(ItemReport.report_id == report_id)
@@ -109,6 +126,9 @@ def items_of_report(session: Session, report_id: int) -> list[ItemSummary]:
             reports=int(n),
             first_reported_at=item.first_reported_at,
             removed_at=item.removed_at,
+            classification=item.classification,
+            hosting_country=where,
+            notices_sent=int(n_sent or 0),
         )
-        for item, as_reported, n in rows
+        for item, as_reported, n, where, n_sent in rows
     ]

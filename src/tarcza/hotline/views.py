@@ -12,7 +12,14 @@ from sqlalchemy.orm import Session
 from tarcza.accounts.models import User
 from tarcza.hashing.models import Bank, BankSignal, EvidenceMatch
 from tarcza.hotline import rules, schedule
-from tarcza.hotline.models import ItemAction, ItemAssessment, ItemCheck, ItemReport, ItemTrace
+from tarcza.hotline.models import (
+    ContentItem,
+    ItemAction,
+    ItemAssessment,
+    ItemCheck,
+    ItemReport,
+    ItemTrace,
+)
 from tarcza.intake.models import Evidence, Report
 
 
@@ -217,3 +224,83 @@ def checks(session: Session, item_id: int, limit: int = 20) -> list[CheckView]:
         .limit(limit)
     )
     return [CheckView(c.outcome, c.http_status, c.detail, c.checked_at) for c in rows]
+
+
+def _at(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def item_records_of_report(session: Session, report_id: int) -> list[dict[str, object]]:
+    """The content items a report names, as plain JSON for the evidence package.
+
+    Each item with its standing classification, the assessments, every hosting trace, every
+    action taken (notices, forwards, referrals, escalations), the re-checks and the removal.
+    """
+    rows = session.execute(
+        select(ContentItem, ItemReport.url_as_reported)
+        .join(ItemReport, ItemReport.item_id == ContentItem.id)
+        .where(ItemReport.report_id == report_id)
+        .order_by(ItemReport.id)
+    ).all()
+    records: list[dict[str, object]] = []
+    for item, as_reported in rows:
+        records.append(
+            {
+                "id": item.id,
+                "url": item.url,
+                "url_as_reported": as_reported,
+                "host": item.host,
+                "state": item.state,
+                "classification": item.classification,
+                "first_reported_at": _at(item.first_reported_at),
+                "assessed_at": _at(item.assessed_at),
+                "noticed_at": _at(item.noticed_at),
+                "removed_at": _at(item.removed_at),
+                "assessments": [
+                    {
+                        "by": a.username,
+                        "classification": a.classification,
+                        "content_type": a.content_type,
+                        "age_group": a.age_group,
+                        "site_type": a.site_type,
+                        "state": a.state,
+                        "at": _at(a.created_at),
+                    }
+                    for a in reversed(assessments(session, item.id))
+                ],
+                "traces": [
+                    {
+                        "host": t.host,
+                        "addresses": t.addresses,
+                        "country": t.country,
+                        "location": t.location,
+                        "error": t.error,
+                        "at": _at(t.traced_at),
+                    }
+                    for t in reversed(traces(session, item.id))
+                ],
+                "actions": [
+                    {
+                        "action": a.action,
+                        "recipient": a.recipient,
+                        "language": a.language,
+                        "status": a.status,
+                        "attempt": a.attempt,
+                        "detail": a.detail,
+                        "at": _at(a.created_at),
+                        "done_at": _at(a.done_at),
+                    }
+                    for a in actions(session, item.id)
+                ],
+                "checks": [
+                    {
+                        "outcome": c.outcome,
+                        "http_status": c.http_status,
+                        "detail": c.detail,
+                        "at": _at(c.checked_at),
+                    }
+                    for c in reversed(checks(session, item.id, limit=1000))
+                ],
+            }
+        )
+    return records
