@@ -1107,8 +1107,14 @@ def blurred_preview(data: bytes, limits: ImageLimits) -> bytes:
 
 
 def reencoded(data: bytes, limits: ImageLimits) -> bytes:
-    """The image decoded and saved again as PNG (no metadata, no original bytes), ≤1600 px."""
-    img, _ = open_image(data, limits)
+    """The image decoded and saved again as PNG (no metadata, no original bytes), ≤1600 px.
+
+    A video (or anything else no image) gives a plain grey picture: it is examined from the
+    evidence package, never played in the browser."""
+    try:
+        img, _ = open_image(data, limits)
+    except ImageRejected:
+        img = Image.new("L", (PREVIEW_SIZE, PREVIEW_SIZE // 2), 128)
     with img:
         rgb = img.convert("RGB")
         rgb.thumbnail((REVEAL_SIZE, REVEAL_SIZE))

@@ -115,6 +115,8 @@ def file_queries(hashes: FileHashes) -> list[SignalQuery]:
     ]
     if hashes.pdq is not None and (hashes.pdq_quality or 0) >= MIN_USEFUL_QUALITY:
         queries.append(SignalQuery(SignalType.PDQ, hashes.pdq))
+    if hashes.vpdq is not None:
+        queries.append(SignalQuery(SignalType.VPDQ, hashes.vpdq))
     return queries
 
 

@@ -36,11 +36,12 @@ CliResult = dict[str, str | int | list[str] | None]
 
 @dataclass(frozen=True)
 class FileHashes:
-    """Digests and basic facts of an accepted image.
+    """Digests and basic facts of an accepted image (or video).
 
     ``pdq`` is set for every decoded image, even when ``pdq_quality`` is below
     MIN_USEFUL_QUALITY (matching code discards those); it is None only if the decoded pixels
-    could not be hashed at all.
+    could not be hashed at all, and for a video, whose frames are in ``vpdq`` (the canonical
+    vPDQ signal).
     """
 
     md5: str
@@ -51,6 +52,7 @@ class FileHashes:
     width: int
     height: int
     size_bytes: int
+    vpdq: str | None = None
 
 
 @dataclass(frozen=True)

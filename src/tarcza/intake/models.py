@@ -14,6 +14,7 @@ from sqlalchemy import (
     LargeBinary,
     SmallInteger,
     String,
+    Text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -90,6 +91,8 @@ class Evidence(Base):
     sha256: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
     pdq: Mapped[str | None] = mapped_column(String(64))
     pdq_quality: Mapped[int | None] = mapped_column(SmallInteger)
+    # A video's vPDQ (its sampled frames' PDQ hashes), as the bank holds signals.
+    vpdq: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
 
     report: Mapped[Report] = relationship(back_populates="evidence")

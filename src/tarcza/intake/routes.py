@@ -57,7 +57,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     },
 }
 
-IMAGE_TYPES = "image/jpeg, image/png, image/gif, image/webp"
+IMAGE_TYPES = "image/jpeg, image/png, image/gif, image/webp, video/mp4, video/quicktime, video/*"
 
 _REPORT_REF = {"$ref": "#/components/schemas/ReportIn"}
 # A report must say something: a description that is not blank, a link, or (multipart) a file.
@@ -85,7 +85,9 @@ _REQUEST_BODY = {
                     "files": {
                         "type": "array",
                         "items": {"type": "string", "format": "binary"},
-                        "description": "Evidence images: JPEG, PNG, GIF or WebP.",
+                        "description": "Evidence: images (JPEG, PNG, GIF, WebP) or videos "
+                        "(MP4, MOV, Matroska/WebM, AVI, MPEG; at most ten minutes), "
+                        "hashed (PDQ, vPDQ) and matched on arrival.",
                     },
                 },
                 "anyOf": [

@@ -19,6 +19,13 @@ from tarcza.errors import Conflict, NotFound, Refused
 from tarcza.hashing.images import ImageLimits, ImageRejected
 from tarcza.hashing.matcher import ItemResult, Matcher, evidence_match_rows, match_or_nothing
 from tarcza.hashing.service import Digests, FileDigests, FileHashes, hash_image_file
+from tarcza.hashing.videos import (
+    VideoHashes,
+    VideoLimits,
+    VideoRejected,
+    hash_video_file,
+    sniff_video_type,
+)
 from tarcza.intake import rules
 from tarcza.intake.contacts import help_directory
 from tarcza.intake.evidence_store import EvidenceStore, EvidenceWriter
@@ -264,6 +271,8 @@ class IntakeService:
         self._keys = keyring
         self._evidence = evidence
         self._limits = image_limits or ImageLimits()
+        # Evidence videos: as large as any file, at most ten minutes, a frame a second hashed.
+        self._video_limits = VideoLimits(max_bytes=self._limits.max_bytes, max_seconds=600.0)
         self._throttle = throttle or ThrottlePolicy()
         self._clock = clock
 
@@ -385,8 +394,12 @@ class IntakeService:
     def _hash_upload(self, upload: StoredUpload) -> FileHashes:
         try:
             with self._evidence.open(upload.storage_key) as source:
+                head = source.read(512)
+                source.seek(0)
+                if sniff_video_type(head) is not None:
+                    return _video_hashes(hash_video_file(source, self._video_limits))
                 return hash_image_file(source, upload.digests, self._limits)
-        except ImageRejected as exc:
+        except (ImageRejected, VideoRejected) as exc:
             raise ReportRejected(upload.field, exc.code, exc.message) from exc
 
     def _replay(self, key_hash: str, request_hash: str) -> Receipt | None:
@@ -700,6 +713,7 @@ def _evidence_row(report_id: int, digest: FileHashes, storage_key: str, now: dat
         sha256=digest.sha256,
         pdq=digest.pdq,
         pdq_quality=digest.pdq_quality,
+        vpdq=digest.vpdq,
         created_at=now,
     )
 
@@ -819,3 +833,18 @@ def conversation(session: Session, keyring: KeyRing, report: Report) -> list[Sta
         )
         for m in rows
     ]
+
+
+def _video_hashes(video: VideoHashes) -> FileHashes:
+    """A video's digests and vPDQ as an evidence file's hashes."""
+    return FileHashes(
+        md5=video.md5,
+        sha256=video.sha256,
+        pdq=None,
+        pdq_quality=None,
+        media_type=video.media_type,
+        width=video.width,
+        height=video.height,
+        size_bytes=video.size_bytes,
+        vpdq=video.vpdq,
+    )
