@@ -93,6 +93,7 @@ def test_the_public_pages_lead_to_protection(web: TestClient) -> None:
     assert 'href="/protect"' in web.get("/status").text
     sextortion = web.post("/report", data={"category": "sextortion", "description": "threats"})
     assert 'href="/protect"' in sextortion.text
+    assert "Take It Down" in sextortion.text and "StopNCII.org" in sextortion.text
 
 
 def test_a_supervisor_reviews_held_fingerprints(web: TestClient, db: Database) -> None:
