@@ -152,6 +152,7 @@ def test_the_right_pin_shows_the_status(client: TestClient) -> None:
         "next_step": "Twoje zgłoszenie do nas dotarło. Wkrótce przyjrzy mu się analityk. "
         "Nie musisz nic więcej robić.",
         "language": "pl",
+        "messages": [],
     }
 
 
@@ -170,6 +171,7 @@ def test_a_reference_typed_in_lowercase_without_hyphens_is_found(client: TestCli
         "next_step": "Twoje zgłoszenie do nas dotarło. Wkrótce przyjrzy mu się analityk. "
         "Nie musisz nic więcej robić.",
         "language": "pl",
+        "messages": [],
     }
 
 
