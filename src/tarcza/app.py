@@ -32,6 +32,9 @@ from tarcza.hashing.budget import DECODE_BUDGET, return_large_frees_to_the_os
 from tarcza.hashing.images import ImageLimits
 from tarcza.hashing.matcher import Matcher
 from tarcza.hashing.partners import LookupQuota
+from tarcza.helpline.directory import load_directory
+from tarcza.helpline.rules import Retention
+from tarcza.helpline.service import HelplineService
 from tarcza.hotline.builtin_resolver import BuiltinResolver
 from tarcza.hotline.deployment import deployment_of
 from tarcza.hotline.folding import fold_report_urls, items_of_report
@@ -61,6 +64,7 @@ TEMPLATE_PACKAGES = (
     "tarcza.selfprotect",
     "tarcza.accounts",
     "tarcza.cases",
+    "tarcza.helpline",
     "tarcza.oversight",
     "tarcza.hotline",
     "tarcza.mail",
@@ -84,6 +88,7 @@ class Application:
     cases: CaseService
     packages: EvidencePackages
     hotline: HotlineService
+    helpline: HelplineService
     audit_log: AuditLogReader
     resolver: AddressResolver
     mail_catcher: MailCatcher | None
@@ -244,6 +249,17 @@ def build(settings: Settings | None = None) -> Application:
         Geo(),
         after_actions=tasks.send_notices,
     )
+    helpline = HelplineService(
+        db,
+        keyring,
+        intake,
+        retention=Retention(
+            contacts=settings.helpline_contact_retention_days,
+            cases=settings.helpline_case_retention_days,
+        ),
+        directory=load_directory(settings.country),
+        police_agency=settings.police_agency,
+    )
     audit_log = AuditLogReader(
         db, keys.audit_signing_key, oversight_agencies=settings.oversight_agencies
     )
@@ -264,6 +280,7 @@ def build(settings: Settings | None = None) -> Application:
             EvidencePackages: packages,
             HeldPackages: held_packages,
             HotlineService: hotline,
+            HelplineService: helpline,
             AuditLogReader: audit_log,
             SharedRates: rates,
             LookupQuota: lookup_quota,
@@ -285,6 +302,7 @@ def build(settings: Settings | None = None) -> Application:
         cases=cases,
         packages=packages,
         hotline=hotline,
+        helpline=helpline,
         audit_log=audit_log,
         resolver=resolver,
         mail_catcher=catcher,
@@ -325,6 +343,8 @@ def web(application: Application, *, close_on_shutdown: bool = True) -> FastAPI:
     from tarcza.cases import pages as case_pages
     from tarcza.cases import routes as case_routes
     from tarcza.hashing import routes as hashing_routes
+    from tarcza.helpline import pages as helpline_pages
+    from tarcza.helpline import routes as helpline_routes
     from tarcza.hotline import pages as hotline_pages
     from tarcza.hotline import routes as hotline_routes
     from tarcza.hotline import stats_pages as hotline_stats_pages
@@ -395,6 +415,8 @@ def web(application: Application, *, close_on_shutdown: bool = True) -> FastAPI:
         hotline_pages.router,
         hotline_routes.router,
         hotline_stats_pages.router,
+        helpline_routes.router,
+        helpline_pages.router,
     ):
         app.include_router(router)
     if application.mail_catcher is not None:  # development only: production refuses "catch"

@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     selfprotect_rate_per_device: str = "5/hour;20/day"
     selfprotect_max_items: int = Field(default=50, ge=1, le=1000)
     selfprotect_review_after_cases: int = Field(default=3, ge=2)
+    # The child helpline's records, kept this many days: a contact not in any case from when it
+    # was recorded; a closed case (its contacts and timeline with it) from when it was closed.
+    # The worker's tick deletes what has run out (HelplineService.expire), audited per batch.
+    helpline_contact_retention_days: int = Field(default=365, ge=1)
+    helpline_case_retention_days: int = Field(default=5 * 365, ge=1)
     db_pool_size: int = 10
     db_max_overflow: int = 20
     trusted_proxies: list[str] = Field(default_factory=list)

@@ -44,19 +44,43 @@ CASEWORK = {
 HOTLINE = {"hotline:item:read": "own", "hotline:item:assess": "own"}
 # The police's own work on a report it accepted: the evidence package and the outcome.
 POLICE = {"evidence:package:export": "referred", "referral:outcome:record": "referred"}
-# Held only by people of these kinds of agency (a hotline's supervisor holds neither).
+# The child helpline's contacts and cases are its own: only its counsellors and supervisors
+# work them (ONLY_KINDS below); a police unit a case was referred to reads its summary,
+# asked or accepted, and nothing else of it.
+HELPLINE = {
+    "helpline:contact:record": "own",
+    "helpline:contact:read": "own",
+    "helpline:identity:read": "own",
+    "helpline:case:read": "own",
+    "helpline:case:work": "own",
+    "helpline:report:file": "own",
+    "helpline:police:refer": "own",
+    "helpline:directory:read": "own",
+    "helpline:summary:read": "own",
+}
+# Held only by people of these kinds of agency (a hotline's supervisor holds neither of the
+# police's; a hotline's or a police unit's supervisor none of the helpline's but the summary).
 ONLY_KINDS = {
     "evidence:package:export": {AgencyKind.POLICE},
     "referral:outcome:record": {AgencyKind.POLICE},
+    **{name: {AgencyKind.HELPLINE} for name in HELPLINE},
+    "helpline:summary:read": {AgencyKind.HELPLINE, AgencyKind.POLICE},
 }
 EXPECTED: dict[Role, dict[str, str]] = {
     Role.ANALYST: {**CASEWORK, **HOTLINE, "evidence:image:reveal": "own referred"},
-    Role.OFFICER: {**CASEWORK, **POLICE, "evidence:image:reveal": "own referred"},
-    Role.COUNSELLOR: dict(CASEWORK),  # never sees an image unblurred
+    Role.OFFICER: {
+        **CASEWORK,
+        **POLICE,
+        "evidence:image:reveal": "own referred",
+        "helpline:summary:read": "referred_pending referred",
+    },
+    Role.COUNSELLOR: {**CASEWORK, **HELPLINE},  # never sees an image unblurred
     Role.SUPERVISOR: {
         **CASEWORK,
         **HOTLINE,
         **POLICE,
+        **HELPLINE,
+        "helpline:summary:read": "own referred_pending referred",
         "evidence:image:reveal": "own referred",
         "stats:aggregate:read": "own",
         "hotline:stats:read": "own",
@@ -163,7 +187,11 @@ def test_nobody_but_the_receiving_agency_answers_a_referral() -> None:
 def test_an_agency_still_deciding_reads_the_summary_and_answers_nothing_more() -> None:
     for kind, role in MEMBERS:
         held = {a for a in Action if permits(person(role, kind), a, Relation.REFERRED_PENDING)}
-        assert held <= {Action.REPORT_SUMMARY_READ, Action.REFERRAL_ANSWER}
+        assert held <= {
+            Action.REPORT_SUMMARY_READ,
+            Action.REFERRAL_ANSWER,
+            Action.HELPLINE_SUMMARY_READ,
+        }
 
 
 def test_only_the_owner_refers_a_report_on() -> None:
@@ -176,6 +204,29 @@ def test_nobody_acts_on_another_agencys_record() -> None:
     for kind, role in MEMBERS:
         for action in Action:
             assert not permits(person(role, kind), action, Relation.OTHER)
+
+
+def test_only_a_helplines_people_work_its_contacts_and_cases() -> None:
+    for kind, role in MEMBERS:
+        for name in HELPLINE:
+            action = Action(name)
+            if kind is AgencyKind.HELPLINE and role in (Role.COUNSELLOR, Role.SUPERVISOR):
+                assert permits(person(role, kind), action, Relation.OWN), (kind, role, name)
+            elif action is not Action.HELPLINE_SUMMARY_READ:
+                # a hotline's or a police unit's supervisor holds none of them
+                assert not holds(person(role, kind), action), (kind, role, name)
+
+
+HELPLINE_ACTIONS = [a for a in Action if a.value.startswith("helpline:")]
+
+
+def test_the_police_read_a_referred_helpline_case_summary_and_nothing_else_of_it() -> None:
+    officer = person(Role.OFFICER, AgencyKind.POLICE)
+    for relation in (Relation.REFERRED_PENDING, Relation.REFERRED):
+        held = {a for a in HELPLINE_ACTIONS if permits(officer, a, relation)}
+        assert held == {Action.HELPLINE_SUMMARY_READ}
+    analyst = person(Role.ANALYST, AgencyKind.HOTLINE)
+    assert not any(permits(analyst, a, r) for a in HELPLINE_ACTIONS for r in Relation)
 
 
 def test_relation_of_a_record() -> None:

@@ -8,7 +8,9 @@ to top:
   they know no concept;
 - the concepts, each above the ones it uses: audit (the log everyone writes) < accounts <
   hashing < intake < cases (casework), selfprotect (hash-only protection cases) < hotline <
-  oversight (reading the log), mail;
+  oversight (reading the log), mail, helpline (the child helpline's contacts and cases: it files
+  reports through intake, refers to the police through casework, gives the self-protection
+  link; it sits above the hotline with oversight and mail and imports neither);
 - the roof: app (the composition root), cli, schema/ (registry, migrations, reseal, grants).
 """
 
@@ -35,6 +37,7 @@ CONCEPTS = (
     "hotline",
     "oversight",
     "mail",
+    "helpline",
 )
 ROOF = ("app", "cli", "schema", "__main__")
 RANK = {
@@ -45,6 +48,7 @@ RANK = {
 # oversight and mail both sit just above hotline and never import each other; so do cases and
 # selfprotect (the child's own protection cases) above intake.
 RANK["mail"] = RANK["oversight"]
+RANK["helpline"] = RANK["oversight"]
 RANK["selfprotect"] = RANK["cases"]
 
 PURE_NAMES = (

@@ -63,6 +63,15 @@ class Action(StrEnum):
     EVIDENCE_PACKAGE_EXPORT = "evidence:package:export"
     EVIDENCE_PREVIEW_READ = "evidence:preview:read"
     HASH_MATCH_QUERY = "hash:match:query"
+    HELPLINE_CASE_READ = "helpline:case:read"
+    HELPLINE_CASE_WORK = "helpline:case:work"
+    HELPLINE_CONTACT_READ = "helpline:contact:read"
+    HELPLINE_CONTACT_RECORD = "helpline:contact:record"
+    HELPLINE_DIRECTORY_READ = "helpline:directory:read"
+    HELPLINE_IDENTITY_READ = "helpline:identity:read"
+    HELPLINE_POLICE_REFER = "helpline:police:refer"
+    HELPLINE_REPORT_FILE = "helpline:report:file"
+    HELPLINE_SUMMARY_READ = "helpline:summary:read"
     HOTLINE_ITEM_ASSESS = "hotline:item:assess"
     HOTLINE_ITEM_READ = "hotline:item:read"
     HOTLINE_STATS_READ = "hotline:stats:read"
@@ -84,6 +93,7 @@ OWN = frozenset({Relation.OWN})
 OWN_OR_REFERRED = frozenset({Relation.OWN, Relation.REFERRED})
 OWN_OR_ASKED = frozenset({Relation.OWN, Relation.REFERRED_PENDING, Relation.REFERRED})
 PENDING = frozenset({Relation.REFERRED_PENDING})
+ASKED = frozenset({Relation.REFERRED_PENDING, Relation.REFERRED})
 
 # What someone working cases holds: their agency's records and those referred to it.
 # A receiving agency works the report only once it accepted; while the referral is
@@ -123,15 +133,36 @@ _POLICE = {
 # Content items are the hotline's: "own" means the person works at the intake hotline.
 _HOTLINE = {Action.HOTLINE_ITEM_READ: OWN, Action.HOTLINE_ITEM_ASSESS: OWN}
 
+# The child helpline's own work: its contacts and cases are "own" to the helpline that
+# recorded them and to nobody else (a name or number, when recorded, is read apart and the
+# reading audited). Held by counsellors and supervisors, of a helpline only (ACTION_KINDS).
+_HELPLINE: dict[Action, frozenset[Relation]] = {
+    Action.HELPLINE_CONTACT_RECORD: OWN,
+    Action.HELPLINE_CONTACT_READ: OWN,
+    Action.HELPLINE_IDENTITY_READ: OWN,
+    Action.HELPLINE_CASE_READ: OWN,
+    Action.HELPLINE_CASE_WORK: OWN,
+    Action.HELPLINE_REPORT_FILE: OWN,
+    Action.HELPLINE_POLICE_REFER: OWN,
+    Action.HELPLINE_DIRECTORY_READ: OWN,
+    Action.HELPLINE_SUMMARY_READ: OWN,
+}
+# A police unit a helpline case was referred to reads the case's summary (categories, risk,
+# age band, status, dates): while deciding and once accepted; never the counsellor's sealed
+# summary, notes, or a name or number.
+_HELPLINE_REFERRED = {Action.HELPLINE_SUMMARY_READ: ASKED}
+
 GRANTS: dict[Role, dict[Action, frozenset[Relation]]] = {
     Role.ANALYST: {**_CASEWORK, **_REVEAL, **_HOTLINE},
-    Role.COUNSELLOR: dict(_CASEWORK),
-    Role.OFFICER: {**_CASEWORK, **_REVEAL, **_POLICE},
+    Role.COUNSELLOR: {**_CASEWORK, **_HELPLINE},
+    Role.OFFICER: {**_CASEWORK, **_REVEAL, **_POLICE, **_HELPLINE_REFERRED},
     Role.SUPERVISOR: {
         **_CASEWORK,
         **_REVEAL,
         **_HOTLINE,
         **_POLICE,
+        **_HELPLINE,
+        Action.HELPLINE_SUMMARY_READ: OWN_OR_ASKED,
         Action.STATS_AGGREGATE_READ: OWN,
         Action.HOTLINE_STATS_READ: OWN,
         # Held self-protection hashes (hashes only, never an image): the hotline's supervisors.
@@ -147,10 +178,14 @@ GRANTS: dict[Role, dict[Action, frozenset[Relation]]] = {
 }
 
 # Actions held only by people of these kinds of agency, whatever their role grants
-# (a hotline's supervisor takes no evidence package and records no police outcome).
+# (a hotline's supervisor takes no evidence package and records no police outcome; a hotline's
+# or a police unit's supervisor records no helpline contact: the helpline's records are "own"
+# to a helpline only; the police read a referred helpline case's summary).
 ONLY_KINDS: dict[Action, frozenset[AgencyKind]] = {
     Action.EVIDENCE_PACKAGE_EXPORT: frozenset({AgencyKind.POLICE}),
     Action.REFERRAL_OUTCOME_RECORD: frozenset({AgencyKind.POLICE}),
+    **dict.fromkeys(_HELPLINE, frozenset({AgencyKind.HELPLINE})),
+    Action.HELPLINE_SUMMARY_READ: frozenset({AgencyKind.HELPLINE, AgencyKind.POLICE}),
 }
 
 # Which roles each kind of agency may give its people.
@@ -175,6 +210,7 @@ AUDITED_READS = frozenset(
         Action.AUDIT_LOG_SEARCH,
         Action.AUDIT_LOG_EXPORT,
         Action.EVIDENCE_PACKAGE_EXPORT,
+        Action.HELPLINE_IDENTITY_READ,
     }
 )
 # Actions that take a reason from the person.
@@ -184,6 +220,7 @@ NEEDS_REASON = frozenset(
         Action.REPORT_STATUS_CHANGE,
         Action.REPORT_REFERRAL_CREATE,
         Action.REFERRAL_ANSWER,
+        Action.HELPLINE_POLICE_REFER,
     }
 )
 

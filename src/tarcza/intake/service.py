@@ -58,6 +58,9 @@ class NewReport:
     contact: dict[str, str] | None = None
     language: str = "pl"
     source: str = "api"
+    # The agency whose queue the report joins; None: the service's (the intake hotline). The
+    # helpline makes the reports it refers to the police its own.
+    owner_agency: str | None = None
 
 
 @dataclass(frozen=True)
@@ -477,7 +480,7 @@ class IntakeService:
             pin_hash=self._pin_hash(reference, pin),
             category=new.category.value,
             status=rules.Status.RECEIVED.value,
-            owner_agency=self._owner_agency,
+            owner_agency=new.owner_agency or self._owner_agency,
             priority=rules.initial_priority(
                 child_in_danger=new.child_in_danger, category=new.category
             ),

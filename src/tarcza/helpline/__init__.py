@@ -1,0 +1,1 @@
+"""The child helpline (116 111): contacts, cases, referrals onwards."""
