@@ -288,8 +288,7 @@ def test_the_queue_puts_due_follow_ups_first_then_risk(desks: dict[str, Desk]) -
     today = utcnow().date().isoformat()
     later = (utcnow().date() + timedelta(days=3)).isoformat()
     assert (
-        counsellor.patch(f"{API}/cases/{medium_due}", {"next_follow_up": today}).status_code
-        == 204
+        counsellor.patch(f"{API}/cases/{medium_due}", {"next_follow_up": today}).status_code == 204
     )
     assert counsellor.patch(f"{API}/cases/{high}", {"next_follow_up": later}).status_code == 204
     queue = counsellor.get(f"{API}/cases").json()
