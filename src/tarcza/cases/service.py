@@ -452,7 +452,7 @@ class CaseService:
                     session, report.id, None if personal else principal.agency
                 ),
                 history=self._history(session, reference) if personal else [],
-                allowed=frozenset(a for a in Action if permits(principal, a, relation)),
+                allowed=frozenset(a for a in _REPORT_ACTIONS if permits(principal, a, relation)),
                 next_statuses=tuple(
                     sorted(rules.NEXT_STATUS[Status(report.status)], key=list(Status).index)
                 ),
@@ -1044,6 +1044,9 @@ class CaseService:
                 "outcome": _counts(session, Outcome.outcome, outcomes),
             }
 
+
+# What may be done to a report (the helpline's actions are on its own contacts and cases).
+_REPORT_ACTIONS = tuple(a for a in Action if not a.value.startswith("helpline:"))
 
 _READ_ACTIONS = (
     "report.personal_read",
