@@ -188,6 +188,10 @@ def test_from_a_contact_one_step_each_case_report_selfprotect_police(
     police_ref = referred.json()["reference"]
     queue = desks["officer"].get(f"{STAFF}/reports").json()
     assert [(i["reference"], i["referral_pending"]) for i in queue] == [(police_ref, True)]
+    # Once with the police, the case is not referred a second time (a double click).
+    again = counsellor.post(f"{API}/contacts/{contact_id}/police", {"reason": "Again."})
+    assert again.status_code == 422
+    assert again.json()["detail"][0]["type"] == "duplicate"
 
     case = counsellor.get(f"{API}/cases/{case_id}").json()
     kinds = [e["kind"] for e in case["events"]]

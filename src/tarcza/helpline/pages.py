@@ -122,6 +122,7 @@ REFUSALS = {
     "past": N_("Choose today or a later day."),
     "in_case": N_("The contact is already in a case."),
     "not_a_time": N_("Give a date and time."),
+    "duplicate": N_("It is already with the police, waiting for an answer or accepted."),
 }
 
 

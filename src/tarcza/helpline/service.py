@@ -28,7 +28,7 @@ from tarcza.accounts.permissions import Action, AgencyKind, Principal, Relation,
 from tarcza.audit import service as audit
 from tarcza.cases.models import Referral
 from tarcza.cases.referrals import open_referral
-from tarcza.cases.rules import ReferralState
+from tarcza.cases.rules import OPEN_REFERRAL_STATES, ReferralState
 from tarcza.crypto import KeyRing
 from tarcza.errors import Denied, NotFound, Refused
 from tarcza.helpline import rules
@@ -575,6 +575,10 @@ class HelplineService:
                 )
             else:
                 raise HelplineRefused("contact", "required", "Name a contact or a case.")
+            if self._open_police_referral(session, contact):
+                raise HelplineRefused(
+                    "reason", "duplicate", "It is already with the police, waiting or accepted."
+                )
             police = session.scalar(select(Agency).where(Agency.code == self._police))
             if police is None or police.kind != AgencyKind.POLICE.value:
                 raise HelplineRefused("to_agency", "unknown", "No police agency is set up.")
@@ -635,6 +639,26 @@ class HelplineService:
                 details={"report": receipt.reference, "referral": referral, "to": self._police},
             )
         return Filed(reference=receipt.reference, referral_id=referral)
+
+    @staticmethod
+    def _open_police_referral(session: Session, contact: HelplineContact) -> bool:
+        """Whether the contact's case (or the contact, when in no case) is with the police."""
+        where = (
+            HelplineEvent.case_id == contact.case_id
+            if contact.case_id is not None
+            else HelplineEvent.contact_id == contact.id
+        )
+        found = session.scalar(
+            select(Referral.id)
+            .join(HelplineEvent, HelplineEvent.referral_id == Referral.id)
+            .where(
+                where,
+                HelplineEvent.kind == EventKind.POLICE,
+                Referral.state.in_(OPEN_REFERRAL_STATES),
+            )
+            .limit(1)
+        )
+        return found is not None
 
     # -- cases --------------------------------------------------------------------------------
 
@@ -708,7 +732,7 @@ class HelplineService:
         """Record that the child was referred onwards to a local service of the directory."""
         service = self._services.get(service_id)
         if service is None:
-            raise HelplineRefused("service", "unknown", "Choose a service from the directory.")
+            raise HelplineRefused("service_id", "unknown", "Choose a service from the directory.")
         now = self._clock()
         with self._db.transaction() as session:
             case, _ = self._case(session, principal, case_id, Action.HELPLINE_CASE_WORK)
