@@ -177,7 +177,12 @@ def test_each_person_gets_exactly_what_the_rules_allow(
             personal = permits(me, Action.REPORT_PERSONAL_READ, rel)
             check.equal(f"personal data {key}", body["description"] is not None, personal)
             check.equal(f"contact {key}", body["contact"] is not None, personal)
-            allowed = sorted(a.value for a in Action if permits(me, a, rel))
+            # A report lists the actions on reports (the helpline's are on its own records).
+            allowed = sorted(
+                a.value
+                for a in Action
+                if permits(me, a, rel) and not a.value.startswith("helpline:")
+            )
             check.equal(f"allowed {key}", body["allowed"], allowed)
 
         got = desk.get(f"{STAFF}/evidence/{eid}/preview")
