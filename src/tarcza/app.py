@@ -115,6 +115,14 @@ class Application:
         finally:  # due work that fails must not stop the audit log's protection
             self.checkpoint_audit()
             self.sweep_rates()
+            self.expire_records()
+
+    def expire_records(self) -> None:
+        """Delete the helpline records whose retention has run out (audited per batch)."""
+        try:
+            self.helpline.expire()
+        except Exception:
+            logging.getLogger("tarcza.jobs").exception("expired records not deleted")
 
     def sweep_rates(self) -> None:
         """Delete the database's rate counts no window uses any more (Redis expires its own)."""

@@ -110,3 +110,13 @@ def test_the_settings_give_each_record_type_its_retention(client: TestClient) ->
             assert session.get(HelplineContact, contact) is None
     finally:
         application.close()
+
+
+def test_the_workers_tick_deletes_expired_records(client: TestClient) -> None:
+    """The job worker's tick runs the retention job (wired in the composition root)."""
+    ctx = context(client)
+    calls: list[object] = []
+    original = ctx.helpline.expire
+    ctx.helpline.expire = lambda now=None: calls.append(now) or original(now)  # type: ignore[method-assign]
+    ctx._tick()
+    assert calls == [None]
