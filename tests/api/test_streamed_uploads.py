@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import anyio
 import numpy as np
 import pytest
 from fastapi import FastAPI
@@ -28,6 +27,7 @@ from tarcza.intake.models import Evidence, Report
 from tarcza.store.engine import Database
 from tarcza.web.uploads import UploadSlots
 from tests.support.app import make_app
+from tests.support.loop import run as run_async
 
 REPORTS = "/api/v1/reports"
 BOUNDARY = "tarcza-streamed-upload-test"
@@ -198,7 +198,7 @@ def _post_streamed(app: FastAPI, image: bytes) -> int:
     async def go() -> None:
         await app(scope, receive, send)  # type: ignore[arg-type]
 
-    anyio.run(go)
+    run_async(go)
     return status[0]
 
 

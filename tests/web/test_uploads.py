@@ -27,6 +27,7 @@ from tarcza.web.uploads import (
     UploadSlots,
     read_multipart,
 )
+from tests.support.loop import run as run_async
 
 BOUNDARY = "----tarcza-test-boundary-7f3a"
 LIMITS = UploadLimits(max_files=5, max_fields=5, max_field_bytes=1000, max_file_bytes=10_000)
@@ -119,7 +120,7 @@ def read(
     async def go() -> MultipartForm[bytes]:
         return await read_multipart(request_for(body, content_type), sinks, limits)
 
-    return anyio.run(go)
+    return run_async(go)
 
 
 def _decodes(parts: list[Part]) -> bool:
@@ -259,7 +260,7 @@ def test_a_part_the_factory_declines_is_read_and_thrown_away() -> None:
         body = Body(encode([("other", "a.png", b"x" * 5000), ("report", None, b"{}")]))
         return await read_multipart(request_for(body), none, LIMITS)
 
-    form = anyio.run(go)
+    form = run_async(go)
     assert [(f.name, f.result) for f in form.files] == [("other", None)]
     assert form.text("report") == "{}"
 
@@ -278,7 +279,7 @@ def test_upload_slots_refuse_with_429_after_the_wait() -> None:
         async with slots.hold():
             pass
 
-    anyio.run(go)
+    run_async(go)
 
 
 def test_a_waiting_upload_gets_the_slot_when_it_comes_free() -> None:
@@ -299,5 +300,5 @@ def test_a_waiting_upload_gets_the_slot_when_it_comes_free() -> None:
             for _ in range(7):
                 tasks.start_soon(upload)
 
-    anyio.run(go)
+    run_async(go)
     assert peak == 2
