@@ -64,6 +64,6 @@ def test_a_danger_receipt_does_not_ask_to_come_back(browser: Any, live_server: S
     page.get_by_role("button", name="Wyślij zgłoszenie").press("Enter")
     page.wait_for_selector("#reference")
     text = page.content()
-    assert "wróć" not in text.lower() or "dokończyć" not in text
+    assert "wróć i dokończ zgłoszenie" not in text
     assert "Twoje zgłoszenie dotarło do nas" in text
     context.close()

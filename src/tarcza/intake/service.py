@@ -209,17 +209,12 @@ class ReportQuotas:
         )
 
 
-class ReportsLimited(RateLimited):
-    """Too many new reports: when to try again, and where to get help meanwhile.
+class LimitedWithHelp(RateLimited):
+    """A limit refused a person: when to try again, and where to get help meanwhile.
 
     ``extra`` goes into the API's answer beside ``detail``: the seconds to wait and the help
     numbers, the emergency number first, for a person who cannot wait.
     """
-
-    detail = (
-        "Too many reports were sent from this network or to this service just now. "
-        "Try again after Retry-After seconds. If a child is in danger now, call 112."
-    )
 
     def __init__(self, retry_after: int, country: str) -> None:
         super().__init__(retry_after)
@@ -230,6 +225,15 @@ class ReportsLimited(RateLimited):
                 for c in help_directory(country).contacts
             ],
         }
+
+
+class ReportsLimited(LimitedWithHelp):
+    """Too many new reports from this network, to this service, or from this partner."""
+
+    detail = (
+        "Too many reports were sent from this network or to this service just now. "
+        "Try again after Retry-After seconds. If a child is in danger now, call 112."
+    )
 
 
 @dataclass(frozen=True)

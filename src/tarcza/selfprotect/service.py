@@ -27,13 +27,13 @@ from tarcza.hashing.banks import BankKind, Entry, SignalType
 from tarcza.hashing.feed import stopped_copies
 from tarcza.hashing.matcher import Matcher, SignalQuery
 from tarcza.hashing.models import Bank, BankSignal
-from tarcza.intake.contacts import help_directory
+from tarcza.intake.service import LimitedWithHelp
 from tarcza.selfprotect import rules
 from tarcza.selfprotect.models import ProtectedHash, ProtectionCase
 from tarcza.store import throttle
 from tarcza.store.base import utcnow
 from tarcza.store.engine import Database
-from tarcza.store.rates import Charge, Quota, RateLimited, SharedRates
+from tarcza.store.rates import Charge, Quota, SharedRates
 
 PUBLIC_ACTOR = "public"
 SHARED, REVIEW, REJECTED, WITHDRAWN = "shared", "review", "rejected", "withdrawn"
@@ -69,23 +69,13 @@ class HashNotHeld(NotFound):
     detail = "No hash waits for review under this id."
 
 
-class CasesLimited(RateLimited):
+class CasesLimited(LimitedWithHelp):
     """Too many cases or additions from this network or device just now."""
 
     detail = (
         "Too many requests from this network or device just now. Try again after "
         "Retry-After seconds. If a child is in danger now, call 112."
     )
-
-    def __init__(self, retry_after: int, country: str) -> None:
-        super().__init__(retry_after)
-        self.extra = {
-            "retry_after": retry_after,
-            "help": [
-                {"number": c.number, "name": c.name.get("en", ""), "when": c.when.get("en", "")}
-                for c in help_directory(country).contacts
-            ],
-        }
 
 
 @dataclass(frozen=True)
