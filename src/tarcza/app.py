@@ -24,6 +24,10 @@ from tarcza import __version__
 from tarcza.accounts.auth import AuthService
 from tarcza.accounts.rules import LockoutPolicy, SessionPolicy
 from tarcza.accounts.service import AccountService
+from tarcza.alerts.rules import Roster, RosterRefused, default_rules
+from tarcza.alerts.service import AlertService
+from tarcza.alerts.tasks import AlertTasks
+from tarcza.alerts.tasks import register as register_alerts
 from tarcza.cases.evidence_package import EvidencePackages, HeldPackages
 from tarcza.cases.service import CaseService
 from tarcza.config import ConfigError, Keys, Settings, load_keys, load_settings
@@ -64,6 +68,7 @@ TEMPLATE_PACKAGES = (
     "tarcza.selfprotect",
     "tarcza.accounts",
     "tarcza.cases",
+    "tarcza.alerts",
     "tarcza.helpline",
     "tarcza.oversight",
     "tarcza.hotline",
@@ -97,6 +102,8 @@ class Application:
     jobs: Any  # the huey queue (tarcza.jobs.queue)
     hotline_work: HotlineWork
     hotline_tasks: HotlineTasks
+    alerts: AlertService
+    alert_tasks: AlertTasks
     services: Services
 
     def worker(self, *, workers: int = 1, signals: bool = False) -> Worker:
@@ -110,12 +117,21 @@ class Application:
         )
 
     def _tick(self) -> None:
+        # A child in danger now first: its notifications and escalations, every tick.
+        self.enqueue_alerts()
         try:
             self.hotline_tasks.tick()
         finally:  # due work that fails must not stop the audit log's protection
             self.checkpoint_audit()
             self.sweep_rates()
             self.expire_records()
+
+    def enqueue_alerts(self) -> None:
+        """Enqueue the danger alerts' pass (escalations, notifications due, retries)."""
+        try:
+            self.alert_tasks.soon()
+        except Exception:
+            logging.getLogger("tarcza.jobs").exception("danger alerts not enqueued")
 
     def expire_records(self) -> None:
         """Delete the helpline records whose retention has run out (audited per batch)."""
@@ -191,6 +207,22 @@ def build(settings: Settings | None = None) -> Application:
     accounts = AccountService(db, keyring)
     # One rate store for every process: the database, or Redis when configured.
     rates = SharedRates(make_storage(settings.rate_store, db))
+    alerts = AlertService(
+        db,
+        keyring,
+        rules_=default_rules(settings.police_agency),
+        roster=duty_roster(settings),
+        staff_url=settings.staff_url,
+        mailer=transport,
+        sender=settings.notice_from,
+        webhook_secret=settings.duty_webhook_secret,
+    )
+    alert_tasks = register_alerts(jobs, alerts)
+
+    def after_report(receipt: Any) -> None:
+        if receipt.child_in_danger:  # told within seconds, not at the next tick
+            alert_tasks.soon()
+
     intake = IntakeService(
         db,
         keyring,
@@ -200,6 +232,8 @@ def build(settings: Settings | None = None) -> Application:
         matcher=matcher,
         owner_agency=settings.intake_agency,
         on_urls=fold_report_urls,
+        on_report=alerts.on_report,
+        after_commit=after_report,
         rates=rates,
         quotas=ReportQuotas.of(
             settings.report_rate_per_client,
@@ -243,6 +277,7 @@ def build(settings: Settings | None = None) -> Application:
         reveal_seconds=settings.reveal_seconds,
         report_items=items_of_report,
         colleagues=accounts.colleagues,
+        report_alert=alerts.of_report,
     )
     # The police's evidence packages: signed with the audit log's key (one published key).
     packages = EvidencePackages(
@@ -267,6 +302,7 @@ def build(settings: Settings | None = None) -> Application:
         ),
         directory=load_directory(settings.country),
         police_agency=settings.police_agency,
+        alerts=alerts,
     )
     audit_log = AuditLogReader(
         db, keys.audit_signing_key, oversight_agencies=settings.oversight_agencies
@@ -290,6 +326,7 @@ def build(settings: Settings | None = None) -> Application:
             HotlineService: hotline,
             HelplineService: helpline,
             AuditLogReader: audit_log,
+            AlertService: alerts,
             SharedRates: rates,
             LookupQuota: lookup_quota,
             AddressResolver: resolver,
@@ -319,8 +356,35 @@ def build(settings: Settings | None = None) -> Application:
         jobs=jobs,
         hotline_work=work,
         hotline_tasks=tasks,
+        alerts=alerts,
+        alert_tasks=alert_tasks,
         services=services,
     )
+
+
+# Development's duty desk when none is configured: its mail shows in the mail catcher.
+DEMO_DUTY_CONTACT = "dyzurny@policja.example"
+
+
+def duty_roster(settings: Settings) -> Roster:
+    """The police duty desk's roster; ConfigError when it cannot work."""
+    contacts = list(settings.duty_contacts)
+    if not contacts and not settings.production:
+        contacts = [DEMO_DUTY_CONTACT]
+    if not contacts:
+        logging.getLogger("tarcza.alerts").error(
+            "TARCZA_DUTY_CONTACTS is empty: no one is told of a child in danger now"
+        )
+    try:
+        return Roster(
+            contacts=tuple(contacts),
+            escalate_after=timedelta(minutes=settings.duty_escalate_minutes),
+            webhook_url=settings.duty_webhook_url,
+            retry_after=timedelta(seconds=settings.duty_retry_seconds),
+            max_tries=settings.duty_max_tries,
+        )
+    except RosterRefused as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def modes(settings: Settings) -> tuple[str, str]:
@@ -348,6 +412,8 @@ def web(application: Application, *, close_on_shutdown: bool = True) -> FastAPI:
     from tarcza.accounts import pages as account_pages
     from tarcza.accounts import routes as account_routes
     from tarcza.accounts.layout import staff_page_values
+    from tarcza.alerts import pages as alert_pages
+    from tarcza.alerts import routes as alert_routes
     from tarcza.cases import pages as case_pages
     from tarcza.cases import routes as case_routes
     from tarcza.hashing import routes as hashing_routes
@@ -404,6 +470,7 @@ def web(application: Application, *, close_on_shutdown: bool = True) -> FastAPI:
                 "quick_exit_url": settings.quick_exit_url,
             },
             staff_page_values,
+            alert_pages.alert_page_values,
         ),
     )
     errors.install(app)
@@ -425,6 +492,8 @@ def web(application: Application, *, close_on_shutdown: bool = True) -> FastAPI:
         hotline_stats_pages.router,
         helpline_routes.router,
         helpline_pages.router,
+        alert_routes.router,
+        alert_pages.router,
     ):
         app.include_router(router)
     if application.mail_catcher is not None:  # development only: production refuses "catch"

@@ -127,12 +127,24 @@ def _jobs_run_due(_args: argparse.Namespace, services: ServicesFactory) -> int:
     import json
 
     from tarcza import app as root
+    from tarcza.alerts import tasks as alert_tasks
     from tarcza.hotline.tasks import run_due_once
     from tarcza.store.base import utcnow
 
     application = root.build()
     try:
-        print(json.dumps(run_due_once(application.hotline_work, utcnow())))
+        # A child in danger now first: its escalations and notifications.
+        alerts = alert_tasks.run_due_once(application.alerts)
+        done = run_due_once(application.hotline_work, utcnow())
+        print(
+            json.dumps(
+                {
+                    **done,
+                    "alerts_escalated": alerts["escalated"],
+                    "alert_notifications": alerts["notifications"],
+                }
+            )
+        )
     finally:
         application.close()
     return 0

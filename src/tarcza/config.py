@@ -99,6 +99,21 @@ class Settings(BaseSettings):
     # Base64 Ed25519 private key (32 bytes) that signs audit exports.
     audit_signing_key: str = ""
 
+    # --- a child in danger now ---
+    # The police duty desk's e-mail addresses, in escalation order (JSON list): the first is
+    # told at once, the next when no one acknowledged within duty_escalate_minutes. Empty in
+    # development: the demo desk (DEMO_DUTY_CONTACT), whose mail the catcher shows.
+    duty_contacts: list[str] = Field(default_factory=list)
+    duty_escalate_minutes: float = 10.0
+    # An optional webhook told too (POST JSON, HMAC-SHA256 in X-Tarcza-Signature with the secret).
+    duty_webhook_url: str = ""
+    duty_webhook_secret: str = ""
+    # Seconds before a notification that failed is tried again, and how many tries in all.
+    duty_retry_seconds: float = 30.0
+    duty_max_tries: int = 20
+    # Where staff open tarcza: the link a notification carries.
+    staff_url: str = "http://127.0.0.1:8000"
+
     # --- hotline workflow ---
     # A "not illegal" finding waits for a second analyst before the item closes.
     second_review_not_illegal: bool = True

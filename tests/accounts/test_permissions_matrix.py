@@ -58,25 +58,34 @@ HELPLINE = {
     "helpline:directory:read": "own",
     "helpline:summary:read": "own",
 }
+# A child in danger now: everyone who follows the report sees the one alert state (owner,
+# the helpline that filed it, the duty desk asked or working it); the duty desk acknowledges.
+ALERTS = {"alert:danger:read": "own referred_pending referred"}
+ACKNOWLEDGE = {"alert:danger:acknowledge": "referred_pending referred"}
 # Held only by people of these kinds of agency (a hotline's supervisor holds neither of the
 # police's; a hotline's or a police unit's supervisor none of the helpline's but the summary).
 ONLY_KINDS = {
+    "alert:danger:acknowledge": {AgencyKind.POLICE},
     "evidence:package:export": {AgencyKind.POLICE},
     "referral:outcome:record": {AgencyKind.POLICE},
     **{name: {AgencyKind.HELPLINE} for name in HELPLINE},
     "helpline:summary:read": {AgencyKind.HELPLINE, AgencyKind.POLICE},
 }
 EXPECTED: dict[Role, dict[str, str]] = {
-    Role.ANALYST: {**CASEWORK, **HOTLINE, "evidence:image:reveal": "own referred"},
+    Role.ANALYST: {**CASEWORK, **ALERTS, **HOTLINE, "evidence:image:reveal": "own referred"},
     Role.OFFICER: {
         **CASEWORK,
+        **ALERTS,
+        **ACKNOWLEDGE,
         **POLICE,
         "evidence:image:reveal": "own referred",
         "helpline:summary:read": "referred_pending referred",
     },
-    Role.COUNSELLOR: {**CASEWORK, **HELPLINE},  # never sees an image unblurred
+    Role.COUNSELLOR: {**CASEWORK, **ALERTS, **HELPLINE},  # never sees an image unblurred
     Role.SUPERVISOR: {
         **CASEWORK,
+        **ALERTS,
+        **ACKNOWLEDGE,
         **HOTLINE,
         **POLICE,
         **HELPLINE,
@@ -191,6 +200,9 @@ def test_an_agency_still_deciding_reads_the_summary_and_answers_nothing_more() -
             Action.REPORT_SUMMARY_READ,
             Action.REFERRAL_ANSWER,
             Action.HELPLINE_SUMMARY_READ,
+            # A child in danger now: the duty desk acknowledges before it decides.
+            Action.ALERT_DANGER_READ,
+            Action.ALERT_DANGER_ACKNOWLEDGE,
         }
 
 

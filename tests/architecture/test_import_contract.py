@@ -7,7 +7,9 @@ to top:
 - ground: errors, services, config, crypto, store/, web/ (the toolkit), jobs/ (the queue) —
   they know no concept;
 - the concepts, each above the ones it uses: audit (the log everyone writes) < accounts <
-  hashing < intake < cases (casework), selfprotect (hash-only protection cases) < hotline <
+  hashing < intake < cases (casework), selfprotect (hash-only protection cases) < alerts (a child
+  in danger now: the duty desk's referral, notifications and escalation; it refers through
+  casework and intake hands it each new report through a function the root wires in) < hotline <
   oversight (reading the log), mail, helpline (the child helpline's contacts and cases: it files
   reports through intake, refers to the police through casework, gives the self-protection
   link; it sits above the hotline with oversight and mail and imports neither);
@@ -34,6 +36,7 @@ CONCEPTS = (
     "intake",
     "cases",
     "selfprotect",
+    "alerts",
     "hotline",
     "oversight",
     "mail",

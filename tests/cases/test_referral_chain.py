@@ -114,7 +114,13 @@ def test_a_pending_referral_gives_the_summary_and_nothing_more(client: TestClien
 
     seen = officer.get(f"{STAFF}/reports/{s.ref}").json()
     assert seen["relation"] == "referred_pending"
-    assert seen["allowed"] == ["referral:answer:decide", "report:summary:read"]
+    # (and a child-in-danger alert, were there one: a duty desk acknowledges before deciding)
+    assert seen["allowed"] == [
+        "alert:danger:acknowledge",
+        "alert:danger:read",
+        "referral:answer:decide",
+        "report:summary:read",
+    ]
     # What it decides on: the category, the dates and its own referral with the reason.
     assert seen["category"] == "sextortion" and seen["created_at"]
     assert [(r["to_agency"], r["reason"]) for r in seen["referrals"]] == [("police", "x")]

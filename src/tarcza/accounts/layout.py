@@ -18,6 +18,7 @@ from tarcza.web.i18n import N_
 # (path, label, action needed): the staff menu shows what the person may open.
 STAFF_MENU = (
     ("/staff/queue", N_("Queue"), Action.REPORT_QUEUE_LIST),
+    ("/staff/alerts", N_("Children in danger"), Action.ALERT_DANGER_READ),
     ("/staff/items", N_("Content items"), Action.HOTLINE_ITEM_READ),
     ("/staff/helpline", N_("Helpline"), Action.HELPLINE_CASE_READ),
     ("/staff/stats", N_("Figures"), Action.STATS_AGGREGATE_READ),

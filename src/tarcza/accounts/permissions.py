@@ -57,6 +57,8 @@ class Relation(StrEnum):
 class Action(StrEnum):
     """Every permission there is, sorted by name."""
 
+    ALERT_DANGER_ACKNOWLEDGE = "alert:danger:acknowledge"
+    ALERT_DANGER_READ = "alert:danger:read"
     AUDIT_LOG_EXPORT = "audit:log:export"
     AUDIT_LOG_SEARCH = "audit:log:search"
     EVIDENCE_IMAGE_REVEAL = "evidence:image:reveal"
@@ -118,6 +120,12 @@ _CASEWORK: dict[Action, frozenset[Relation]] = {
     # Only an agency asked, and not yet answered, answers a referral.
     Action.REFERRAL_ANSWER: PENDING,
 }
+# A child in danger now: every agency that follows the report (its owner, the helpline that
+# filed it, the duty desk asked or working it) sees the same alert state; only the duty desk
+# the alert went to acknowledges it (police only, see ONLY_KINDS), while deciding or after.
+_ALERTS = {Action.ALERT_DANGER_READ: OWN_OR_ASKED}
+_ACKNOWLEDGE = {Action.ALERT_DANGER_ACKNOWLEDGE: ASKED}
+
 # Seeing the image itself is for those whose work is the material (not counsellors),
 # and only on reports they work (not on one they were merely asked to take).
 _REVEAL = {Action.EVIDENCE_IMAGE_REVEAL: OWN_OR_REFERRED}
@@ -153,11 +161,20 @@ _HELPLINE: dict[Action, frozenset[Relation]] = {
 _HELPLINE_REFERRED = {Action.HELPLINE_SUMMARY_READ: ASKED}
 
 GRANTS: dict[Role, dict[Action, frozenset[Relation]]] = {
-    Role.ANALYST: {**_CASEWORK, **_REVEAL, **_HOTLINE},
-    Role.COUNSELLOR: {**_CASEWORK, **_HELPLINE},
-    Role.OFFICER: {**_CASEWORK, **_REVEAL, **_POLICE, **_HELPLINE_REFERRED},
+    Role.ANALYST: {**_CASEWORK, **_ALERTS, **_REVEAL, **_HOTLINE},
+    Role.COUNSELLOR: {**_CASEWORK, **_ALERTS, **_HELPLINE},
+    Role.OFFICER: {
+        **_CASEWORK,
+        **_ALERTS,
+        **_ACKNOWLEDGE,
+        **_REVEAL,
+        **_POLICE,
+        **_HELPLINE_REFERRED,
+    },
     Role.SUPERVISOR: {
         **_CASEWORK,
+        **_ALERTS,
+        **_ACKNOWLEDGE,
         **_REVEAL,
         **_HOTLINE,
         **_POLICE,
@@ -182,6 +199,7 @@ GRANTS: dict[Role, dict[Action, frozenset[Relation]]] = {
 # or a police unit's supervisor records no helpline contact: the helpline's records are "own"
 # to a helpline only; the police read a referred helpline case's summary).
 ONLY_KINDS: dict[Action, frozenset[AgencyKind]] = {
+    Action.ALERT_DANGER_ACKNOWLEDGE: frozenset({AgencyKind.POLICE}),
     Action.EVIDENCE_PACKAGE_EXPORT: frozenset({AgencyKind.POLICE}),
     Action.REFERRAL_OUTCOME_RECORD: frozenset({AgencyKind.POLICE}),
     **dict.fromkeys(_HELPLINE, frozenset({AgencyKind.HELPLINE})),

@@ -139,6 +139,10 @@ SYSTEM_REASONS = {
         "The hotline assessed content item #{item} as “{classification}” and referred the "
         "report to the police."
     ),
+    rules.DANGER_POLICE: N_(
+        "A child in danger now: the deployment's rules referred the report to the police duty "
+        "desk at once."
+    ),
 }
 HOSTED_IN = N_("Hosted in {country}.")
 SYSTEM_REASON_UNKNOWN = N_("Written by the system.")

@@ -81,6 +81,7 @@ def status_after_acceptance(current: Status) -> Status:
 
 SYSTEM_REASON_PREFIX = "auto:"
 HOTLINE_POLICE = "hotline-police"  # the hotline's rules referred the report to the police
+DANGER_POLICE = "danger-police"  # a child in danger now: the danger rules referred it at once
 _PARAM_VALUE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # What the hotline wrote before reasons were codes (rows from before 0007 hold this).
 _LEGACY_HOTLINE_POLICE = re.compile(

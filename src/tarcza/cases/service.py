@@ -59,6 +59,8 @@ REVEAL_SIZE = 1600
 
 # (session, report id) -> the content items the report names, as the hotline summarises them.
 ReportItems = Callable[[Session, int], Sequence[Any]]
+# (session, report id, the person, their relation) -> the report's danger alert as they see it.
+ReportAlert = Callable[[Session, int, Principal, Relation], Any]
 
 
 class ReportNotFound(NotFound):
@@ -200,6 +202,8 @@ class ReportView:
     conversation: list[StaffMessageView] = field(default_factory=list)
     # What the police made of it (seen by those who read the personal data).
     outcomes: list[OutcomeView] = field(default_factory=list)
+    # A child in danger now: the alert to the police duty desk (tarcza.alerts), if any.
+    alert: Any = None
 
 
 @dataclass(frozen=True)
@@ -225,8 +229,11 @@ class CaseService:
         clock: Callable[[], datetime] = utcnow,
         report_items: ReportItems | None = None,
         colleagues: Callable[[str], list[str]] | None = None,
+        report_alert: ReportAlert | None = None,
     ) -> None:
         self._db = db
+        # A child in danger now: the report's alert as the person sees it (the alerts').
+        self._report_alert = report_alert
         # Active usernames of an agency, for assigning work (the accounts service's).
         self._colleagues = colleagues
         # The content items a report names (the hotline's), wired by the composition root.
@@ -461,6 +468,11 @@ class CaseService:
                 item_count=len(items),
                 conversation=conversation(session, self._keys, report) if personal else [],
                 outcomes=self._outcome_views(session, report.id) if personal else [],
+                alert=(
+                    self._report_alert(session, report.id, principal, relation)
+                    if self._report_alert is not None
+                    else None
+                ),
             )
 
     def send_message(self, principal: Principal, reference: str, text: str) -> None:

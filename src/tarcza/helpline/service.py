@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from tarcza.accounts.models import Agency, User
 from tarcza.accounts.permissions import Action, AgencyKind, Principal, Relation, permits
+from tarcza.alerts.service import AlertService, AlertView
 from tarcza.audit import service as audit
 from tarcza.cases.models import Referral
 from tarcza.cases.referrals import open_referral
@@ -130,6 +131,9 @@ class CaseView:
     contacts: list[ContactView] = field(default_factory=list)
     events: list[EventView] = field(default_factory=list)
     allowed: frozenset[Action] = field(default_factory=frozenset)
+    # A child in danger now: the alerts of the case's reports, by reference (the same state
+    # the hotline and the police duty desk see).
+    alerts: dict[str, AlertView] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -166,9 +170,13 @@ class HelplineService:
         retention: rules.Retention,
         directory: Sequence[rules.Service] = (),
         police_agency: str = "police",
+        alerts: AlertService | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._db = db
+        # A child in danger now: the alert the danger rules raised on a report it filed, which
+        # the helpline follows with the hotline and the police duty desk.
+        self._alerts = alerts
         self._keys = keyring
         # Reports to the hotline go in through intake, as every report does.
         self._intake = intake
@@ -517,6 +525,8 @@ class HelplineService:
                 now,
                 report_reference=receipt.reference,
             )
+            if self._alerts is not None:
+                self._alerts.share_with(session, receipt.reference, principal.agency)
             self._audit(
                 session,
                 principal,
@@ -617,6 +627,14 @@ class HelplineService:
                 now=now,
                 details={"helpline_contact": contact.id, "helpline_case": contact.case_id},
             )
+            if referral is None:  # a child in danger now: the danger rules referred it already
+                referral = session.scalar(
+                    select(Referral.id).where(
+                        Referral.report_id == report_id,
+                        Referral.to_agency == self._police,
+                        Referral.state.in_(OPEN_REFERRAL_STATES),
+                    )
+                )
             self._event(
                 session,
                 principal,
@@ -691,7 +709,18 @@ class HelplineService:
                 contacts=[self._contact_view(c, opened=True) for c in contacts] if full else [],
                 events=self._events(session, case.id) if full else [],
                 allowed=frozenset(a for a in Action if permits(principal, a, relation)),
+                alerts=self._case_alerts(session, case.id) if full else {},
             )
+
+    def _case_alerts(self, session: Session, case_id: int) -> dict[str, AlertView]:
+        if self._alerts is None:
+            return {}
+        references = session.scalars(
+            select(HelplineEvent.report_reference).where(
+                HelplineEvent.case_id == case_id, HelplineEvent.report_reference.is_not(None)
+            )
+        ).all()
+        return self._alerts.states_of(session, [r for r in references if r])
 
     def _events(self, session: Session, case_id: int) -> list[EventView]:
         rows = session.execute(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -42,6 +43,25 @@ PUBLIC_ACTOR = "public"
 
 # (session, report id, the URLs as reported, now): called inside the report's transaction.
 UrlsReported = Callable[[Session, int, Sequence[str], datetime], object]
+
+
+@dataclass(frozen=True)
+class MadeReport:
+    """The facts of a new report that the other concepts' rules look at (no personal data)."""
+
+    report_id: int
+    reference: str
+    category: str
+    child_in_danger: bool
+    owner_agency: str
+    source: str
+
+
+# (session, the new report's facts, now): called inside the report's transaction (the danger
+# rules refer a child in danger now to the police duty desk with the report, atomically).
+ReportMade = Callable[[Session, MadeReport, datetime], object]
+# Called with the receipt once the report committed (the root enqueues the alert job).
+ReportCommitted = Callable[["Receipt"], object]
 
 
 @dataclass(frozen=True)
@@ -261,6 +281,8 @@ class IntakeService:
         matcher: Matcher | None = None,
         owner_agency: str = "hotline",
         on_urls: UrlsReported | None = None,
+        on_report: ReportMade | None = None,
+        after_commit: ReportCommitted | None = None,
         rates: SharedRates | None = None,
         quotas: ReportQuotas | None = None,
         country: str = "PL",
@@ -273,6 +295,8 @@ class IntakeService:
         # Told, inside the report's transaction, which URLs it names (the hotline folds them
         # into content items); the composition root wires it, intake knows no hotline.
         self._on_urls = on_urls
+        self._on_report = on_report
+        self._after_commit = after_commit
         self._owner_agency = owner_agency
         self._matcher = matcher
         self._keys = keyring
@@ -446,6 +470,8 @@ class IntakeService:
                     matched = _add_evidence(session, report, hashes, storage_keys, found, now)
                     if self._on_urls is not None and new.urls:
                         self._on_urls(session, report.id, new.urls, now)
+                    if self._on_report is not None:
+                        self._on_report(session, _made(report), now)
                     receipt = Receipt(
                         reference=reference,
                         pin=pin,
@@ -471,11 +497,23 @@ class IntakeService:
                             "bank_matches": matched,
                         },
                     )
+                self._committed(receipt)
                 return receipt
             except IntegrityError:
                 if attempt == 2 or not _reference_taken(self._db, reference):
                     raise
         raise AssertionError("unreachable")
+
+    def _committed(self, receipt: Receipt) -> None:
+        """Tell the root a report committed; a failure there must not fail a kept report."""
+        if self._after_commit is None:
+            return
+        try:
+            self._after_commit(receipt)
+        except Exception:  # the tick picks up what an enqueue missed
+            logging.getLogger(__name__).exception(
+                "after-commit hook failed for %s", receipt.reference
+            )
 
     def _build_report(self, new: NewReport, reference: str, pin: str, now: datetime) -> Report:
         seal = self._keys.seal_text
@@ -854,4 +892,15 @@ def _video_hashes(video: VideoHashes) -> FileHashes:
         height=video.height,
         size_bytes=video.size_bytes,
         vpdq=video.vpdq,
+    )
+
+
+def _made(report: Report) -> MadeReport:
+    return MadeReport(
+        report_id=report.id,
+        reference=report.reference,
+        category=report.category,
+        child_in_danger=report.child_in_danger,
+        owner_agency=report.owner_agency,
+        source=report.source,
     )

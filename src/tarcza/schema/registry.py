@@ -8,6 +8,7 @@ from sqlalchemy import MetaData
 def metadata() -> MetaData:
     """The metadata of all of tarcza's tables."""
     from tarcza.accounts import models as _accounts  # noqa: F401
+    from tarcza.alerts import models as _alerts  # noqa: F401
     from tarcza.audit import models as _audit  # noqa: F401
     from tarcza.cases import models as _cases  # noqa: F401
     from tarcza.hashing import models as _hashing  # noqa: F401
