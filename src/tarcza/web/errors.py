@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
-from starlette.routing import Match
+from starlette.routing import Match, Mount
 
 from tarcza.errors import Conflict, Denied, NotFound, Refused, Throttled, Unauthenticated
 from tarcza.web.render import render
@@ -50,7 +50,7 @@ def _allowed(request: Request) -> str:
     Two operations on one path (GET and POST /api/v1/helpline/contacts) are two routes; a
     method neither has is refused by the first, whose ``Allow`` names its own method only.
     """
-    routes = request.app.router.routes
+    routes = [r for r in request.app.router.routes if not isinstance(r, Mount)]  # any method
     allowed = [
         method
         for method in _METHODS
@@ -127,8 +127,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
         headers = dict(exc.headers or {})
-        if exc.status_code == 405 and (allow := _allowed(request)):
-            headers["Allow"] = allow
+        if exc.status_code == 405 and "Allow" in headers:  # a route's, not a static file's
+            headers["Allow"] = _allowed(request) or headers["Allow"]
         if _is_api(request):
             return JSONResponse(
                 {"detail": exc.detail}, status_code=exc.status_code, headers=headers
