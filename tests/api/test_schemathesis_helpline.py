@@ -91,7 +91,7 @@ def world(settings: Settings, db: Database) -> Iterator[World]:
     """The app with a counsellor signed in, contacts and cases.
 
     Contacts: one in an open case, one in a case then closed, one with a number kept,
-    one on its own, and one of another helpline (never theirs to see).
+    one on its own, and one of another helpline in a case of its own (never theirs to see).
     """
     app = make_app(settings, db)
     with TestClient(app, base_url="http://127.0.0.1") as client:
@@ -110,6 +110,9 @@ def world(settings: Settings, db: Database) -> Iterator[World]:
             _post(client, counsellor, f"/contacts/{c}/case", {"case_id": None})["case_id"]
             for c in contacts[:2]
         ]
+        cases.append(  # the other helpline's case: never theirs to see
+            _post(client, stranger, f"/contacts/{contacts[4]}/case", {"case_id": None})["case_id"]
+        )
         closed = client.patch(
             f"/api/v1/helpline/cases/{cases[1]}",
             json={"status": "closed"},
