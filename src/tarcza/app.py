@@ -513,8 +513,12 @@ def web(application: Application, *, close_on_shutdown: bool = True) -> FastAPI:
             schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             report_schema = intake_routes.report_schema()
-            components.update(report_schema.pop("$defs", {}))
-            components["ReportIn"] = report_schema
+            added = {**report_schema.pop("$defs", {}), "ReportIn": report_schema}
+            # A model of another concept by the same name would be documented as this one.
+            clash = sorted(n for n, s in added.items() if components.get(n, s) != s)
+            if clash:
+                raise RuntimeError(f"two models named {clash} in the OpenAPI document")
+            components.update(added)
             intake_routes.document_limits(schema, max_files=settings.max_files)
             selfprotect_routes.document_limits(schema, max_items=settings.selfprotect_max_items)
             app.openapi_schema = schema

@@ -1,6 +1,8 @@
 """The API answers what its OpenAPI document says, on the edges where it once did not:
 a file over the size limit is a 413 (not 422), a key of any length that is no partner's is
-a 401 (not 422). On SQLite and PostgreSQL, through HTTP."""
+a 401 (not 422), a method a path does not take names in ``Allow`` all those it does, each
+body is documented by its own model, and an integer's bounds are the ones held to. On SQLite
+and PostgreSQL, through HTTP."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from tarcza.config import Settings
 from tarcza.intake.models import Report
 from tarcza.store.engine import Database
 from tests.api.test_reports_api import count, multipart, png_bytes, report
+from tests.api.test_schemathesis import _openapi_document
 from tests.hashing.test_match_api import Fixture, _setup
 from tests.support.app import make_app
 
@@ -101,3 +104,57 @@ def test_the_hma_routes_document_their_400(client: TestClient, world: Fixture) -
         answer = client.get(path, params={"signal_type": "pdq"}, headers=headers)
         assert answer.status_code == 400
         assert {"400", "401", "429"} <= documented(client, "get", path)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("DELETE", "/api/v1/helpline/contacts", "GET, POST"),
+        ("OPTIONS", "/api/v1/helpline/contacts", "GET, POST"),
+        ("PUT", "/api/v1/helpline/cases/7", "GET, PATCH"),
+        ("DELETE", "/api/v1/reports", "POST"),
+        ("PUT", "/staff/login", "GET, POST"),
+        ("POST", "/static/style.css", "GET, HEAD"),  # a static file's own
+    ],
+)
+def test_a_method_the_path_does_not_take_names_all_it_does(
+    client: TestClient, method: str, path: str, allow: str
+) -> None:
+    """Two operations on one path are two routes: ``Allow`` names both, not the first's."""
+    answer = client.request(method, path)
+    assert answer.status_code == 405
+    assert answer.headers["Allow"] == allow
+
+
+def test_each_helpline_body_is_documented_by_its_own_model() -> None:
+    """The helpline's contact and report bodies once shared intake's names and schemas."""
+    document = _openapi_document()
+    body = document["paths"]["/api/v1/helpline/contacts"]["post"]["requestBody"]
+    ref = body["content"]["application/json"]["schema"]["$ref"]
+    assert ref == "#/components/schemas/HelplineContactIn"
+    schemas = document["components"]["schemas"]
+    contact = set(schemas["HelplineContactIn"]["properties"])
+    assert {"topics", "summary", "identity_reason"} <= contact
+    assert "urls" in schemas["HelplineReportIn"]["properties"]
+    assert "email" in schemas["ContactIn"]["properties"]  # intake's, still its own
+    assert "category" in schemas["ReportIn"]["properties"]
+
+
+def _integer_bounds(node: Any) -> list[float]:
+    if isinstance(node, list):
+        return [b for item in node for b in _integer_bounds(item)]
+    if not isinstance(node, dict):
+        return []
+    own = [node[k] for k in ("minimum", "maximum") if node.get("type") == "integer" and k in node]
+    return own + [b for value in node.values() for b in _integer_bounds(value)]
+
+
+def test_every_integer_bound_in_the_document_is_exact() -> None:
+    """A body's bounds are floats in the document (FastAPI's models): exact only up to 2**53.
+
+    A row id's bound of 2**63 - 1 in a body was published as 2**63, a value the API refuses.
+    """
+    bounds = _integer_bounds(_openapi_document())
+    assert any(isinstance(b, float) for b in bounds)
+    floats = [b for b in bounds if isinstance(b, float)]
+    assert [b for b in floats if not (abs(b) <= 2**53 and b.is_integer())] == []

@@ -1,10 +1,11 @@
 """Property-based tests of the public API from its own OpenAPI document (schemathesis).
 
 Every public operation (the staff and audit API are fuzzed signed in, in
-test_schemathesis_staff.py) is called with valid data (positive) and with data that breaks the
-document (negative), on SQLite and on PostgreSQL. Every answer must be no server error
-and must be what the document promises: a documented status code and content type, a
-body of the documented schema, valid input accepted and invalid input refused.
+test_schemathesis_staff.py, the helpline's in test_schemathesis_helpline.py) is called with
+valid data (positive) and with data that breaks the document (negative), on SQLite and on
+PostgreSQL. Every answer must be no server error and must be what the document promises: a
+documented status code and content type, a body of the documented schema, valid input
+accepted and invalid input refused.
 """
 
 from __future__ import annotations
@@ -61,9 +62,8 @@ CONFIG = schemathesis.Config.from_dict(
         "checks": {"negative_data_rejection": {"expected-statuses": REJECTIONS}},
     }
 )
-# The public operations; the staff and audit API need a session (test_schemathesis_staff.py).
-# The helpline's API needs a counsellor's session too: it is tested through HTTP in
-# tests/helpline; fuzzing it signed in is still to do.
+# The public operations; the staff and audit API need a session (test_schemathesis_staff.py),
+# the helpline's a counsellor's (test_schemathesis_helpline.py).
 STAFF_PATHS = r"^/api/v1/(staff|audit|helpline)/"
 schema = schemathesis.openapi.from_dict(_openapi_document(), config=CONFIG).exclude(
     path_regex=STAFF_PATHS

@@ -290,8 +290,8 @@ class Deployment:
 
     # -- commands --------------------------------------------------------------------------
 
-    def cli(self, *args: str, timeout: float = CLI_WITHIN) -> str:
-        """Run ``tarcza ARGS`` to its end; its output, or AssertionError with it."""
+    def cli(self, *args: str, timeout: float = CLI_WITHIN, stdin: str | None = None) -> str:
+        """Run ``tarcza ARGS`` to its end (``stdin`` its input); its output, or AssertionError."""
         self._cli_runs += 1
         log = self.logs_dir / f"cli-{self._cli_runs:02d}-{'-'.join(args[:2])}.log"
         started = time.monotonic()
@@ -300,6 +300,7 @@ class Deployment:
                 [sys.executable, "-m", "tarcza.cli", *args],
                 env=self.env,
                 cwd=self.folder,
+                input=stdin,
                 capture_output=True,
                 text=True,
                 timeout=timeout,

@@ -18,12 +18,16 @@ from tarcza.accounts.access import require
 from tarcza.accounts.permissions import Action, Principal
 from tarcza.helpline import rules
 from tarcza.helpline.service import CaseView, ContactView, HelplineService, NewContact
+from tarcza.intake.rules import MAX_URLS
+from tarcza.intake.schemas import Url
 from tarcza.web.deps import provided
 
 router = APIRouter(prefix="/api/v1/helpline", tags=["helpline"])
 
 Helpline = Annotated[HelplineService, Depends(provided(HelplineService))]
-RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+# Ids up to 2**53 - 1: the document's bounds are floats (FastAPI's), exact up to there, and
+# every JSON client reads such an id exactly.
+RowId = Annotated[int, Field(ge=1, le=2**53 - 1)]
 Reason = Annotated[str, StringConstraints(min_length=1, max_length=rules.MAX_REASON)]
 _ERRORS: dict[int | str, dict[str, str]] = {
     401: {"description": "Not signed in, or the second factor is missing"},
@@ -34,13 +38,19 @@ _CHANGE_ERRORS: dict[int | str, dict[str, str]] = {
     **_ERRORS,
     422: {"description": "A value breaks a rule: the field and the reason are given"},
 }
+_BODY_ERRORS: dict[int | str, dict[str, str]] = {
+    **_CHANGE_ERRORS,
+    400: {"description": "The body is not JSON text (e.g. not UTF-8)"},
+}
 
 
+# Each body model's class name is its name in the OpenAPI document: "Helpline" keeps them
+# apart from intake's (two models of one name would be documented as one of them).
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class ContactIn(_In):
+class HelplineContactIn(_In):
     channel: rules.Channel
     caller: rules.Caller
     age_band: rules.AgeBand
@@ -56,30 +66,29 @@ class ContactIn(_In):
     identity_reason: Reason | None = None
 
 
-class CaseLinkIn(_In):
+class HelplineCaseLinkIn(_In):
     case_id: RowId | None = Field(None, description="An open case to join; null: open a new one")
 
 
-class ReportIn(_In):
-    urls: list[Annotated[str, StringConstraints(min_length=1, max_length=2048)]] = Field(
-        min_length=1, max_length=50
-    )
+class HelplineReportIn(_In):
+    # Intake's links: the document carries their pattern, so a client knows which are taken.
+    urls: list[Url] = Field(min_length=1, max_length=MAX_URLS)
     note: Annotated[str, StringConstraints(max_length=rules.MAX_NOTE)] | None = None
 
 
-class ReasonIn(_In):
+class HelplineReasonIn(_In):
     reason: Reason
 
 
-class NoteIn(_In):
+class HelplineNoteIn(_In):
     note: Annotated[str, StringConstraints(min_length=1, max_length=rules.MAX_NOTE)]
 
 
-class ServiceIn(_In):
+class HelplineServiceIn(_In):
     service_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
-class CaseChangeIn(_In):
+class HelplineCaseChangeIn(_In):
     status: rules.CaseStatus | None = None
     risk: rules.Risk | None = None
     assignee: Annotated[str, StringConstraints(max_length=40)] | None = Field(
@@ -101,9 +110,9 @@ def _case_out(view: CaseView) -> dict[str, Any]:
     return data
 
 
-@router.post("/contacts", status_code=201, responses=_CHANGE_ERRORS)
+@router.post("/contacts", status_code=201, responses=_BODY_ERRORS)
 async def record_contact(
-    body: ContactIn,
+    body: HelplineContactIn,
     helpline: Helpline,
     principal: Annotated[Principal, Depends(require(Action.HELPLINE_CONTACT_RECORD))],
 ) -> dict[str, int]:
@@ -154,10 +163,10 @@ async def get_identity(
     return await run_in_threadpool(helpline.identity, principal, contact_id)
 
 
-@router.post("/contacts/{contact_id}/case", responses=_CHANGE_ERRORS)
+@router.post("/contacts/{contact_id}/case", responses=_BODY_ERRORS)
 async def open_or_link_case(
     contact_id: RowId,
-    body: CaseLinkIn,
+    body: HelplineCaseLinkIn,
     helpline: Helpline,
     principal: Annotated[Principal, Depends(require(Action.HELPLINE_CASE_WORK))],
 ) -> dict[str, int]:
@@ -170,10 +179,10 @@ async def open_or_link_case(
     return {"case_id": case_id}
 
 
-@router.post("/contacts/{contact_id}/reports", status_code=201, responses=_CHANGE_ERRORS)
+@router.post("/contacts/{contact_id}/reports", status_code=201, responses=_BODY_ERRORS)
 async def file_report(
     contact_id: RowId,
-    body: ReportIn,
+    body: HelplineReportIn,
     helpline: Helpline,
     principal: Annotated[Principal, Depends(require(Action.HELPLINE_REPORT_FILE))],
 ) -> dict[str, Any]:
@@ -195,10 +204,10 @@ async def give_selfprotect_link(
     return {"path": path}
 
 
-@router.post("/contacts/{contact_id}/police", status_code=201, responses=_CHANGE_ERRORS)
+@router.post("/contacts/{contact_id}/police", status_code=201, responses=_BODY_ERRORS)
 async def refer_contact_to_police(
     contact_id: RowId,
-    body: ReasonIn,
+    body: HelplineReasonIn,
     helpline: Helpline,
     principal: Annotated[Principal, Depends(require(Action.HELPLINE_POLICE_REFER))],
 ) -> dict[str, Any]:
@@ -230,10 +239,10 @@ async def get_case(
     return _case_out(await run_in_threadpool(helpline.case, principal, case_id))
 
 
-@router.patch("/cases/{case_id}", status_code=204, responses=_CHANGE_ERRORS)
+@router.patch("/cases/{case_id}", status_code=204, responses=_BODY_ERRORS)
 async def change_case(
     case_id: RowId,
-    body: CaseChangeIn,
+    body: HelplineCaseChangeIn,
     helpline: Helpline,
     principal: Annotated[Principal, Depends(require(Action.HELPLINE_CASE_WORK))],
 ) -> Response:
@@ -251,10 +260,10 @@ async def change_case(
     return Response(status_code=204)
 
 
-@router.post("/cases/{case_id}/notes", status_code=204, responses=_CHANGE_ERRORS)
+@router.post("/cases/{case_id}/notes", status_code=204, responses=_BODY_ERRORS)
 async def add_note(
     case_id: RowId,
-    body: NoteIn,
+    body: HelplineNoteIn,
     helpline: Helpline,
     principal: Annotated[Principal, Depends(require(Action.HELPLINE_CASE_WORK))],
 ) -> Response:
@@ -262,10 +271,10 @@ async def add_note(
     return Response(status_code=204)
 
 
-@router.post("/cases/{case_id}/police", status_code=201, responses=_CHANGE_ERRORS)
+@router.post("/cases/{case_id}/police", status_code=201, responses=_BODY_ERRORS)
 async def refer_case_to_police(
     case_id: RowId,
-    body: ReasonIn,
+    body: HelplineReasonIn,
     helpline: Helpline,
     principal: Annotated[Principal, Depends(require(Action.HELPLINE_POLICE_REFER))],
 ) -> dict[str, Any]:
@@ -275,10 +284,10 @@ async def refer_case_to_police(
     return {"reference": filed.reference, "referral_id": filed.referral_id}
 
 
-@router.post("/cases/{case_id}/services", status_code=204, responses=_CHANGE_ERRORS)
+@router.post("/cases/{case_id}/services", status_code=204, responses=_BODY_ERRORS)
 async def refer_to_service(
     case_id: RowId,
-    body: ServiceIn,
+    body: HelplineServiceIn,
     helpline: Helpline,
     principal: Annotated[Principal, Depends(require(Action.HELPLINE_CASE_WORK))],
 ) -> Response:

@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
+from starlette.routing import Match, Mount
 
 from tarcza.errors import Conflict, Denied, NotFound, Refused, Throttled, Unauthenticated
 from tarcza.web.render import render
@@ -38,6 +39,24 @@ def _clean(errors: Any) -> list[dict[str, Any]]:
         }
         for e in errors
     ]
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def _allowed(request: Request) -> str:
+    """Every method the path answers to, over all its operations.
+
+    Two operations on one path (GET and POST /api/v1/helpline/contacts) are two routes; a
+    method neither has is refused by the first, whose ``Allow`` names its own method only.
+    """
+    routes = [r for r in request.app.router.routes if not isinstance(r, Mount)]  # any method
+    allowed = [
+        method
+        for method in _METHODS
+        if any(r.matches({**request.scope, "method": method})[0] is Match.FULL for r in routes)
+    ]
+    return ", ".join(allowed)
 
 
 def _page_error(request: Request, status: int, message: str | None = None) -> Response:
@@ -108,6 +127,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
         headers = dict(exc.headers or {})
+        if exc.status_code == 405 and "Allow" in headers:  # a route's, not a static file's
+            headers["Allow"] = _allowed(request) or headers["Allow"]
         if _is_api(request):
             return JSONResponse(
                 {"detail": exc.detail}, status_code=exc.status_code, headers=headers
