@@ -58,6 +58,9 @@ HELPLINE = {
     "helpline:directory:read": "own",
     "helpline:summary:read": "own",
 }
+# The MNR tracker: the programme's working staff read it all and update the capabilities their
+# agency is responsible for ("own"); the coordinator also manages the whole tracker.
+MNR = {"mnr:tracker:read": "own", "mnr:progress:update": "own"}
 # Held only by people of these kinds of agency (a hotline's supervisor holds neither of the
 # police's; a hotline's or a police unit's supervisor none of the helpline's but the summary).
 ONLY_KINDS = {
@@ -65,18 +68,21 @@ ONLY_KINDS = {
     "referral:outcome:record": {AgencyKind.POLICE},
     **{name: {AgencyKind.HELPLINE} for name in HELPLINE},
     "helpline:summary:read": {AgencyKind.HELPLINE, AgencyKind.POLICE},
+    "mnr:tracker:manage": {AgencyKind.COORDINATOR},
 }
 EXPECTED: dict[Role, dict[str, str]] = {
-    Role.ANALYST: {**CASEWORK, **HOTLINE, "evidence:image:reveal": "own referred"},
+    Role.ANALYST: {**CASEWORK, **HOTLINE, **MNR, "evidence:image:reveal": "own referred"},
     Role.OFFICER: {
         **CASEWORK,
         **POLICE,
+        **MNR,
         "evidence:image:reveal": "own referred",
         "helpline:summary:read": "referred_pending referred",
     },
-    Role.COUNSELLOR: {**CASEWORK, **HELPLINE},  # never sees an image unblurred
+    Role.COUNSELLOR: {**CASEWORK, **HELPLINE, **MNR},  # never sees an image unblurred
     Role.SUPERVISOR: {
         **CASEWORK,
+        **MNR,
         **HOTLINE,
         **POLICE,
         **HELPLINE,
@@ -90,6 +96,8 @@ EXPECTED: dict[Role, dict[str, str]] = {
     Role.COORDINATOR: {
         "stats:aggregate:read": "own",
         "hotline:stats:read": "own",
+        **MNR,
+        "mnr:tracker:manage": "own",
     },  # aggregates, never a person's data
     Role.ADMINISTRATOR: {"user:account:manage": "own"},
     Role.AUDITOR: {"audit:log:search": "own", "audit:log:export": "own"},

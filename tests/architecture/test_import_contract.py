@@ -38,6 +38,7 @@ CONCEPTS = (
     "oversight",
     "mail",
     "helpline",
+    "mnr",
 )
 ROOF = ("app", "cli", "schema", "__main__")
 RANK = {
