@@ -264,3 +264,22 @@ def test_only_the_police_takes_an_evidence_package_or_records_an_outcome() -> No
                 Role.SUPERVISOR,
             )
             assert held == ({Relation.REFERRED} if police_caseworker else set()), (kind, role)
+
+
+def test_no_person_level_record_reaches_the_coordinators_role() -> None:
+    """The coordinator holds aggregates and the MNR tracker (no person's data in it) only."""
+    coordinator = person(Role.COORDINATOR, AgencyKind.COORDINATOR)
+    held = {a for a in Action if holds(coordinator, a)}
+    assert held == {
+        Action.STATS_AGGREGATE_READ,
+        Action.HOTLINE_STATS_READ,
+        Action.MNR_TRACKER_READ,
+        Action.MNR_PROGRESS_UPDATE,
+        Action.MNR_TRACKER_MANAGE,
+    }
+
+
+def test_only_the_coordinator_manages_the_mnr_tracker() -> None:
+    for kind, role in MEMBERS:
+        manages = holds(person(role, kind), Action.MNR_TRACKER_MANAGE)
+        assert manages is (kind is AgencyKind.COORDINATOR and role is Role.COORDINATOR)

@@ -192,7 +192,7 @@ def test_the_pages_show_forms_only_to_those_who_may_send_them(desks: dict[str, D
 
     page = coordinator.get("/staff/mnr/4").text
     assert "Units in all 17 garrisons." in page
-    assert 'class="overdue"' in page and "Po terminie" in page  # words, not colour only
+    assert 'class="mnr-card overdue"' in page and "Po terminie" in page  # words, not colour only
     assert 'id="history"' in page and "piotr" in page
     overview = coordinator.get("/staff/mnr").text
     assert 'id="overdue-4"' in overview
@@ -210,3 +210,9 @@ def test_the_pages_show_forms_only_to_those_who_may_send_them(desks: dict[str, D
     assert "3 · Działa" in coordinator.get("/staff/mnr/4").text
     renamed = coordinator.form("/staff/mnr/domains/media", {"name_pl": "Media", "name_en": "Media"})
     assert renamed.status_code == 303
+
+
+def test_a_method_not_allowed_names_every_method_of_the_path(desks: dict[str, Desk]) -> None:
+    answer = desks["officer"].send("PUT", f"{API}/capabilities/4", {})
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == "GET, PATCH"  # both routes of the path, not the first

@@ -13,7 +13,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException
+from starlette.routing import compile_path
 
 from tarcza.errors import Conflict, Denied, NotFound, Refused, Throttled, Unauthenticated
 from tarcza.web.render import render
@@ -48,6 +50,21 @@ def _api(request: Request, detail: Any, message: str, status: int, **headers: st
     """HMA's clients read ``message`` (its /m/ error shape); tarcza's read ``detail``."""
     body = {"message": message, "detail": detail} if _is_hma(request) else {"detail": detail}
     return JSONResponse(body, status_code=status, headers=headers or None)
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method the path answers, of all its routes (FastAPI makes one route per method,
+    and the router's own 405 names the first route's methods only)."""
+    state = request.app.state
+    if not hasattr(state, "route_patterns"):
+        state.route_patterns = [
+            (compile_path(context.path)[0], frozenset(context.methods or ()))
+            for context in iter_route_contexts(request.app.routes)
+            if context.path and context.methods
+        ]
+    path = request.url.path
+    methods = {m for pattern, found in state.route_patterns if pattern.match(path) for m in found}
+    return ", ".join(sorted(methods))
 
 
 def install(app: FastAPI) -> None:
@@ -108,6 +125,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
         headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(request)
         if _is_api(request):
             return JSONResponse(
                 {"detail": exc.detail}, status_code=exc.status_code, headers=headers
