@@ -13,9 +13,11 @@ from sqlalchemy import select
 from tarcza.accounts.permissions import AgencyKind, Principal, Role
 from tarcza.app import Application
 from tarcza.audit import service as audit
+from tarcza.cases.models import Referral
 from tarcza.config import Settings
 from tarcza.helpline.models import HelplineCase, HelplineContact
 from tarcza.hotline.models import ContentItem
+from tarcza.intake.models import Report
 from tarcza.mnr.indicators import LiveIndicators
 from tarcza.mnr.models import MnrChange
 from tarcza.mnr.service import MnrDenied, MnrNotFound, MnrRefused, MnrService
@@ -178,8 +180,27 @@ def _item(n: int, first: datetime, removed: datetime | None) -> ContentItem:
     )  # fmt: skip
 
 
+def _report(n: int, at: datetime) -> Report:
+    return Report(
+        reference=f"TZ-TEST-{n:04d}", pin_hash="x", category="csam", status="new", priority=3,
+        owner_agency="hotline", child_in_danger=False, language="pl", source="partner", urls=[],
+        created_at=at, updated_at=at,
+    )  # fmt: skip
+
+
 def test_live_indicators_count_the_last_90_days_and_suppress_small_counts(world: World) -> None:
     with world.ctx.db.transaction() as session:
+        reports = [_report(n, NOW - timedelta(days=5)) for n in range(6)]
+        session.add_all(reports)
+        session.flush()
+        session.add_all(
+            Referral(
+                report_id=r.id, from_agency="hotline", to_agency="police", state="accepted",
+                reason_sealed=b"x", created_by="anna", created_at=r.created_at,
+                answered_at=r.created_at + timedelta(hours=n + 1),
+            )
+            for n, r in enumerate(reports)
+        )  # fmt: skip
         session.add_all(_contact(NOW - timedelta(days=d)) for d in range(1, 8))  # 7 recent
         session.add(_contact(NOW - timedelta(days=120)))  # outside the window
         session.add_all(_case(NOW - timedelta(days=d)) for d in range(1, 4))  # 3: too few
@@ -194,6 +215,11 @@ def test_live_indicators_count_the_last_90_days_and_suppress_small_counts(world:
     sixteen = {i.key: i for i in world.mnr.capability(COORDINATOR, 16).summary.indicators}
     assert sixteen["takedown.hours_to_removal"].value == 6.0  # nearest-rank median of 2..12
     assert sixteen["takedown.removed_within_3_days"].value == 1.0
+    four = {i.key: i.value for i in world.mnr.capability(COORDINATOR, 4).summary.indicators}
+    assert four["police.referrals"] == 6 and four["police.acknowledged"] == 6
+    assert four["police.hours_to_acknowledge"] == 3.0  # nearest rank: the 3rd of 1..6 hours
+    seventeen = {i.key: i.value for i in world.mnr.capability(COORDINATOR, 17).summary.indicators}
+    assert seventeen["industry.partner_reports"] == 6
     assert world.mnr.capability(COORDINATOR, 1).summary.self_assessed
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, SupportsFloat
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
@@ -48,8 +48,17 @@ def _count(value: int | None) -> Measure:
 
 def _median_hours(seconds: list[float]) -> Measure:
     ordered = sorted(seconds)
-    median = percentile(ordered, 50)
-    return Measure(None if median is None else round(median / HOUR, 1), len(ordered))
+    return _hours(percentile(ordered, 50), len(ordered))
+
+
+def _hours(median_seconds: SupportsFloat | None, basis: int) -> Measure:
+    if median_seconds is None:
+        return Measure(None, basis)
+    return Measure(round(float(median_seconds) / HOUR, 1), basis)
+
+
+def _share(part: int, whole: int) -> Measure:
+    return Measure(round(part / whole, 3) if whole else None, whole)
 
 
 def _scalar(session: Session, query: Select[Any]) -> int:
@@ -78,11 +87,7 @@ class LiveIndicators:
         police = select(Agency.code).where(Agency.kind == AgencyKind.POLICE.value)
         recent = (Referral.to_agency.in_(police), Referral.created_at >= since)
         received = _scalar(session, select(func.count()).select_from(Referral).where(*recent))
-        answered = session.execute(
-            select(Referral.created_at, Referral.answered_at).where(
-                *recent, Referral.answered_at.is_not(None)
-            )
-        ).all()
+        acknowledged, hours = self._acknowledgements(session, since, police)
         outcomes = _scalar(
             session,
             select(func.count())
@@ -91,12 +96,61 @@ class LiveIndicators:
         )
         return {
             "police.referrals": _count(received),
-            "police.acknowledged": _count(len(answered)),
-            "police.hours_to_acknowledge": _median_hours(
-                [(done - made).total_seconds() for made, done in answered if done is not None]
-            ),
+            "police.acknowledged": _count(acknowledged),
+            "police.hours_to_acknowledge": hours,
             "police.outcomes": _count(outcomes),
         }
+
+    def _acknowledgements(
+        self, session: Session, since: datetime, police: Select[Any]
+    ) -> tuple[int, Measure]:
+        """Referrals answered, and the median hours from referral to answer."""
+        recent = (Referral.to_agency.in_(police), Referral.created_at >= since)
+        if self._db.dialect == "postgresql":  # the median in the database: no rows travel
+            n, median = session.execute(
+                select(
+                    func.count(Referral.answered_at),
+                    func.percentile_disc(0.5).within_group(
+                        func.extract("epoch", Referral.answered_at - Referral.created_at)
+                    ),
+                ).where(*recent)
+            ).one()
+            return int(n), _hours(median, int(n))
+        answered = session.execute(
+            select(Referral.created_at, Referral.answered_at).where(
+                *recent, Referral.answered_at.is_not(None)
+            )
+        ).all()
+        spans = [(done - made).total_seconds() for made, done in answered if done is not None]
+        return len(spans), _median_hours(spans)
+
+    def _takedown(self, session: Session, since: datetime) -> tuple[Measure, Measure]:
+        """Of the items first reported since ``since``: the median hours to removal, and the
+        share of acted-on baseline items removed within 3 days."""
+        item = ContentItem
+        if self._db.dialect == "postgresql":  # aggregates in the database: no rows travel
+            acted = (item.noticed_at.is_not(None)) & (item.classification == "baseline")
+            fast = acted & (item.removed_at - item.first_reported_at <= WITHIN)
+            removed, median, n_acted, n_fast = session.execute(
+                select(
+                    func.count(item.removed_at),
+                    func.percentile_disc(0.5).within_group(
+                        func.extract("epoch", item.removed_at - item.first_reported_at)
+                    ),
+                    func.count().filter(acted),
+                    func.count().filter(fast),
+                ).where(item.first_reported_at >= since)
+            ).one()
+            return _hours(median, int(removed)), _share(int(n_fast), int(n_acted))
+        rows = session.execute(
+            select(
+                item.first_reported_at, item.removed_at, item.noticed_at, item.classification
+            ).where(item.first_reported_at >= since)
+        ).all()
+        spans = [(gone - first).total_seconds() for first, gone, _n, _c in rows if gone]
+        acted_rows = [(f, g) for f, g, noticed, kind in rows if noticed and kind == "baseline"]
+        quick = sum(1 for f, g in acted_rows if g is not None and g - f <= WITHIN)
+        return _median_hours(spans), _share(quick, len(acted_rows))
 
     def _banks(self, session: Session, since: datetime) -> dict[str, Measure]:
         signals = _scalar(
@@ -142,25 +196,12 @@ class LiveIndicators:
             session,
             select(func.count()).select_from(ContentItem).where(ContentItem.removed_at >= since),
         )
-        rows = session.execute(
-            select(
-                ContentItem.first_reported_at,
-                ContentItem.removed_at,
-                ContentItem.noticed_at,
-                ContentItem.classification,
-            ).where(ContentItem.first_reported_at >= since)
-        ).all()
-        spans = [(gone - first).total_seconds() for first, gone, _n, _c in rows if gone]
-        acted = [
-            (first, gone) for first, gone, noticed, kind in rows if noticed and kind == "baseline"
-        ]
-        fast = [1 for first, gone in acted if gone is not None and gone - first <= WITHIN]
-        share = Measure(round(len(fast) / len(acted), 3) if acted else None, len(acted))
+        hours, share = self._takedown(session, since)
         return {
             "hotline.reports": _count(reports),
             "hotline.items_assessed": _count(assessed),
             "hotline.items_removed": _count(removed),
-            "takedown.hours_to_removal": _median_hours(spans),
+            "takedown.hours_to_removal": hours,
             "takedown.removed_within_3_days": share,
         }
 
