@@ -194,3 +194,18 @@ def test_a_broken_catalogue_is_refused() -> None:
     data["capabilities"][0]["domain"] = "nowhere"
     with pytest.raises(ValueError, match="nowhere"):
         parse_catalogue(data, {})
+
+
+def test_a_part_is_hidden_when_its_difference_from_the_whole_is_small() -> None:
+    def counts(referrals: float | None, acknowledged: float | None) -> dict[str, rules.Shown]:
+        unit = rules.Unit.COUNT
+        return {
+            "police.referrals": rules.Shown("police.referrals", unit, referrals, False),
+            "police.acknowledged": rules.Shown("police.acknowledged", unit, acknowledged, False),
+        }
+
+    hidden = rules.protect_differences(counts(40, 37))["police.acknowledged"]  # 3 pending
+    assert hidden.value is None and hidden.suppressed
+    assert rules.protect_differences(counts(40, 40))["police.acknowledged"].value == 40
+    assert rules.protect_differences(counts(40, 30))["police.acknowledged"].value == 30
+    assert rules.protect_differences(counts(None, 30))["police.acknowledged"].value == 30

@@ -271,3 +271,20 @@ def show(indicator: Indicator, measure: Measure | None, threshold: int = SMALL_C
     if small:
         return Shown(indicator.key, indicator.unit, None, True)
     return Shown(indicator.key, indicator.unit, measure.value, False)
+
+
+# A count that is part of another one shown beside it: if the difference were small, the
+# reader could recover it (e.g. referrals not yet acknowledged = referrals - acknowledged).
+PARTS = {"police.acknowledged": "police.referrals"}
+
+
+def protect_differences(shown: dict[str, Shown], threshold: int = SMALL_COUNT) -> dict[str, Shown]:
+    """Secondary suppression: a part whose whole differs from it by a small count is hidden."""
+    out = dict(shown)
+    for part_key, whole_key in PARTS.items():
+        part, whole = out.get(part_key), out.get(whole_key)
+        if part is None or whole is None or part.value is None or whole.value is None:
+            continue
+        if 0 < whole.value - part.value < threshold:
+            out[part_key] = Shown(part.key, part.unit, None, True)
+    return out

@@ -137,7 +137,10 @@ class MnrService:
         if self._cached is not None and now - self._cached[0] < self._cache_for:
             return self._cached[1]
         measures = self._provider(now) if self._provider is not None else {}
-        shown = {i.key: rules.show(i, measures.get(i.key), self._small) for i in rules.INDICATORS}
+        shown = rules.protect_differences(
+            {i.key: rules.show(i, measures.get(i.key), self._small) for i in rules.INDICATORS},
+            self._small,
+        )
         self._cached = (now, shown)
         return shown
 
