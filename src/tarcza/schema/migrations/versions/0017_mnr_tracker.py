@@ -17,7 +17,7 @@ from alembic import op
 import tarcza.store.base
 
 revision = "0017"
-down_revision = "0014"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
