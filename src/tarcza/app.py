@@ -52,6 +52,8 @@ from tarcza.intake.service import IntakeService, ReportQuotas, ThrottlePolicy
 from tarcza.jobs.queue import Worker, make_huey
 from tarcza.mail.catcher import MailCatcher
 from tarcza.mail.rules import BUILTIN, CATCH, OfflineModeRefused, resolve_modes
+from tarcza.mnr.indicators import LiveIndicators
+from tarcza.mnr.service import MnrService
 from tarcza.oversight.service import AuditLogReader
 from tarcza.schema import registry
 from tarcza.selfprotect.service import ProtectPolicy, SelfProtectService
@@ -73,6 +75,7 @@ TEMPLATE_PACKAGES = (
     "tarcza.oversight",
     "tarcza.hotline",
     "tarcza.mail",
+    "tarcza.mnr",
 )
 
 
@@ -94,6 +97,7 @@ class Application:
     packages: EvidencePackages
     hotline: HotlineService
     helpline: HelplineService
+    mnr: MnrService
     audit_log: AuditLogReader
     resolver: AddressResolver
     mail_catcher: MailCatcher | None
@@ -304,6 +308,13 @@ def build(settings: Settings | None = None) -> Application:
         police_agency=settings.police_agency,
         alerts=alerts,
     )
+    # The MNR tracker, fed with live aggregates of the concepts' tables; the shipped catalogue's
+    # agency codes are the default deployment's, mapped to this one's.
+    mnr = MnrService(
+        db,
+        indicators=LiveIndicators(db, intake_agency=settings.intake_agency),
+        agency_codes={"hotline": settings.intake_agency, "police": settings.police_agency},
+    )
     audit_log = AuditLogReader(
         db, keys.audit_signing_key, oversight_agencies=settings.oversight_agencies
     )
@@ -325,6 +336,7 @@ def build(settings: Settings | None = None) -> Application:
             HeldPackages: held_packages,
             HotlineService: hotline,
             HelplineService: helpline,
+            MnrService: mnr,
             AuditLogReader: audit_log,
             AlertService: alerts,
             SharedRates: rates,
@@ -348,6 +360,7 @@ def build(settings: Settings | None = None) -> Application:
         packages=packages,
         hotline=hotline,
         helpline=helpline,
+        mnr=mnr,
         audit_log=audit_log,
         resolver=resolver,
         mail_catcher=catcher,
@@ -426,6 +439,8 @@ def web(application: Application, *, close_on_shutdown: bool = True) -> FastAPI:
     from tarcza.intake import routes as intake_routes
     from tarcza.intake.contacts import help_directory
     from tarcza.mail import pages as mail_pages
+    from tarcza.mnr import pages as mnr_pages
+    from tarcza.mnr import routes as mnr_routes
     from tarcza.oversight import pages as audit_pages
     from tarcza.oversight import routes as audit_routes
     from tarcza.selfprotect import pages as selfprotect_pages
@@ -494,6 +509,8 @@ def web(application: Application, *, close_on_shutdown: bool = True) -> FastAPI:
         helpline_pages.router,
         alert_routes.router,
         alert_pages.router,
+        mnr_routes.router,
+        mnr_pages.router,
     ):
         app.include_router(router)
     if application.mail_catcher is not None:  # development only: production refuses "catch"

@@ -62,6 +62,9 @@ HELPLINE = {
 # the helpline that filed it, the duty desk asked or working it); the duty desk acknowledges.
 ALERTS = {"alert:danger:read": "own referred_pending referred"}
 ACKNOWLEDGE = {"alert:danger:acknowledge": "referred_pending referred"}
+# The MNR tracker: the programme's working staff read it all and update the capabilities their
+# agency is responsible for ("own"); the coordinator also manages the whole tracker.
+MNR = {"mnr:tracker:read": "own", "mnr:progress:update": "own"}
 # Held only by people of these kinds of agency (a hotline's supervisor holds neither of the
 # police's; a hotline's or a police unit's supervisor none of the helpline's but the summary).
 ONLY_KINDS = {
@@ -70,22 +73,31 @@ ONLY_KINDS = {
     "referral:outcome:record": {AgencyKind.POLICE},
     **{name: {AgencyKind.HELPLINE} for name in HELPLINE},
     "helpline:summary:read": {AgencyKind.HELPLINE, AgencyKind.POLICE},
+    "mnr:tracker:manage": {AgencyKind.COORDINATOR},
 }
 EXPECTED: dict[Role, dict[str, str]] = {
-    Role.ANALYST: {**CASEWORK, **ALERTS, **HOTLINE, "evidence:image:reveal": "own referred"},
+    Role.ANALYST: {
+        **CASEWORK,
+        **ALERTS,
+        **HOTLINE,
+        **MNR,
+        "evidence:image:reveal": "own referred",
+    },
     Role.OFFICER: {
         **CASEWORK,
         **ALERTS,
         **ACKNOWLEDGE,
         **POLICE,
+        **MNR,
         "evidence:image:reveal": "own referred",
         "helpline:summary:read": "referred_pending referred",
     },
-    Role.COUNSELLOR: {**CASEWORK, **ALERTS, **HELPLINE},  # never sees an image unblurred
+    Role.COUNSELLOR: {**CASEWORK, **ALERTS, **HELPLINE, **MNR},  # never sees an image unblurred
     Role.SUPERVISOR: {
         **CASEWORK,
         **ALERTS,
         **ACKNOWLEDGE,
+        **MNR,
         **HOTLINE,
         **POLICE,
         **HELPLINE,
@@ -99,6 +111,8 @@ EXPECTED: dict[Role, dict[str, str]] = {
     Role.COORDINATOR: {
         "stats:aggregate:read": "own",
         "hotline:stats:read": "own",
+        **MNR,
+        "mnr:tracker:manage": "own",
     },  # aggregates, never a person's data
     Role.ADMINISTRATOR: {"user:account:manage": "own"},
     Role.AUDITOR: {"audit:log:search": "own", "audit:log:export": "own"},
@@ -268,3 +282,22 @@ def test_only_the_police_takes_an_evidence_package_or_records_an_outcome() -> No
                 Role.SUPERVISOR,
             )
             assert held == ({Relation.REFERRED} if police_caseworker else set()), (kind, role)
+
+
+def test_no_person_level_record_reaches_the_coordinators_role() -> None:
+    """The coordinator holds aggregates and the MNR tracker (no person's data in it) only."""
+    coordinator = person(Role.COORDINATOR, AgencyKind.COORDINATOR)
+    held = {a for a in Action if holds(coordinator, a)}
+    assert held == {
+        Action.STATS_AGGREGATE_READ,
+        Action.HOTLINE_STATS_READ,
+        Action.MNR_TRACKER_READ,
+        Action.MNR_PROGRESS_UPDATE,
+        Action.MNR_TRACKER_MANAGE,
+    }
+
+
+def test_only_the_coordinator_manages_the_mnr_tracker() -> None:
+    for kind, role in MEMBERS:
+        manages = holds(person(role, kind), Action.MNR_TRACKER_MANAGE)
+        assert manages is (kind is AgencyKind.COORDINATOR and role is Role.COORDINATOR)

@@ -1,10 +1,11 @@
 """Property-based tests of the staff and audit API, signed in (schemathesis).
 
 The same checks as tests/api/test_schemathesis.py, on the operations under
-/api/v1/staff and /api/v1/audit: a hotline supervisor (who holds the most report
-actions) calls the staff API and an auditor the audit API, each with their session
-cookie and CSRF token; a few reports exist, and generated references and ids often
-name them, so the fuzzing reaches the work on real records and not only 404s.
+/api/v1/staff, /api/v1/audit and /api/v1/mnr: a hotline supervisor (who holds the most report
+actions) calls the staff API, an auditor the audit API and the ministry's coordinator (who
+edits all of the MNR tracker) the tracker's API, each with their session cookie and CSRF
+token; a few reports and tracker actions exist, and generated references and ids often name
+them, so the fuzzing reaches the work on real records and not only 404s.
 Every answer must be no server error, a documented status code and content type,
 and a body of the documented schema.
 """
@@ -34,6 +35,8 @@ from tarcza.accounts.permissions import AgencyKind, Principal, Role
 from tarcza.cases.pages import REFUSALS
 from tarcza.config import Settings
 from tarcza.intake.models import Evidence, Report
+from tarcza.mnr.pages import REFUSALS as MNR_REFUSALS
+from tarcza.mnr.views import NewAction
 from tarcza.store.engine import Database
 from tests.api.test_schemathesis import REJECTIONS, _openapi_document
 from tests.cases.test_casework_api import submit
@@ -41,7 +44,7 @@ from tests.support.app import make_app
 from tests.support.staff import add_agencies, add_staff, context, sign_in
 
 MAX_EXAMPLES = int(os.environ.get("TARCZA_FUZZ_EXAMPLES", "40"))
-STAFF_PATHS = r"^/api/v1/(staff|audit)/"
+STAFF_PATHS = r"^/api/v1/(staff|audit|mnr)/"
 # Valid input may still be refused by a rule the document cannot state (a status the
 # workflow does not allow from the current one, an unknown colleague): 422, naming the rule.
 ACCEPTANCE = ["2xx", "403", "404", "422"]
@@ -57,7 +60,7 @@ CONFIG = schemathesis.Config.from_dict(
 schema = schemathesis.openapi.from_dict(_openapi_document(), config=CONFIG).include(
     path_regex=STAFF_PATHS
 )
-RULE_CODES = frozenset(REFUSALS)
+RULE_CODES = frozenset(REFUSALS) | frozenset(MNR_REFUSALS)
 COOKIE = "tarcza_staff"  # the development name (settings.env is "development" here)
 
 
@@ -72,6 +75,7 @@ class World:
     app: FastAPI
     supervisor: Desk
     auditor: Desk
+    coordinator: Desk
     pools: dict[str, list[Any]]  # parameter or field -> values naming real records and people
 
 
@@ -96,6 +100,7 @@ def world(settings: Settings, db: Database) -> Iterator[World]:
         add_agencies(ctx)
         supervisor = _desk(app, "hotline", Role.SUPERVISOR, "szef")
         auditor = _desk(app, "hotline", Role.AUDITOR, "audytor")
+        coordinator = _desk(app, "ministry", Role.COORDINATOR, "ola")
         add_staff(ctx, "hotline", Role.ANALYST, "anna")  # a colleague to assign to
         refs = [submit(client)["reference"] for _ in range(3)]
         with ctx.db.transaction() as session:
@@ -108,6 +113,11 @@ def world(settings: Settings, db: Database) -> Iterator[World]:
             ctx.cases.refer(hotline, refs[1], "police", "Threats to a child"),
             ctx.cases.refer(police, refs[2], "hotline", "Please assess the material"),
         ]
+        ministry = Principal(0, "setup", "ministry", AgencyKind.COORDINATOR, Role.COORDINATOR, True)
+        actions = [
+            ctx.mnr.add_action(ministry, 4, NewAction("Train 40 investigators", "police", due)).id
+            for due in ("2020-01-31", "2027-06-30")
+        ]
         with ctx.db.sessions() as session:
             evidence = list(
                 session.scalars(select(Evidence.id).join(Report).where(Report.reference.in_(refs)))
@@ -116,6 +126,7 @@ def world(settings: Settings, db: Database) -> Iterator[World]:
             app,
             supervisor,
             auditor,
+            coordinator,
             {
                 "reference": refs,
                 "evidence_id": evidence,
@@ -123,6 +134,11 @@ def world(settings: Settings, db: Database) -> Iterator[World]:
                 # Every kind of agency (some refused: the hotline itself, the ministry).
                 "to_agency": ["police", "helpline", "hotline", "ministry", "platform-x"],
                 "assignee": ["anna", "szef", "audytor"],
+                # The tracker: real actions, domains, responsible agencies and owners.
+                "action_id": actions,
+                "code": ["policy", "justice", "media"],
+                "agencies": [["police"], ["hotline", "helpline"], []],
+                "owner": ["police", "hotline"],
             },
         )
 
@@ -160,10 +176,18 @@ PATH_VALID = {
     "reference": _text(r"TZ-[0-9A-Z]{4}-[0-9A-Z]{4}"),
     "evidence_id": _row_id,
     "referral_id": _row_id,
+    "action_id": _row_id,
+    "code": _text(r"[a-z]{1,16}"),
 }
 BODY_VALID = {
     "to_agency": _text(r"[a-z][a-z0-9-]{1,31}"),
     "assignee": _text(r"[a-z0-9][a-z0-9._-]{1,39}"),
+    "agencies": lambda value: (
+        isinstance(value, list)
+        and len(value) <= 12
+        and all(isinstance(v, str) and 1 <= len(v) <= 32 for v in value)
+    ),
+    "owner": _text(r"\S.{0,119}"),
 }
 
 
@@ -191,7 +215,13 @@ def test_every_staff_operation_answers_as_documented_and_never_fails(
     case: Case[Any], world: World
 ) -> None:
     aim_at_real_records(case, world.pools)
-    desk = world.auditor if case.path.startswith("/api/v1/audit/") else world.supervisor
+    desk = (
+        world.auditor
+        if case.path.startswith("/api/v1/audit/")
+        else world.coordinator
+        if case.path.startswith("/api/v1/mnr/")
+        else world.supervisor
+    )
     case.call_and_validate(
         app=world.app,
         headers={"X-CSRF-Token": desk.csrf},
@@ -207,4 +237,6 @@ def test_the_staff_and_audit_operations_are_all_fuzzed() -> None:
     assert ("GET", "/api/v1/staff/reports/{reference}") in fuzzed
     assert ("POST", "/api/v1/staff/referrals/{referral_id}/answer") in fuzzed
     assert ("GET", "/api/v1/audit/entries") in fuzzed
+    assert ("PATCH", "/api/v1/mnr/capabilities/{number}") in fuzzed
+    assert ("POST", "/api/v1/mnr/capabilities/{number}/actions") in fuzzed
     assert all(re.match(STAFF_PATHS, path) for _, path in fuzzed)

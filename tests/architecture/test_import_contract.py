@@ -12,7 +12,9 @@ to top:
   casework and intake hands it each new report through a function the root wires in) < hotline <
   oversight (reading the log), mail, helpline (the child helpline's contacts and cases: it files
   reports through intake, refers to the police through casework, gives the self-protection
-  link; it sits above the hotline with oversight and mail and imports neither);
+  link; it sits above the hotline with oversight and mail and imports neither) < mnr (the
+  Model National Response tracker: the 21 capabilities, their evidence and actions, fed with
+  aggregates of the concepts' tables; the top concept, importing none of its own rank);
 - the roof: app (the composition root), cli, schema/ (registry, migrations, reseal, grants).
 """
 
@@ -41,6 +43,7 @@ CONCEPTS = (
     "oversight",
     "mail",
     "helpline",
+    "mnr",
 )
 ROOF = ("app", "cli", "schema", "__main__")
 RANK = {

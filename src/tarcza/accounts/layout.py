@@ -23,6 +23,7 @@ STAFF_MENU = (
     ("/staff/helpline", N_("Helpline"), Action.HELPLINE_CASE_READ),
     ("/staff/stats", N_("Figures"), Action.STATS_AGGREGATE_READ),
     ("/staff/hotline/stats", N_("Removal figures"), Action.HOTLINE_STATS_READ),
+    ("/staff/mnr", N_("National response tracker"), Action.MNR_TRACKER_READ),
     ("/staff/selfprotect", N_("Held fingerprints"), Action.SELFPROTECT_HASH_REVIEW),
     ("/staff/audit", N_("Audit log"), Action.AUDIT_LOG_SEARCH),
     # Only where the development mail catcher runs (the menu lists pages the app has).

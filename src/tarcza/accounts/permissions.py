@@ -77,6 +77,9 @@ class Action(StrEnum):
     HOTLINE_ITEM_ASSESS = "hotline:item:assess"
     HOTLINE_ITEM_READ = "hotline:item:read"
     HOTLINE_STATS_READ = "hotline:stats:read"
+    MNR_PROGRESS_UPDATE = "mnr:progress:update"
+    MNR_TRACKER_MANAGE = "mnr:tracker:manage"
+    MNR_TRACKER_READ = "mnr:tracker:read"
     REFERRAL_ANSWER = "referral:answer:decide"
     REFERRAL_OUTCOME_RECORD = "referral:outcome:record"
     REPORT_ASSIGNMENT_CHANGE = "report:assignment:change"
@@ -160,9 +163,14 @@ _HELPLINE: dict[Action, frozenset[Relation]] = {
 # summary, notes, or a name or number.
 _HELPLINE_REFERRED = {Action.HELPLINE_SUMMARY_READ: ASKED}
 
+# The national programme's MNR tracker (the 21 capabilities): every agency's working staff read
+# all of it ("own": the programme is theirs); a capability is "own" to the institutions
+# responsible for it, whose people update its evidence and actions.
+_MNR = {Action.MNR_TRACKER_READ: OWN, Action.MNR_PROGRESS_UPDATE: OWN}
+
 GRANTS: dict[Role, dict[Action, frozenset[Relation]]] = {
-    Role.ANALYST: {**_CASEWORK, **_ALERTS, **_REVEAL, **_HOTLINE},
-    Role.COUNSELLOR: {**_CASEWORK, **_ALERTS, **_HELPLINE},
+    Role.ANALYST: {**_CASEWORK, **_ALERTS, **_REVEAL, **_HOTLINE, **_MNR},
+    Role.COUNSELLOR: {**_CASEWORK, **_ALERTS, **_HELPLINE, **_MNR},
     Role.OFFICER: {
         **_CASEWORK,
         **_ALERTS,
@@ -170,11 +178,13 @@ GRANTS: dict[Role, dict[Action, frozenset[Relation]]] = {
         **_REVEAL,
         **_POLICE,
         **_HELPLINE_REFERRED,
+        **_MNR,
     },
     Role.SUPERVISOR: {
         **_CASEWORK,
         **_ALERTS,
         **_ACKNOWLEDGE,
+        **_MNR,
         **_REVEAL,
         **_HOTLINE,
         **_POLICE,
@@ -185,8 +195,14 @@ GRANTS: dict[Role, dict[Action, frozenset[Relation]]] = {
         # Held self-protection hashes (hashes only, never an image): the hotline's supervisors.
         Action.SELFPROTECT_HASH_REVIEW: OWN,
     },
-    # The coordinator sees aggregates only, never a person's data.
-    Role.COORDINATOR: {Action.STATS_AGGREGATE_READ: OWN, Action.HOTLINE_STATS_READ: OWN},
+    # The coordinator sees aggregates only, never a person's data; it convenes the programme,
+    # so it edits every capability of the tracker (names, phases, who is responsible).
+    Role.COORDINATOR: {
+        Action.STATS_AGGREGATE_READ: OWN,
+        Action.HOTLINE_STATS_READ: OWN,
+        **_MNR,
+        Action.MNR_TRACKER_MANAGE: OWN,
+    },
     # Administrators manage their own agency's accounts and nothing else.
     Role.ADMINISTRATOR: {Action.USER_ACCOUNT_MANAGE: OWN},
     Role.AUDITOR: {Action.AUDIT_LOG_SEARCH: OWN, Action.AUDIT_LOG_EXPORT: OWN},
@@ -204,6 +220,8 @@ ONLY_KINDS: dict[Action, frozenset[AgencyKind]] = {
     Action.REFERRAL_OUTCOME_RECORD: frozenset({AgencyKind.POLICE}),
     **dict.fromkeys(_HELPLINE, frozenset({AgencyKind.HELPLINE})),
     Action.HELPLINE_SUMMARY_READ: frozenset({AgencyKind.HELPLINE, AgencyKind.POLICE}),
+    # Only the coordinating ministry edits the whole tracker.
+    Action.MNR_TRACKER_MANAGE: frozenset({AgencyKind.COORDINATOR}),
 }
 
 # Which roles each kind of agency may give its people.
