@@ -317,3 +317,16 @@ def test_a_helpline_danger_contact_alerts_the_desk_and_the_helpline_follows_it(
     assert officer.post(f"{STAFF}/alerts/{alert['id']}/acknowledge").status_code == 200
     page = counsellor.get(f"/staff/helpline/cases/{case_id}").text
     assert 'id="danger-alert"' in page and "piotr" in page
+
+
+def test_the_alerts_page_speaks_polish_and_english(world: dict[str, Any]) -> None:
+    reference = report(world["public"])
+    officer = world["officer"]
+    polish = officer.get("/staff/alerts").text
+    assert "Dzieci w bezpośrednim niebezpieczeństwie" in polish and reference in polish
+    assert "Odbiór jeszcze niepotwierdzony" in polish
+    english = officer.get("/staff/alerts?lang=en").text
+    assert "Children in danger now" in english and "Not acknowledged yet" in english
+    page = officer.get(f"/staff/reports/{reference}?lang=en").text
+    assert "Child in danger now: alert to the police duty desk" in page
+    assert "Acknowledge: the duty desk has it" in page
