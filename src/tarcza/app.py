@@ -27,6 +27,7 @@ from tarcza.accounts.service import AccountService
 from tarcza.cases.evidence_package import EvidencePackages, HeldPackages
 from tarcza.cases.service import CaseService
 from tarcza.config import ConfigError, Keys, Settings, load_keys, load_settings
+from tarcza.coordination.service import CoordinationService
 from tarcza.crypto import KeyRing
 from tarcza.hashing.budget import DECODE_BUDGET, return_large_frees_to_the_os
 from tarcza.hashing.images import ImageLimits
@@ -68,6 +69,7 @@ TEMPLATE_PACKAGES = (
     "tarcza.oversight",
     "tarcza.hotline",
     "tarcza.mail",
+    "tarcza.coordination",
 )
 
 
@@ -89,6 +91,7 @@ class Application:
     packages: EvidencePackages
     hotline: HotlineService
     helpline: HelplineService
+    coordination: CoordinationService
     audit_log: AuditLogReader
     resolver: AddressResolver
     mail_catcher: MailCatcher | None
@@ -268,6 +271,12 @@ def build(settings: Settings | None = None) -> Application:
         directory=load_directory(settings.country),
         police_agency=settings.police_agency,
     )
+    coordination = CoordinationService(
+        db,
+        hotline_agency=settings.intake_agency,
+        selfprotect_bank=settings.selfprotect_bank,
+        threshold=settings.suppress_below,
+    )
     audit_log = AuditLogReader(
         db, keys.audit_signing_key, oversight_agencies=settings.oversight_agencies
     )
@@ -289,6 +298,7 @@ def build(settings: Settings | None = None) -> Application:
             HeldPackages: held_packages,
             HotlineService: hotline,
             HelplineService: helpline,
+            CoordinationService: coordination,
             AuditLogReader: audit_log,
             SharedRates: rates,
             LookupQuota: lookup_quota,
@@ -311,6 +321,7 @@ def build(settings: Settings | None = None) -> Application:
         packages=packages,
         hotline=hotline,
         helpline=helpline,
+        coordination=coordination,
         audit_log=audit_log,
         resolver=resolver,
         mail_catcher=catcher,
@@ -350,6 +361,8 @@ def web(application: Application, *, close_on_shutdown: bool = True) -> FastAPI:
     from tarcza.accounts.layout import staff_page_values
     from tarcza.cases import pages as case_pages
     from tarcza.cases import routes as case_routes
+    from tarcza.coordination import pages as coordination_pages
+    from tarcza.coordination import routes as coordination_routes
     from tarcza.hashing import routes as hashing_routes
     from tarcza.helpline import pages as helpline_pages
     from tarcza.helpline import routes as helpline_routes
@@ -425,6 +438,8 @@ def web(application: Application, *, close_on_shutdown: bool = True) -> FastAPI:
         hotline_stats_pages.router,
         helpline_routes.router,
         helpline_pages.router,
+        coordination_routes.router,
+        coordination_pages.router,
     ):
         app.include_router(router)
     if application.mail_catcher is not None:  # development only: production refuses "catch"

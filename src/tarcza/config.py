@@ -104,6 +104,11 @@ class Settings(BaseSettings):
     second_review_not_illegal: bool = True
     # The agency that receives the hotline's police referrals (an agency code).
     police_agency: str = "police"
+
+    # --- the coordinator's national figures ---
+    # A count below this shows as "<5" (with secondary suppression so it cannot be worked
+    # out from totals): tarcza.coordination.rules.
+    suppress_below: int = Field(default=5, ge=2, le=100)
     # Where notices go: "smtp" (the SMTP server below), "catch" (kept under var/mail and shown
     # at /staff/mail: development only); "" = catch in development unless an SMTP host or port
     # is set, smtp in production (tarcza.mail.rules.resolve_modes).

@@ -13,7 +13,6 @@ from tarcza.coordination.rules import (
     Span,
     Sum,
     buckets,
-    change,
     deduce,
     previous,
     shown,
@@ -67,7 +66,7 @@ def test_one_small_part_takes_the_next_smallest_with_it() -> None:
 
 
 def test_a_part_pinned_by_its_bounds_is_protected_too() -> None:
-    # a (1..4) + b ("x", so at least 5) = 6 pins a = 1: the total must go too.
+    # a alone hidden in its sum is the total less b: b goes too, and a stays 1..4.
     values = {"t": 6, "a": 1, "b": 5}
     marks = suppress(values, [Sum("t", ("a", "b"))])
     bounds = deduce(values, [Sum("t", ("a", "b"))], marks)
@@ -82,16 +81,18 @@ def test_two_small_parts_adding_to_their_minimum_are_protected() -> None:
     assert _recovered(values, [Sum("t", ("a", "b", "c"))], marks) == set()
 
 
+def test_a_small_total_of_small_parts_is_withheld() -> None:
+    # 4 = 1 + 1 + 1 + 1 with all five "<5" would say every part is 1: the total becomes "x".
+    values = {"t": 4, "a": 1, "b": 1, "c": 1, "d": 1}
+    marks = suppress(values, [Sum("t", ("a", "b", "c", "d"))])
+    assert marks["t"] is Mark.SECONDARY
+    assert _recovered(values, [Sum("t", ("a", "b", "c", "d"))], marks) == set()
+
+
 def test_a_small_total_is_hidden_with_its_parts() -> None:
     values = {"t": 3, "a": 3, "b": 0}
     marks = suppress(values, [Sum("t", ("a", "b"))])
     assert marks["t"] is Mark.PRIMARY and marks["a"] is Mark.PRIMARY
-
-
-def test_the_change_shows_only_between_visible_counts() -> None:
-    assert change(12, 7) == 5
-    assert change("<5", 7) is None
-    assert change(12, "x") is None
 
 
 # --- the property: nothing hidden comes back by total-minus-parts ---------------------------

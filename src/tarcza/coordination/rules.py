@@ -12,20 +12,21 @@ worked out by taking the visible parts from the total. *Secondary* suppression h
 cells, shown ``x``, until no hidden count can be worked out: :func:`suppress` repeats
 
 1. what a reader can deduce (:func:`deduce`): every count lies in an interval — a visible
-   count is exact, a ``<5`` one in 1..4, an ``x`` one at least 5 (or 0: the reader is assumed
-   to know which) — and each sum narrows its total and its parts (total-minus-parts, repeated
-   until nothing changes: the same reasoning across the trend buckets, the breakdowns and the
-   period total, which share their keys);
+   count is exact, a ``<5`` one in 1..4, an ``x`` one is any count (``x`` means withheld, and
+   may stand for a small count too) — and each sum narrows its total and its parts
+   (total-minus-parts, repeated until nothing changes: the same reasoning across the trend
+   buckets, the breakdowns and the period total, which share their keys);
 2. in the first sum in which a ``<5`` count is pinned to one value (alone in its sum, or
-   fixed by the bounds, as 1 + 1 = 2), hide the smallest visible non-zero part, else the
-   total, else any visible count of any sum;
+   fixed by the bounds, as 1 + 1 = 2), hide the smallest visible non-zero part as ``x``, else
+   the total; when all of the sum is hidden already (a total of 4 made of four ``<5``: all
+   1), withhold the pinned total, or a pinned part, as ``x`` instead of ``<5``;
 
 until no small count is pinned. Secondary cells are chosen small so that as little as
 possible is lost. Figures derived from counts (a median, a share) show only when every count
 they are made of is visible and at least the threshold.
 
-Periods do not overlap and no sum spans two, so the previous period reveals nothing by
-comparison; the change between them is shown only when both counts are visible.
+Periods do not overlap and no sum spans two, so the previous period shown beside the current
+one adds no equation a reader could solve.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ class Mark(StrEnum):
     """Why a count is hidden."""
 
     PRIMARY = "primary"  # below the threshold: shows "<5"
-    SECONDARY = "secondary"  # hidden so that a primary one cannot be worked out: shows "x"
+    SECONDARY = "secondary"  # withheld so that a small one cannot be worked out: shows "x"
 
 
 @dataclass(frozen=True)
@@ -143,18 +144,19 @@ def suppress(
         if line is None:
             return marks
         extra = _next_to_hide(line, values, marks)
-        if extra is None:  # nothing left in this sum: hide what every sum with it holds
-            extra = next((k for s in sums for k in s.keys if k not in marks), None)
-            if extra is None:
-                return marks
+        if extra is None:  # all hidden, and "<5" still says too much: withhold one as "x"
+            pinned = [k for k in line.keys if _pinned(k, marks, bounds)]
+            extra = line.total if line.total in pinned else pinned[-1]
         marks[extra] = Mark.SECONDARY
 
 
 def _exposed(line: Sum, marks: Mapping[str, Mark], bounds: Bounds) -> bool:
     """Whether a small count of this sum is pinned to one value."""
-    return any(
-        marks.get(k) is Mark.PRIMARY and bounds[k][0] == bounds[k][1] for k in line.keys
-    )
+    return any(_pinned(k, marks, bounds) for k in line.keys)
+
+
+def _pinned(key: str, marks: Mapping[str, Mark], bounds: Bounds) -> bool:
+    return marks.get(key) is Mark.PRIMARY and bounds[key][0] == bounds[key][1]
 
 
 def _next_to_hide(line: Sum, values: Mapping[str, int], marks: Mapping[str, Mark]) -> str | None:
@@ -175,8 +177,7 @@ def deduce(
 ) -> Bounds:
     """What a reader can tell of every count: (lowest, highest) possible, INF when unbounded.
 
-    Visible counts are exact; ``<5`` ones lie in 1..threshold-1; ``x`` ones are at least the
-    threshold (or exactly 0).
+    Visible counts are exact; ``<5`` ones lie in 1..threshold-1; ``x`` ones are any count.
     Each sum narrows its total to the sum of its parts' bounds and each part to the total's
     bounds less the others', repeated until nothing changes.
     """
@@ -185,10 +186,8 @@ def deduce(
         mark = marks.get(key)
         if mark is Mark.PRIMARY:
             bounds[key] = (1.0, float(threshold - 1))
-        elif mark is Mark.SECONDARY:
-            # A reader knows an "x" is not 1..4; told nothing else, assume they also know
-            # whether it is 0 (more than they can, so the protection errs on the safe side).
-            bounds[key] = (float(threshold), INF) if value else (0.0, 0.0)
+        elif mark is Mark.SECONDARY:  # withheld: any count at all
+            bounds[key] = (0.0, INF)
         else:
             bounds[key] = (float(value), float(value))
     for _ in range(10 * (len(sums) + 1)):
@@ -221,8 +220,10 @@ def _without(total: float, one: float, all_values: list[float]) -> float:
     """``total`` less ``one`` where either may be INF (INF less INF: INF if another is INF)."""
     if one != INF:
         return total - one
-    return INF if sum(1 for v in all_values if v == INF) > 1 else sum(
-        v for v in all_values if v != INF
+    return (
+        INF
+        if sum(1 for v in all_values if v == INF) > 1
+        else sum(v for v in all_values if v != INF)
     )
 
 
@@ -239,9 +240,3 @@ def usable(counts: Sequence[int], marks: Sequence[Mark | None], threshold: int) 
     """Whether a figure made of these counts may show: all visible and at least the threshold."""
     return all(m is None and c >= threshold for c, m in zip(counts, marks, strict=True))
 
-
-def change(current: int | str, before: int | str) -> int | None:
-    """The change from the previous period, when both counts are visible."""
-    if isinstance(current, int) and isinstance(before, int):
-        return current - before
-    return None
