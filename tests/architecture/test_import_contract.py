@@ -10,7 +10,9 @@ to top:
   hashing < intake < cases (casework), selfprotect (hash-only protection cases) < hotline <
   oversight (reading the log), mail, helpline (the child helpline's contacts and cases: it files
   reports through intake, refers to the police through casework, gives the self-protection
-  link; it sits above the hotline with oversight and mail and imports neither);
+  link; it sits above the hotline with oversight and mail and imports neither), coordination
+  (the coordinator's national figures: aggregates read from every concept's tables below it,
+  so it sits above them all);
 - the roof: app (the composition root), cli, schema/ (registry, migrations, reseal, grants).
 """
 
@@ -38,6 +40,7 @@ CONCEPTS = (
     "oversight",
     "mail",
     "helpline",
+    "coordination",
 )
 ROOF = ("app", "cli", "schema", "__main__")
 RANK = {

@@ -1,8 +1,9 @@
 """Invented figures for the national figures' tests: counts chosen so that some are 3.
 
-March 2026 (the current period) holds 20 csam reports, 8 other ones and 3 sextortion ones (a
-count the figures must never show), 12 grooming in February (the previous period); helpline contacts,
-18 hotline items (9 baseline, 3 nationally illegal, 6 not illegal), referrals to the police with answers and outcomes, a bank with matches.
+March 2026 (the current period) holds 20 csam reports, 8 other ones and 3 sextortion ones
+(a count the figures must never show), 12 grooming in February (the previous period);
+17 helpline contacts (3 by chat); 18 hotline items (9 baseline, 3 nationally illegal, 6 not
+illegal); referrals to the police with answers and outcomes; a bank with matches.
 """
 
 from __future__ import annotations
@@ -49,9 +50,7 @@ def seed(db: Database) -> None:
             for n in range(SMALL)
         ]
         reports += [_report(200 + n, "grooming", FEBRUARY, source="partner") for n in range(12)]
-        reports += [
-            _report(300 + n, "other", MARCH, source="helpline", age=None) for n in range(8)
-        ]
+        reports += [_report(300 + n, "other", MARCH, source="helpline", age=None) for n in range(8)]
         session.add_all(reports)
         session.flush()
         for n, report in enumerate(reports[20:23] + reports[:9]):
@@ -140,7 +139,8 @@ def _helpline(session: object) -> None:
     session.add(case)
     for n in range(17):
         session.add(HelplineContact(
-            agency="helpline", channel="phone" if n < 8 else "chat" if n < 11 else "email", caller="child",
+            agency="helpline", caller="child",
+            channel="phone" if n < 8 else "chat" if n < 11 else "email",
             age_band="13_15", topics="sextortion grooming", risk="medium",
             started_at=MARCH, duration_minutes=10, summary_sealed=b"sealed",
             created_by="counsellor", created_at=MARCH,

@@ -239,4 +239,3 @@ def shown(value: int, mark: Mark | None, threshold: int = DEFAULT_THRESHOLD) -> 
 def usable(counts: Sequence[int], marks: Sequence[Mark | None], threshold: int) -> bool:
     """Whether a figure made of these counts may show: all visible and at least the threshold."""
     return all(m is None and c >= threshold for c, m in zip(counts, marks, strict=True))
-
