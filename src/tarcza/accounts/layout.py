@@ -20,8 +20,9 @@ STAFF_MENU = (
     ("/staff/queue", N_("Queue"), Action.REPORT_QUEUE_LIST),
     ("/staff/items", N_("Content items"), Action.HOTLINE_ITEM_READ),
     ("/staff/helpline", N_("Helpline"), Action.HELPLINE_CASE_READ),
-    ("/staff/stats", N_("Figures"), Action.STATS_AGGREGATE_READ),
+    # The coordinator's first page: the national figures (before the counts of /staff/stats).
     ("/staff/national", N_("National figures"), Action.STATS_AGGREGATE_READ),
+    ("/staff/stats", N_("Figures"), Action.STATS_AGGREGATE_READ),
     ("/staff/hotline/stats", N_("Removal figures"), Action.HOTLINE_STATS_READ),
     ("/staff/selfprotect", N_("Held fingerprints"), Action.SELFPROTECT_HASH_REVIEW),
     ("/staff/audit", N_("Audit log"), Action.AUDIT_LOG_SEARCH),

@@ -14,7 +14,8 @@ from typing import Any
 
 from tarcza.coordination.tables import Shown, Table
 
-WIDTH, LEFT, RIGHT, BAR, GAP, TOP = 640, 170, 60, 12, 10, 8
+WIDTH, LEFT, RIGHT, BAR, GAP, TOP = 480, 150, 44, 15, 10, 8
+LEGEND_LINE, PER_LINE = 20, 2
 # Distinct hues, each at least 4.5:1 against white (WCAG AA for text and marks), and told
 # apart by the legend's words as well as by colour.
 PALETTE = ("#1f5fa8", "#a14f00", "#1b7a3a", "#7b3294", "#b2182b", "#4d4d4d")
@@ -61,7 +62,7 @@ def chart(table: Table, label: Callable[[str], str]) -> dict[str, Any]:
     span = WIDTH - LEFT - RIGHT
     colours = {s: PALETTE[i % len(PALETTE)] for i, s in enumerate(series)}
     group_height = len(series) * BAR + GAP
-    legend_y = TOP + len(groups) * group_height + 6
+    legend_y = TOP + len(groups) * group_height + 14
     bars, texts, names = [], [], []
     for g, (key, cells) in enumerate(groups):
         y0 = TOP + g * group_height
@@ -74,18 +75,20 @@ def chart(table: Table, label: Callable[[str], str]) -> dict[str, Any]:
                 bars.append({"x": LEFT, "y": y, "w": round(length, 2), "h": BAR - 2,
                              "colour": colours[name], "title": title})  # fmt: skip
             shown = "—" if value is None else str(value)
-            texts.append({"x": round(LEFT + length + 4, 2), "y": y + BAR - 3, "text": shown})
-    legend = [
-        {"x": LEFT + i * 150, "y": legend_y, "colour": colours[s], "text": label(s)}
+            texts.append({"x": round(LEFT + length + 4, 2), "y": y + BAR - 4, "text": shown})
+    legend = [  # two to a line
+        {
+            "x": 8 + (i % PER_LINE) * (WIDTH // PER_LINE),
+            "y": legend_y + (i // PER_LINE) * LEGEND_LINE,
+            "colour": colours[s],
+            "text": label(s),
+        }
         for i, s in enumerate(series)
     ]
-    rows_of_legend = 1 + (len(series) - 1) // 3 if series else 0
-    for i, item in enumerate(legend):  # three to a line
-        item["x"] = 8 + (i % 3) * 210
-        item["y"] = legend_y + (i // 3) * 18
+    lines = -(-len(series) // PER_LINE)
     return {
         "width": WIDTH,
-        "height": legend_y + rows_of_legend * 18 + 4,
+        "height": legend_y + lines * LEGEND_LINE,
         "left": LEFT,
         "bars": bars,
         "texts": texts,
