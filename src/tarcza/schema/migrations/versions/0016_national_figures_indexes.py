@@ -1,0 +1,45 @@
+"""national figures: indexes on the moments the coordinator's figures count by
+
+Revision ID: 0016
+Revises: 0014
+Create Date: 2026-12-02 13:10:00
+
+The national figures (tarcza.coordination.queries) group a period's rows by UTC day in the
+database; each read is a range scan on the moment it counts by. Reports get a covering index
+(created_at plus the four dimensions), so PostgreSQL answers from the index alone.
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+revision = "0016"
+down_revision = "0014"
+branch_labels = None
+depends_on = None
+
+# (table, index name, columns)
+INDEXES = (
+    ("reports", "ix_reports_figures",
+     ["created_at", "category", "source", "child_age_range", "child_in_danger"]),
+    ("content_items", "ix_content_items_first_reported_at", ["first_reported_at"]),
+    ("content_items", "ix_content_items_assessed_at", ["assessed_at"]),
+    ("content_items", "ix_content_items_removed_at", ["removed_at"]),
+    ("item_actions", "ix_item_actions_action_created_at", ["action", "created_at"]),
+    ("evidence_matches", "ix_evidence_matches_created_at", ["created_at"]),
+    ("signal_feedback", "ix_signal_feedback_created_at", ["created_at"]),
+    ("protection_cases", "ix_protection_cases_created_at", ["created_at"]),
+    ("helpline_cases", "ix_helpline_cases_created_at", ["created_at"]),
+    ("referrals", "ix_referrals_created_at", ["created_at"]),
+    ("referral_outcomes", "ix_referral_outcomes_recorded_at", ["recorded_at"]),
+)  # fmt: skip
+
+
+def upgrade() -> None:
+    for table, name, columns in INDEXES:
+        op.create_index(name, table, columns, unique=False)
+
+
+def downgrade() -> None:
+    for table, name, _columns in reversed(INDEXES):
+        op.drop_index(name, table_name=table)
