@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session, aliased
 
 from tarcza.accounts.models import Agency
@@ -23,19 +23,11 @@ from tarcza.hashing.models import Bank, BankSignal, EvidenceMatch, SignalFeedbac
 from tarcza.helpline.models import HelplineCase, HelplineContact
 from tarcza.hotline.models import ContentItem, ItemAction, ItemTrace
 from tarcza.hotline.rules import Action as HotlineAction
+from tarcza.hotline.stats import utc_day
 from tarcza.intake.models import Report
 from tarcza.selfprotect.models import ProtectionCase
 
 Rows = list[tuple[Any, ...]]
-
-
-def utc_day(session: Session, column: Any) -> ColumnElement[str]:
-    """The UTC day of a timestamp column as YYYY-MM-DD text, on either database."""
-    bind = session.get_bind()
-    if bind.dialect.name == "postgresql":
-        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
-    # SQLite keeps UTC timestamps as text that starts with the day.
-    return func.substr(column, 1, 10)
 
 
 def _grouped(session: Session, moment: Any, since: datetime, until: datetime, *dims: Any,
