@@ -10,20 +10,20 @@ Nothing here returns a record: only counts, and durations for medians.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, case, func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from tarcza.accounts.models import Agency
 from tarcza.cases.models import Outcome, Referral
 from tarcza.hashing.feed import STOPPED
 from tarcza.hashing.models import Bank, BankSignal, EvidenceMatch, SignalFeedback
 from tarcza.helpline.models import HelplineCase, HelplineContact
-from tarcza.hotline.models import ContentItem, ItemAction, ItemTrace
+from tarcza.hotline.models import ItemAction, ItemTrace
 from tarcza.hotline.rules import Action as HotlineAction
-from tarcza.hotline.stats import utc_day
+from tarcza.hotline.stats import as_day, utc_day
 from tarcza.intake.models import Report
 from tarcza.selfprotect.models import ProtectionCase
 
@@ -38,10 +38,7 @@ def _grouped(session: Session, moment: Any, since: datetime, until: datetime, *d
     query = (
         select(*dims, day, n).where(moment >= since, moment < until, *where).group_by(*dims, day)
     )
-    return [
-        (*row[:-2], date.fromisoformat(row[-2]), int(row[-1] or 0))
-        for row in session.execute(query)
-    ]
+    return [(*row[:-2], as_day(row[-2]), int(row[-1] or 0)) for row in session.execute(query)]
 
 
 def reports(session: Session, since: datetime, until: datetime) -> Rows:
@@ -73,41 +70,39 @@ def danger_acknowledgement_times(
     return [(created, answered) for created, answered in session.execute(query)]
 
 
-def _latest_country() -> Any:
-    """The country of a content item's latest trace (correlated: one index probe per item)."""
-    trace = aliased(ItemTrace)
-    return (
-        select(trace.country)
-        .where(trace.item_id == ContentItem.id)
-        .order_by(trace.id.desc())
-        .limit(1)
-        .correlate(ContentItem)
-        .scalar_subquery()
-    )
-
-
 def hosting_countries(session: Session, since: datetime, until: datetime) -> Rows:
-    """(country, day, n): content items first reported, by where their latest trace found them."""
-    country = _latest_country().label("country")
-    return _grouped(session, ContentItem.first_reported_at, since, until, country)
+    """(country, day, n): content items traced, by the hosting country the trace found.
+
+    An item traced twice in a window (re-assessed) counts once for each trace's day.
+    """
+    return _grouped(session, ItemTrace.traced_at, since, until, ItemTrace.country)
 
 
 def forwards(session: Session, since: datetime, until: datetime) -> Rows:
     """(country, day, n): forwards to partner hotlines made, by the item's hosting country."""
-    country = _latest_country().label("country")
-    day = utc_day(session, ItemAction.created_at).label("day")
-    query = (
-        select(country, day, func.count())
-        .select_from(ItemAction)
-        .join(ContentItem, ContentItem.id == ItemAction.item_id)
-        .where(
-            ItemAction.action == HotlineAction.FORWARD_PARTNER_HOTLINE.value,
-            ItemAction.created_at >= since,
-            ItemAction.created_at < until,
-        )
-        .group_by(country, day)
+    latest = (
+        select(ItemTrace.item_id, func.max(ItemTrace.id).label("trace_id"))
+        .join(ItemAction, ItemAction.item_id == ItemTrace.item_id)
+        .where(*_forwarded(since, until))
+        .group_by(ItemTrace.item_id)
+        .subquery()
     )
-    return [(c, date.fromisoformat(d), int(n)) for c, d, n in session.execute(query)]
+    return _grouped(
+        session, ItemAction.created_at, since, until, ItemTrace.country,
+        where=[
+            ItemAction.action == HotlineAction.FORWARD_PARTNER_HOTLINE.value,
+            latest.c.item_id == ItemAction.item_id,
+            ItemTrace.id == latest.c.trace_id,
+        ],
+    )  # fmt: skip
+
+
+def _forwarded(since: datetime, until: datetime) -> tuple[Any, ...]:
+    return (
+        ItemAction.action == HotlineAction.FORWARD_PARTNER_HOTLINE.value,
+        ItemAction.created_at >= since,
+        ItemAction.created_at < until,
+    )
 
 
 def bank_sizes(session: Session, ends: Sequence[datetime]) -> Rows:

@@ -105,7 +105,7 @@ class ItemTrace(Base):
     country: Mapped[str | None] = mapped_column(String(2))
     location: Mapped[str] = mapped_column(String(16), nullable=False)
     error: Mapped[str | None] = mapped_column(String(64))
-    traced_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    traced_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, index=True)
 
 
 class ItemAction(Base):

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy import ColumnElement, Date, case, cast, func, select
 from sqlalchemy.orm import Session
 
 from tarcza.hotline.models import ContentItem
@@ -190,7 +190,7 @@ def hotline_figures(session: Session, period: Period, agency: str) -> HotlineFig
         .where(ContentItem.assessed_at >= since, ContentItem.assessed_at < until)
         .group_by(day, ContentItem.classification)
     ):
-        assessed[date.fromisoformat(when)] += n
+        assessed[as_day(when)] += n
         if classification:
             by_classification[classification] += n
     first = ContentItem.first_reported_at
@@ -209,12 +209,20 @@ def hotline_figures(session: Session, period: Period, agency: str) -> HotlineFig
     )
 
 
-def utc_day(session: Session, column: Any) -> ColumnElement[str]:
-    """The UTC day of a timestamp column as YYYY-MM-DD text, on either database."""
+def utc_day(session: Session, column: Any) -> ColumnElement[Any]:
+    """The UTC day of a timestamp column: a date (PostgreSQL) or YYYY-MM-DD text (SQLite).
+
+    Read it back with :func:`as_day`.
+    """
     if session.get_bind().dialect.name == "postgresql":
-        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
+        return cast(func.timezone("UTC", column), Date)
     # SQLite keeps UTC timestamps as text that starts with the day.
     return func.substr(column, 1, 10)
+
+
+def as_day(value: date | str) -> date:
+    """A day read through :func:`utc_day`."""
+    return value if isinstance(value, date) else date.fromisoformat(value)
 
 
 def seconds_between(session: Session, start: Any, end: Any) -> ColumnElement[float]:
@@ -229,7 +237,7 @@ def _by_day(session: Session, moment: Any, period: Period) -> Counter[date]:
     rows = session.execute(
         select(day, func.count()).where(moment >= period.since, moment < period.until).group_by(day)
     )
-    return Counter({date.fromisoformat(when): int(n) for when, n in rows})
+    return Counter({as_day(when): int(n) for when, n in rows})
 
 
 def _durations(session: Session, moment: Any, where: tuple[Any, ...]) -> Durations:

@@ -45,6 +45,7 @@ class Report(Base):
         Index(
             "ix_reports_figures",
             "created_at",
+            "owner_agency",
             "category",
             "source",
             "child_age_range",

@@ -6,7 +6,7 @@ Create Date: 2026-12-02 13:10:00
 
 The national figures (tarcza.coordination.queries) group a period's rows by UTC day in the
 database; each read is a range scan on the moment it counts by. Reports get a covering index
-(created_at plus the four dimensions), so PostgreSQL answers from the index alone.
+(created_at, the owner agency and the four dimensions), so PostgreSQL answers from the index alone.
 """
 
 from __future__ import annotations
@@ -21,10 +21,12 @@ depends_on = None
 # (table, index name, columns)
 INDEXES = (
     ("reports", "ix_reports_figures",
-     ["created_at", "category", "source", "child_age_range", "child_in_danger"]),
+     ["created_at", "owner_agency", "category", "source", "child_age_range",
+      "child_in_danger"]),
     ("content_items", "ix_content_items_first_reported_at", ["first_reported_at"]),
     ("content_items", "ix_content_items_assessed_at", ["assessed_at"]),
     ("content_items", "ix_content_items_removed_at", ["removed_at"]),
+    ("item_traces", "ix_item_traces_traced_at", ["traced_at"]),
     ("item_actions", "ix_item_actions_action_created_at", ["action", "created_at"]),
     ("evidence_matches", "ix_evidence_matches_created_at", ["created_at"]),
     ("signal_feedback", "ix_signal_feedback_created_at", ["created_at"]),
