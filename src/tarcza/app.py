@@ -119,6 +119,14 @@ class Application:
             self.checkpoint_audit()
             self.sweep_rates()
             self.expire_records()
+            self.refresh_figures()
+
+    def refresh_figures(self) -> None:
+        """Count again the national figures' windows asked for lately (their snapshots)."""
+        try:
+            self.coordination.refresh()
+        except Exception:
+            logging.getLogger("tarcza.jobs").exception("national figures not refreshed")
 
     def expire_records(self) -> None:
         """Delete the helpline records whose retention has run out (audited per batch)."""
@@ -276,6 +284,7 @@ def build(settings: Settings | None = None) -> Application:
         hotline_agency=settings.intake_agency,
         selfprotect_bank=settings.selfprotect_bank,
         threshold=settings.suppress_below,
+        max_age=timedelta(minutes=settings.figures_max_age_minutes),
     )
     audit_log = AuditLogReader(
         db, keys.audit_signing_key, oversight_agencies=settings.oversight_agencies

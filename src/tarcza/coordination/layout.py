@@ -68,9 +68,13 @@ class Tally:
     durations: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     banks: list[tuple[Any, ...]] = field(default_factory=list)
     hotline: dict[str, HotlineFigures] = field(default_factory=dict)
+    _slots: dict[date, tuple[str, ...]] = field(default_factory=dict)
 
     def add(self, base: str, day: date, n: int) -> None:
-        for slot in self.slots(day):
+        slots = self._slots.get(day)
+        if slots is None:
+            slots = self._slots[day] = self.slots(day)
+        for slot in slots:
             self.counts[f"{base}@{slot}"] += n
 
     def found(self, prefix: str, known: Iterable[str] = ()) -> list[str]:

@@ -50,7 +50,7 @@ def reports(session: Session, since: datetime, until: datetime) -> Rows:
 
 
 def danger_acknowledgement_times(
-    session: Session, since: datetime, until: datetime, police: Sequence[str]
+    session: Session, since: datetime, until: datetime
 ) -> list[tuple[datetime, datetime | None]]:
     """(referred, acknowledged) for each child-in-danger report referred to the police.
 
@@ -62,7 +62,7 @@ def danger_acknowledgement_times(
         .join(Report, Report.id == Referral.report_id)
         .where(
             Report.child_in_danger.is_(True),
-            Referral.to_agency.in_(list(police)),
+            Referral.to_agency.in_(_police()),
             Referral.created_at >= since,
             Referral.created_at < until,
         )
@@ -183,11 +183,11 @@ def referrals(session: Session, since: datetime, until: datetime) -> Rows:
 
 
 def answer_times(
-    session: Session, since: datetime, until: datetime, to: Sequence[str]
+    session: Session, since: datetime, until: datetime
 ) -> list[tuple[datetime, datetime | None]]:
-    """(made, answered) of the answered referrals to the agencies ``to`` made in the window."""
+    """(made, answered) of the answered referrals to the police made in the window."""
     query = select(Referral.created_at, Referral.answered_at).where(
-        Referral.to_agency.in_(list(to)),
+        Referral.to_agency.in_(_police()),
         Referral.answered_at.is_not(None),
         Referral.created_at >= since,
         Referral.created_at < until,
@@ -198,6 +198,11 @@ def answer_times(
 def outcomes(session: Session, since: datetime, until: datetime) -> Rows:
     """(outcome, day, n) of the police outcomes recorded."""
     return _grouped(session, Outcome.recorded_at, since, until, Outcome.outcome)
+
+
+def _police() -> Any:
+    """The codes of the police agencies (a subquery)."""
+    return select(Agency.code).where(Agency.kind == "police")
 
 
 def agency_kinds(session: Session) -> dict[str, str]:

@@ -11,15 +11,17 @@ for each period. Only the coordinator's people read them: aggregates, never a re
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from tarcza.accounts.permissions import Action, AgencyKind, Principal, Relation, permits
-from tarcza.coordination import queries, rules
+from tarcza.coordination import queries, rules, snapshots
 from tarcza.coordination.layout import Tally, Window, lay_out
-from tarcza.coordination.rules import Every
+from tarcza.coordination.rules import Every, Span
 from tarcza.coordination.tables import Sheet, Table
 from tarcza.errors import Denied
 from tarcza.hotline import stats
@@ -27,6 +29,7 @@ from tarcza.store.base import utcnow
 from tarcza.store.engine import Database
 
 DEFAULT_MONTHS = 3
+READERS = 4
 
 
 class NotTheCoordinator(Denied):
@@ -81,6 +84,7 @@ class CoordinationService:
         hotline_agency: str,
         selfprotect_bank: str,
         threshold: int = rules.DEFAULT_THRESHOLD,
+        max_age: timedelta = timedelta(0),
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._db = db
@@ -88,6 +92,9 @@ class CoordinationService:
         self._bank = selfprotect_bank
         self._threshold = threshold
         self._clock = clock
+        self._max_age = max_age  # 0: no snapshots, always count
+        # The reads of one answer run side by side (each on a connection of the pool).
+        self._pool = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="figures")
 
     @property
     def threshold(self) -> int:
@@ -105,56 +112,112 @@ class CoordinationService:
             raise Denied()
         if principal.agency_kind is not AgencyKind.COORDINATOR:
             raise NotTheCoordinator()
-        window = window_of(start, end, every, self._clock().date())
-        with self._db.sessions() as session:
-            tally = self._tally(session, window)
+        now = self._clock()
+        window = window_of(start, end, every, now.date())
+        key = snapshots.key_of(window, self._threshold)
+        if self._max_age:
+            with self._db.transaction() as session:
+                kept = snapshots.fresh(session, key, now, self._max_age)
+            if kept is not None:
+                return NationalFigures(window, self._threshold, kept)
+        tables = self._count(window)
+        if self._max_age:
+            with self._db.transaction() as session:
+                snapshots.keep(session, key, tables, now)
+        return NationalFigures(window, self._threshold, tables)
+
+    def refresh(self) -> int:
+        """Count again the windows asked for in the last day whose snapshot is getting old.
+
+        The job worker's tick calls it, so that the page and the API answer from a snapshot
+        no older than ``max_age``. Returns how many windows were counted.
+        """
+        if not self._max_age:
+            return 0
+        now = self._clock()
+        with self._db.transaction() as session:
+            snapshots.forget_old(session, now)
+            keys = snapshots.due(session, now, self._max_age)
+        for key in keys:
+            window, threshold = snapshots.window_of_key(key)
+            if threshold != self._threshold:
+                continue
+            tables = self._count(window)
+            with self._db.transaction() as session:
+                snapshots.keep(session, key, tables, now)
+        return len(keys)
+
+    def _count(self, window: Window) -> tuple[Table, ...]:
+        """Every table of a window, counted now and suppressed."""
+        tally = self._tally(window)
         sheet = Sheet(threshold=self._threshold)
         lay_out(sheet, tally, window)
-        return NationalFigures(window, self._threshold, tuple(sheet.publish()))
+        return tuple(sheet.publish())
 
-    def _tally(self, session: Session, window: Window) -> Tally:
+    def _read(self, reads: dict[str, Callable[[Session], Any]]) -> dict[str, Any]:
+        """Run independent reads at once, each in its own session (the database's cores)."""
+
+        def one(read: Callable[[Session], Any]) -> Any:
+            with self._db.sessions() as session:
+                return read(session)
+
+        names = list(reads)
+        return dict(zip(names, self._pool.map(one, [reads[n] for n in names]), strict=True))
+
+    def _tally(self, window: Window) -> Tally:
         since, until = window.since, window.until
-        kinds = queries.agency_kinds(session)
-        police = sorted(code for code, kind in kinds.items() if kind == AgencyKind.POLICE)
-        tally = Tally(window.slots, kinds=kinds)
-        for category, source, age, danger, day, n in queries.reports(session, since, until):
-            for dim, value in (("category", category), ("channel", channel_of(source)),
-                               ("age_band", age or "unknown")):  # fmt: skip
-                tally.add(f"reports.{dim}.{value}", day, n)
-            tally.add("reports", day, n)
-            if danger:
-                tally.add("danger", day, n)
-        for dim, rows in (
-            ("countries", queries.hosting_countries(session, since, until)),
-            ("forwards", queries.forwards(session, since, until)),
-            ("matches", queries.evidence_matches(session, since, until)),
-            ("feedback", queries.partner_feedback(session, since, until)),
-            ("outcomes", queries.outcomes(session, since, until)),
-        ):
-            for key, day, n in rows:
-                tally.add(f"{dim}.{key or 'unknown'}", day, n)
-        for dim, rows in (
-            ("protection_cases", queries.protection_cases(session, since, until)),
-            ("blocked_copies", queries.blocked_copies(session, since, until, self._bank)),
-            ("helpline_cases", queries.helpline_cases(session, since, until)),
-        ):
-            for day, n in rows:
-                tally.add(dim, day, n)
-        _tally_contacts(tally, queries.contacts(session, since, until))
-        _tally_referrals(tally, queries.referrals(session, since, until))
         ends = [datetime.combine(s.end + timedelta(days=1), time(), UTC)
                 for s in (window.current, window.before)]  # fmt: skip
-        tally.banks = queries.bank_sizes(session, ends)
-        tally.durations["danger"] = _split(
-            window, queries.danger_acknowledgement_times(session, since, until, police)
-        )
-        tally.durations["police"] = _split(
-            window, queries.answer_times(session, since, until, police)
-        )
-        for name, span in (("current", window.current), ("previous", window.before)):
-            period = stats.Period(span.start, span.end)
-            tally.hotline[name] = stats.hotline_figures(session, period, self._hotline)
+        spans = {"current": window.current, "previous": window.before}
+        # The slowest reads first, so that the pool's threads finish together.
+        got = self._read({
+            **{f"hotline.{name}": _hotline_read(span, self._hotline)
+               for name, span in spans.items()},
+            "forwards": lambda s: queries.forwards(s, since, until),
+            "reports": lambda s: queries.reports(s, since, until),
+            "countries": lambda s: queries.hosting_countries(s, since, until),
+            "banks": lambda s: queries.bank_sizes(s, ends),
+            "contacts": lambda s: queries.contacts(s, since, until),
+            "referrals": lambda s: queries.referrals(s, since, until),
+            "danger": lambda s: queries.danger_acknowledgement_times(s, since, until),
+            "police": lambda s: queries.answer_times(s, since, until),
+            "matches": lambda s: queries.evidence_matches(s, since, until),
+            "feedback": lambda s: queries.partner_feedback(s, since, until),
+            "outcomes": lambda s: queries.outcomes(s, since, until),
+            "protection_cases": lambda s: queries.protection_cases(s, since, until),
+            "blocked_copies": lambda s: queries.blocked_copies(s, since, until, self._bank),
+            "helpline_cases": lambda s: queries.helpline_cases(s, since, until),
+            "kinds": queries.agency_kinds,
+        })  # fmt: skip
+        tally = Tally(window.slots, kinds=got["kinds"])
+        _tally_reports(tally, got["reports"])
+        for dim in ("countries", "forwards", "matches", "feedback", "outcomes"):
+            for key, day, n in got[dim]:
+                tally.add(f"{dim}.{key or 'unknown'}", day, n)
+        for dim in ("protection_cases", "blocked_copies", "helpline_cases"):
+            for day, n in got[dim]:
+                tally.add(dim, day, n)
+        _tally_contacts(tally, got["contacts"])
+        _tally_referrals(tally, got["referrals"])
+        tally.banks = got["banks"]
+        tally.durations["danger"] = _split(window, got["danger"])
+        tally.durations["police"] = _split(window, got["police"])
+        tally.hotline = {name: got[f"hotline.{name}"] for name in spans}
         return tally
+
+
+def _hotline_read(span: Span, agency: str) -> Callable[[Session], stats.HotlineFigures]:
+    return lambda s: stats.hotline_figures(s, stats.Period(span.start, span.end), agency)
+
+
+def _tally_reports(tally: Tally, rows: Iterable[tuple[Any, ...]]) -> None:
+    for category, source, age, danger, day, n in rows:
+        for dim, value in (("category", category), ("channel", channel_of(source)),
+                           ("age_band", age or "unknown")):  # fmt: skip
+            tally.add(f"reports.{dim}.{value}", day, n)
+        tally.add("reports", day, n)
+        if danger:
+            tally.add("danger", day, n)
 
 
 CHANNELS = {"web": "public_form", "api": "api", "partner": "partner_platform"}

@@ -1,4 +1,4 @@
-"""national figures: indexes on the moments the coordinator's figures count by
+"""national figures: indexes on the moments they count by, and their snapshots
 
 Revision ID: 0016
 Revises: 0014
@@ -11,7 +11,10 @@ database; each read is a range scan on the moment it counts by. Reports get a co
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic import op
+
+import tarcza.store.base
 
 revision = "0016"
 down_revision = "0014"
@@ -40,8 +43,21 @@ INDEXES = (
 def upgrade() -> None:
     for table, name, columns in INDEXES:
         op.create_index(name, table, columns, unique=False)
+    op.create_table(
+        "figure_snapshots",
+        sa.Column("span_key", sa.String(length=40), nullable=False),
+        sa.Column("body", sa.JSON(), nullable=False),
+        sa.Column("computed_at", tarcza.store.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("asked_at", tarcza.store.base.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("span_key", name=op.f("pk_figure_snapshots")),
+    )
+    op.create_index(
+        op.f("ix_figure_snapshots_asked_at"), "figure_snapshots", ["asked_at"], unique=False
+    )
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_figure_snapshots_asked_at"), table_name="figure_snapshots")
+    op.drop_table("figure_snapshots")
     for table, name, _columns in reversed(INDEXES):
         op.drop_index(name, table_name=table)
