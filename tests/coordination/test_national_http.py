@@ -79,7 +79,7 @@ def test_the_coordinator_reads_the_national_figures(staff: dict[str, TestClient]
     assert cell(body, "helpline_contacts_by_channel", "chat", "current") == "<5"
     assert cell(body, "helpline_contacts_by_topic", "sextortion", "current") == 17
     assert cell(body, "police_referrals", "accepted", "current") == 12
-    assert cell(body, "police_acknowledgement", "current", "count") == 12
+    assert cell(body, "police_acknowledgement", "current", "median_seconds") == 7 * 3600
     assert cell(body, "police_outcomes", "investigation_opened", "current") == "<5"
     assert cell(body, "referrals_between_agencies", "hotline_to_police", "accepted") == 12
     # Every trend bucket of the period; the buckets add up to the period's total.

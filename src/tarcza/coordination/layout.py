@@ -25,7 +25,7 @@ from tarcza.intake.rules import AgeRange, Category
 
 PERIODS = ("current", "previous")
 REPORT_CHANNELS = ("public_form", "api", "partner_platform", "helpline", "other")
-DURATION_COLUMNS = ("count", "median_seconds", "p90_seconds")
+DURATION_COLUMNS = ("median_seconds", "p90_seconds")
 
 
 def bucket_key(start: date) -> str:
@@ -134,13 +134,18 @@ def trend(sheet: Sheet, tally: Tally, window: Window, name: str,
 
 
 def timing(sheet: Sheet, name: str, base: str, by_period: dict[str, list[float]]) -> None:
-    """How many were answered, with the median and 90th percentile seconds, per period."""
+    """The median and 90th percentile seconds to an answer, per period.
+
+    How many were answered is not shown: with the answers' breakdown beside it (accepted,
+    declined), it would be one more total to take parts from. It gates the times: they show
+    only when at least the threshold were answered.
+    """
     rows: list[tuple[str, list[Cell]]] = []
     for period in PERIODS:
         d = durations(by_period.get(period, []))
         key = f"{base}@{period}"
-        count = sheet.count(key, d.count)
-        rows.append((period, [count, Measure(d.median_seconds, (key,)),
+        sheet.count(key, d.count)
+        rows.append((period, [Measure(d.median_seconds, (key,)),
                               Measure(d.p90_seconds, (key,))]))  # fmt: skip
     sheet.table(name, DURATION_COLUMNS, rows)
 
@@ -268,5 +273,11 @@ def _referrals(sheet: Sheet, tally: Tally) -> None:
     ]
     grand = sheet.total("referrals@current", [f"referrals.{p}@current" for p in pairs])
     sheet.total("referrals@current", [f"referrals.all.{s}@current" for s in states])
+    # The police's answers (police_referrals) are these rows' sums: the same counts, tied.
+    to_police = [p for p in pairs if p.endswith("_to_police")]
+    for state in states:
+        sheet.total(f"police.{state}@current",
+                    [f"referrals.{p}.{state}@current" for p in to_police])  # fmt: skip
+    sheet.total("police@current", [f"referrals.{p}@current" for p in to_police])
     rows.append(("total", [*column_totals, grand]))
     sheet.table("referrals_between_agencies", [*states, "total"], rows)
