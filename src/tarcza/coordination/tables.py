@@ -129,10 +129,18 @@ class Sheet:
 
 
 def as_csv(table: Table) -> str:
-    """One table as CSV: a header of ``row`` and the column keys, then a line per row."""
+    """One table as CSV: a header of ``row`` and the column keys, then a line per row.
+
+    A text that a spreadsheet would run as a formula (a bank named "=HYPERLINK(...)") is
+    written with a leading apostrophe.
+    """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(["row", *table.columns])
     for row in table.rows:
-        writer.writerow([row.key, *("" if v is None else v for v in row.cells)])
+        writer.writerow([_inert(row.key), *("" if v is None else v for v in row.cells)])
     return out.getvalue()
+
+
+def _inert(text: str) -> str:
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
