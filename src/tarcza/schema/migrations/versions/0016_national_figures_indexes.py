@@ -1,7 +1,7 @@
 """national figures: indexes on the moments they count by, and their snapshots
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 Create Date: 2026-12-02 13:10:00
 
 The national figures (tarcza.coordination.queries) group a period's rows by UTC day in the
@@ -17,7 +17,7 @@ from alembic import op
 import tarcza.store.base
 
 revision = "0016"
-down_revision = "0014"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
