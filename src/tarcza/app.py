@@ -31,6 +31,7 @@ from tarcza.alerts.tasks import register as register_alerts
 from tarcza.cases.evidence_package import EvidencePackages, HeldPackages
 from tarcza.cases.service import CaseService
 from tarcza.config import ConfigError, Keys, Settings, load_keys, load_settings
+from tarcza.coordination.service import CoordinationService
 from tarcza.crypto import KeyRing
 from tarcza.hashing.budget import DECODE_BUDGET, return_large_frees_to_the_os
 from tarcza.hashing.images import ImageLimits
@@ -76,6 +77,7 @@ TEMPLATE_PACKAGES = (
     "tarcza.hotline",
     "tarcza.mail",
     "tarcza.mnr",
+    "tarcza.coordination",
 )
 
 
@@ -98,6 +100,7 @@ class Application:
     hotline: HotlineService
     helpline: HelplineService
     mnr: MnrService
+    coordination: CoordinationService
     audit_log: AuditLogReader
     resolver: AddressResolver
     mail_catcher: MailCatcher | None
@@ -129,6 +132,14 @@ class Application:
             self.checkpoint_audit()
             self.sweep_rates()
             self.expire_records()
+            self.refresh_figures()
+
+    def refresh_figures(self) -> None:
+        """Count again the national figures' windows asked for lately (their snapshots)."""
+        try:
+            self.coordination.refresh()
+        except Exception:
+            logging.getLogger("tarcza.jobs").exception("national figures not refreshed")
 
     def enqueue_alerts(self) -> None:
         """Enqueue the danger alerts' pass (escalations, notifications due, retries)."""
@@ -315,6 +326,13 @@ def build(settings: Settings | None = None) -> Application:
         indicators=LiveIndicators(db, intake_agency=settings.intake_agency),
         agency_codes={"hotline": settings.intake_agency, "police": settings.police_agency},
     )
+    coordination = CoordinationService(
+        db,
+        hotline_agency=settings.intake_agency,
+        selfprotect_bank=settings.selfprotect_bank,
+        threshold=settings.suppress_below,
+        max_age=timedelta(minutes=settings.figures_max_age_minutes),
+    )
     audit_log = AuditLogReader(
         db, keys.audit_signing_key, oversight_agencies=settings.oversight_agencies
     )
@@ -337,6 +355,7 @@ def build(settings: Settings | None = None) -> Application:
             HotlineService: hotline,
             HelplineService: helpline,
             MnrService: mnr,
+            CoordinationService: coordination,
             AuditLogReader: audit_log,
             AlertService: alerts,
             SharedRates: rates,
@@ -361,6 +380,7 @@ def build(settings: Settings | None = None) -> Application:
         hotline=hotline,
         helpline=helpline,
         mnr=mnr,
+        coordination=coordination,
         audit_log=audit_log,
         resolver=resolver,
         mail_catcher=catcher,
@@ -429,6 +449,8 @@ def web(application: Application, *, close_on_shutdown: bool = True) -> FastAPI:
     from tarcza.alerts import routes as alert_routes
     from tarcza.cases import pages as case_pages
     from tarcza.cases import routes as case_routes
+    from tarcza.coordination import pages as coordination_pages
+    from tarcza.coordination import routes as coordination_routes
     from tarcza.hashing import routes as hashing_routes
     from tarcza.helpline import pages as helpline_pages
     from tarcza.helpline import routes as helpline_routes
@@ -511,6 +533,8 @@ def web(application: Application, *, close_on_shutdown: bool = True) -> FastAPI:
         alert_pages.router,
         mnr_routes.router,
         mnr_pages.router,
+        coordination_routes.router,
+        coordination_pages.router,
     ):
         app.include_router(router)
     if application.mail_catcher is not None:  # development only: production refuses "catch"

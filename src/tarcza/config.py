@@ -119,6 +119,14 @@ class Settings(BaseSettings):
     second_review_not_illegal: bool = True
     # The agency that receives the hotline's police referrals (an agency code).
     police_agency: str = "police"
+
+    # --- the coordinator's national figures ---
+    # A count below this shows as "<5" (with secondary suppression so it cannot be worked
+    # out from totals): tarcza.coordination.rules.
+    suppress_below: int = Field(default=5, ge=2, le=100)
+    # A window's figures are served from its snapshot while younger than this; the worker's
+    # tick refreshes the snapshots of the windows asked for in the last day (0: always count).
+    figures_max_age_minutes: int = Field(default=15, ge=0)
     # Where notices go: "smtp" (the SMTP server below), "catch" (kept under var/mail and shown
     # at /staff/mail: development only); "" = catch in development unless an SMTP host or port
     # is set, smtp in production (tarcza.mail.rules.resolve_modes).

@@ -233,7 +233,7 @@ def test_sign_out_everywhere_ends_the_other_browsers_sessions(web: Web) -> None:
     ("agency", "role", "first_page"),
     [
         ("hotline", Role.SUPERVISOR, "/staff/queue"),
-        ("ministry", Role.COORDINATOR, "/staff/stats"),
+        ("ministry", Role.COORDINATOR, "/staff/national"),
         ("ministry", Role.AUDITOR, "/staff/audit"),
         ("police", Role.ADMINISTRATOR, "/staff/users"),
         ("platform-x", Role.PLATFORM, "/staff/account"),

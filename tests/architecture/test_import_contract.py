@@ -12,9 +12,10 @@ to top:
   casework and intake hands it each new report through a function the root wires in) < hotline <
   oversight (reading the log), mail, helpline (the child helpline's contacts and cases: it files
   reports through intake, refers to the police through casework, gives the self-protection
-  link; it sits above the hotline with oversight and mail and imports neither) < mnr (the
-  Model National Response tracker: the 21 capabilities, their evidence and actions, fed with
-  aggregates of the concepts' tables; the top concept, importing none of its own rank);
+  link; it sits above the hotline with oversight and mail and imports neither) < coordination
+  (the coordinator's national figures: aggregates read from every concept's tables below it)
+  < mnr (the Model National Response tracker: the 21 capabilities, their evidence and actions,
+  fed with aggregates of the concepts' tables; it may bind the national figures);
 - the roof: app (the composition root), cli, schema/ (registry, migrations, reseal, grants).
 """
 
@@ -43,6 +44,7 @@ CONCEPTS = (
     "oversight",
     "mail",
     "helpline",
+    "coordination",
     "mnr",
 )
 ROOF = ("app", "cli", "schema", "__main__")

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import Request
 
 from tarcza.accounts import access
-from tarcza.accounts.permissions import Action, Principal, holds
+from tarcza.accounts.permissions import Action, AgencyKind, Principal, holds
 from tarcza.web.deps import served_paths
 from tarcza.web.i18n import N_
 
@@ -21,6 +21,8 @@ STAFF_MENU = (
     ("/staff/alerts", N_("Children in danger"), Action.ALERT_DANGER_READ),
     ("/staff/items", N_("Content items"), Action.HOTLINE_ITEM_READ),
     ("/staff/helpline", N_("Helpline"), Action.HELPLINE_CASE_READ),
+    # The coordinator's first page: the national figures (before the counts of /staff/stats).
+    ("/staff/national", N_("National figures"), Action.STATS_AGGREGATE_READ),
     ("/staff/stats", N_("Figures"), Action.STATS_AGGREGATE_READ),
     ("/staff/hotline/stats", N_("Removal figures"), Action.HOTLINE_STATS_READ),
     ("/staff/mnr", N_("National response tracker"), Action.MNR_TRACKER_READ),
@@ -30,6 +32,10 @@ STAFF_MENU = (
     ("/staff/mail", N_("Caught mail"), Action.HOTLINE_ITEM_READ),
     ("/staff/users", N_("Accounts"), Action.USER_ACCOUNT_MANAGE),
 )
+
+# Entries for people of one kind of agency only (a supervisor holds the action for their own
+# agency's figures; the national ones are the coordinator's).
+ONLY_KIND = {"/staff/national": AgencyKind.COORDINATOR}
 
 
 def staff_menu(
@@ -41,7 +47,9 @@ def staff_menu(
     entries = [
         (href, label)
         for href, label, action in STAFF_MENU
-        if holds(staff, action) and (pages is None or href in pages)
+        if holds(staff, action)
+        and (pages is None or href in pages)
+        and ONLY_KIND.get(href, staff.agency_kind) is staff.agency_kind
     ]
     return [*entries, ("/staff/account", N_("My account"))]
 

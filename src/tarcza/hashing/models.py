@@ -100,7 +100,7 @@ class EvidenceMatch(Base):
     signal_id: Mapped[int] = mapped_column(ForeignKey("bank_signals.id"), nullable=False)
     signal_type: Mapped[str] = mapped_column(String(8), nullable=False)
     distance: Mapped[int] = mapped_column(SmallInteger, nullable=False)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, index=True)
 
 
 class Partner(Base):
@@ -142,4 +142,4 @@ class SignalFeedback(Base):
     )
     action: Mapped[str] = mapped_column(String(16), nullable=False)
     count: Mapped[int] = mapped_column(Integer, nullable=False)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, index=True)

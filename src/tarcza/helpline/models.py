@@ -28,7 +28,7 @@ class HelplineCase(Base):
     assignee: Mapped[str | None] = mapped_column(String(40))
     next_follow_up: Mapped[date | None] = mapped_column(Date)
     created_by: Mapped[str] = mapped_column(String(40), nullable=False)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tarcza.store.base import Base, UTCDateTime
@@ -23,12 +23,13 @@ class ContentItem(Base):
     url: Mapped[str] = mapped_column(Text, nullable=False)
     host: Mapped[str] = mapped_column(String(255), nullable=False, index=True)
     state: Mapped[str] = mapped_column(String(16), nullable=False)
-    first_reported_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    # The moments the national figures count by are indexed (migration 0016).
+    first_reported_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, index=True)
     last_reported_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
-    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     # The standing assessment (copied from item_assessments for the queue and the figures).
     classification: Mapped[str | None] = mapped_column(String(32))
-    assessed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    assessed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     # First notice or forward actually sent: the clock for "time to notice".
     noticed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Monitoring: sha256 of the body seen at the first check (the content itself is never kept),
@@ -104,7 +105,7 @@ class ItemTrace(Base):
     country: Mapped[str | None] = mapped_column(String(2))
     location: Mapped[str] = mapped_column(String(16), nullable=False)
     error: Mapped[str | None] = mapped_column(String(64))
-    traced_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    traced_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, index=True)
 
 
 class ItemAction(Base):
@@ -119,6 +120,8 @@ class ItemAction(Base):
     """
 
     __tablename__ = "item_actions"
+    # The forwards of a period, for the national figures (migration 0016).
+    __table_args__ = (Index("ix_item_actions_action_created_at", "action", "created_at"),)
 
     id: Mapped[int] = mapped_column(_ID, primary_key=True)
     item_id: Mapped[int] = mapped_column(

@@ -11,6 +11,7 @@ def metadata() -> MetaData:
     from tarcza.alerts import models as _alerts  # noqa: F401
     from tarcza.audit import models as _audit  # noqa: F401
     from tarcza.cases import models as _cases  # noqa: F401
+    from tarcza.coordination import models as _coordination  # noqa: F401
     from tarcza.hashing import models as _hashing  # noqa: F401
     from tarcza.helpline import models as _helpline  # noqa: F401
     from tarcza.hotline import models as _hotline  # noqa: F401

@@ -22,7 +22,7 @@ class ProtectionCase(Base):
     pin_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     age_band: Mapped[str] = mapped_column(String(8), nullable=False)
     items: Mapped[int] = mapped_column(Integer, nullable=False)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, index=True)
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 

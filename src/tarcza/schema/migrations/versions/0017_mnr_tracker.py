@@ -1,7 +1,7 @@
 """the MNR tracker: domains, capabilities, actions and their history
 
 Revision ID: 0017
-Revises: 0015
+Revises: 0016
 Create Date: 2026-12-02 13:00:00
 
 The 21 capabilities are seeded from ``tarcza/mnr/data/capabilities.toml`` on the tracker's
@@ -17,7 +17,7 @@ from alembic import op
 import tarcza.store.base
 
 revision = "0017"
-down_revision = "0015"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 

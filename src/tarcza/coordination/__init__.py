@@ -1,0 +1,1 @@
+"""The coordinator's national figures: aggregates only, small counts suppressed."""
