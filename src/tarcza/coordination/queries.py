@@ -17,6 +17,7 @@ from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
 from tarcza.accounts.models import Agency
+from tarcza.alerts.models import DangerAlert
 from tarcza.cases.models import Outcome, Referral
 from tarcza.hashing.feed import STOPPED
 from tarcza.hashing.models import Bank, BankSignal, EvidenceMatch, SignalFeedback
@@ -52,22 +53,15 @@ def reports(session: Session, since: datetime, until: datetime) -> Rows:
 def danger_acknowledgement_times(
     session: Session, since: datetime, until: datetime
 ) -> list[tuple[datetime, datetime | None]]:
-    """(referred, acknowledged) for each child-in-danger report referred to the police.
+    """(raised, acknowledged) for each child-in-danger alert raised to the police duty desk.
 
-    For now the acknowledgement is the police's answer to the referral (``answered_at``);
-    the danger alerts' own ``acknowledged_at`` replaces it once that table exists.
+    The acknowledgement is the duty desk's own (``DangerAlert.acknowledged_at``, who took it),
+    not its later answer to the referral; None while no one has acknowledged it.
     """
-    query = (
-        select(Referral.created_at, Referral.answered_at)
-        .join(Report, Report.id == Referral.report_id)
-        .where(
-            Report.child_in_danger.is_(True),
-            Referral.to_agency.in_(_police()),
-            Referral.created_at >= since,
-            Referral.created_at < until,
-        )
+    query = select(DangerAlert.raised_at, DangerAlert.acknowledged_at).where(
+        DangerAlert.raised_at >= since, DangerAlert.raised_at < until
     )
-    return [(created, answered) for created, answered in session.execute(query)]
+    return [(raised, acknowledged) for raised, acknowledged in session.execute(query)]
 
 
 def hosting_countries(session: Session, since: datetime, until: datetime) -> Rows:
