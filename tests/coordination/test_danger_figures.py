@@ -1,4 +1,4 @@
-"""The coordinator's child-in-danger figures come from the duty desk's acknowledgements (issue 13/14).
+"""The coordinator's child-in-danger figures are the duty desk's acknowledgement times.
 
 Six danger reports go through the real intake (so the danger rules raise their alerts); the
 police duty desk acknowledges five of them; the national figures then give the median time to

@@ -40,7 +40,8 @@ SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ("reports_by_channel", N_("Reports by channel")),
         ("reports_by_age_band", N_("Reports by the child's age")),
         ("child_in_danger", N_("Reports of a child in danger now")),
-        ("child_in_danger_acknowledgement", N_("Child in danger: time to the duty desk's acknowledgement")),
+        ("child_in_danger_acknowledgement",
+         N_("Child in danger: time to the duty desk's acknowledgement")),
         ("reports_trend", N_("Reports over the period")),
     )),
     (N_("Hotline"), (
