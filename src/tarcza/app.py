@@ -225,7 +225,7 @@ def build(settings: Settings | None = None) -> Application:
     alerts = AlertService(
         db,
         keyring,
-        rules_=default_rules(settings.police_agency),
+        rules_=default_rules(settings.police_agency, settings.country),
         roster=duty_roster(settings),
         staff_url=settings.staff_url,
         mailer=transport,

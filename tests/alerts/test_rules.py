@@ -92,3 +92,46 @@ def test_the_webhook_body_is_the_same_facts_signed_with_the_secret() -> None:
     expected = hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
     assert rules.signature("s3cret", body) == f"sha256={expected}"
     assert rules.signature("other", body) != rules.signature("s3cret", body)
+
+
+def test_the_shipped_rules_file_sends_a_child_in_danger_to_the_deployments_police() -> None:
+    assert rules.default_rules("cbzc") == (rules.DangerRule(agency="cbzc", child_in_danger=True),)
+    assert rules.default_rules("cbzc", "DE") == rules.default_rules("cbzc")  # PL's as fallback
+
+
+def test_a_rules_file_names_agencies_and_categories() -> None:
+    text = """
+[[rule]]
+agency = "sextortion-desk"
+categories = ["sextortion"]
+
+[[rule]]
+agency = "police"
+child_in_danger = true
+"""
+    loaded = rules.load_danger_rules(text, "cbzc")
+    assert loaded == (
+        rules.DangerRule(
+            "sextortion-desk", child_in_danger=False, categories=frozenset({"sextortion"})
+        ),
+        rules.DangerRule("cbzc", child_in_danger=True),
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("rule = 1", "rule"),
+        ("x = 1\n[[rule]]\nagency = 'p'\nchild_in_danger = true", "x"),
+        ("[[rule]]\nchild_in_danger = true", "rule[0].agency"),
+        ("[[rule]]\nagency = 'p'", "rule[0]"),
+        ("[[rule]]\nagency = 'p'\ncategories = ['spam']", "rule[0].categories"),
+        ("[[rule]]\nagency = 'p'\nchild_in_danger = 'yes'", "rule[0].child_in_danger"),
+        ("[[rule]]\nagency = 'p'\nwhen = 1\nchild_in_danger = true", "rule[0].when"),
+        ("[[rule", "(file)"),
+    ],
+)
+def test_a_rules_file_that_cannot_work_names_the_key(text: str, key: str) -> None:
+    with pytest.raises(rules.DangerRulesError) as refused:
+        rules.load_danger_rules(text, "police")
+    assert refused.value.key == key

@@ -13,10 +13,12 @@ import hashlib
 import hmac
 import json
 import re
+import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from importlib import resources
 
 # The reason code a system-made danger referral carries (the pages translate it).
 DANGER_REASON = "danger:child_in_danger"
@@ -64,9 +66,74 @@ class DangerRule:
         return category in self.categories
 
 
-def default_rules(police_agency: str) -> tuple[DangerRule, ...]:
-    """The shipped rule: every report of a child in danger now goes to the police duty desk."""
-    return (DangerRule(agency=police_agency),)
+class DangerRulesError(ValueError):
+    """A danger-rules file that cannot be used: the key and the reason."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"{key}: {reason}")
+        self.key, self.reason = key, reason
+
+
+CATEGORIES = frozenset({"csam", "sextortion", "grooming", "other"})
+
+
+def load_danger_rules(toml_text: str, police_agency: str) -> tuple[DangerRule, ...]:
+    """Read a deployment's danger rules (see ``data/danger_PL.toml``); "police" is its police.
+
+    Raises :class:`DangerRulesError` naming the key for anything it cannot use: a rule that
+    names no agency, an unknown category or key, or a rule that could never match.
+    """
+    try:
+        document = tomllib.loads(toml_text)
+    except tomllib.TOMLDecodeError as exc:
+        raise DangerRulesError("(file)", f"not valid TOML: {exc}") from None
+    extra = set(document) - {"rule"}
+    if extra:
+        raise DangerRulesError(sorted(extra)[0], "unknown key")
+    entries = document.get("rule")
+    if not isinstance(entries, list) or not entries:
+        raise DangerRulesError("rule", "at least one [[rule]] table is needed")
+    return tuple(_rule(entry, f"rule[{i}]", police_agency) for i, entry in enumerate(entries))
+
+
+def _rule(entry: object, key: str, police_agency: str) -> DangerRule:
+    if not isinstance(entry, dict):
+        raise DangerRulesError(key, "must be a table")
+    extra = set(entry) - {"agency", "child_in_danger", "categories"}
+    if extra:
+        raise DangerRulesError(f"{key}.{sorted(extra)[0]}", "unknown key")
+    agency = entry.get("agency")
+    if not isinstance(agency, str) or not agency.strip():
+        raise DangerRulesError(f"{key}.agency", "must name an agency")
+    danger = entry.get("child_in_danger", False)
+    if not isinstance(danger, bool):
+        raise DangerRulesError(f"{key}.child_in_danger", "must be true or false")
+    categories = entry.get("categories", [])
+    if not isinstance(categories, list) or not all(isinstance(c, str) for c in categories):
+        raise DangerRulesError(f"{key}.categories", "must be a list of category names")
+    unknown = sorted(set(categories) - CATEGORIES)
+    if unknown:
+        raise DangerRulesError(f"{key}.categories", f"unknown category {unknown[0]!r}")
+    if not danger and not categories:
+        raise DangerRulesError(key, "matches no report: set child_in_danger or categories")
+    return DangerRule(
+        agency=police_agency if agency == "police" else agency,
+        child_in_danger=danger,
+        categories=frozenset(categories),
+    )
+
+
+def default_rules(police_agency: str, country: str = "PL") -> tuple[DangerRule, ...]:
+    """The rules shipped for ``country`` (``data/danger_<CC>.toml``): a child in danger now
+    goes to the police duty desk."""
+    code = country.upper() if re.fullmatch(r"[A-Za-z]{2}", country) else "PL"
+    folder = resources.files("tarcza.alerts").joinpath("data")
+    name = (
+        f"danger_{code}.toml"
+        if folder.joinpath(f"danger_{code}.toml").is_file()
+        else "danger_PL.toml"
+    )
+    return load_danger_rules(folder.joinpath(name).read_text(encoding="utf-8"), police_agency)
 
 
 def first_rule(
