@@ -31,6 +31,7 @@ from tests.platforms.support import (
     synthetic_png,
     upload,
 )
+from tests.support.app import make_app
 from tests.support.staff import add_agencies, context
 
 
@@ -307,3 +308,39 @@ def test_an_unfinished_report_expires_with_its_files(
         )
         assert entry is not None and entry.subject_id == str(old)
         assert json.loads(entry.details)["files"] == 1
+
+
+def test_the_partners_quota_of_reports_holds_finish_and_keeps_the_report_open(
+    settings: Settings, db: Database
+) -> None:
+    limited = settings.model_copy(update={"report_rate_per_partner": "1/minute"})
+    with TestClient(make_app(limited, db), base_url="http://127.0.0.1") as client:
+        partner = add_partner(db, limited, "chatapp")
+        first = submit(client, partner, fixture("report_minimal.xml"))
+        second = submit(client, partner, fixture("report_minimal.xml"))
+        upload(client, partner, second, synthetic_png(8))
+        assert _finish(client, partner, first)[1]["responseCode"] == "0"
+        response = client.post("/ispws/finish", data={"id": str(second)}, headers=partner.headers)
+        assert response.status_code == 429
+        assert int(response.headers["Retry-After"]) > 0
+        assert "try again" in answer(response.content)["responseDescription"]
+        state = client.get(f"/ispws/reports/{second}", headers=partner.headers)
+        assert answer(state.content)["state"] == "open"  # kept, with its file, for a retry
+        assert len(sealed_files(limited)) == 1  # the second report's picture, still there
+
+
+def test_a_file_that_cannot_be_decoded_refuses_the_report_and_leaves_nothing(
+    client: TestClient, db: Database, settings: Settings, partner: Credentials
+) -> None:
+    report_id = submit(client, partner, fixture("report_minimal.xml"))
+    broken = synthetic_png(11)[:40] + b"\0" * 200  # a PNG's signature, then nothing decodable
+    status, uploaded = upload(client, partner, report_id, broken)
+    assert status == 200
+    status, done = _finish(client, partner, report_id)
+    assert (status, done["responseCode"]) == (400, "4110")
+    assert uploaded["fileId"] in done["responseDescription"]  # names the file at fault
+    assert sealed_files(settings) == []
+    with db.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(PartnerSubmission)) == 0
+        assert session.scalar(select(func.count()).select_from(Report)) == 0
+    assert _actions(db, str(report_id))[-1] == "platform.report_refused"

@@ -27,6 +27,7 @@ from tarcza.intake.service import ReportRejected, StoredUpload, UploadSink
 from tarcza.platforms import rules
 from tarcza.platforms.rules import Code, IspwsRefused
 from tarcza.platforms.service import HEAD_BYTES, PlatformsService
+from tarcza.store.rates import RateLimited
 from tarcza.web.deps import provided
 from tarcza.web.uploads import (
     FieldTooLarge,
@@ -58,11 +59,23 @@ class TooLarge(IspwsRefused):
     """A body or file over its limit (HTTP 413)."""
 
 
+class Busy(IspwsRefused):
+    """The partner's quota of new reports is used up just now (HTTP 429, Retry-After)."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            Code.SERVER_ERROR, f"too many reports just now: try again in {retry_after} seconds"
+        )
+        self.retry_after = retry_after
+
+
 def refused(_request: Request, exc: Exception) -> Response:
     """The XML answer to a refusal (installed on the app by the composition root)."""
     assert isinstance(exc, IspwsRefused)
     status = 413 if isinstance(exc, TooLarge) else _STATUS.get(exc.code, 400)
     headers = {"WWW-Authenticate": REALM} if exc.code is Code.AUTHENTICATION_REQUIRED else {}
+    if isinstance(exc, Busy):
+        status, headers = 429, {"Retry-After": str(exc.retry_after)}
     return Response(
         rules.response(exc.code, description=exc.description),
         status_code=status,
@@ -81,6 +94,8 @@ async def _call(fn: Callable[..., T], *args: object) -> T:
         return await run_in_threadpool(fn, *args)
     except IspwsRefused:
         raise
+    except RateLimited as exc:
+        raise Busy(exc.retry_after) from None
     except Exception:
         log.exception("ispws call failed")
         raise IspwsRefused(Code.SERVER_ERROR) from None

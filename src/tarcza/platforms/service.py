@@ -195,6 +195,7 @@ class PlatformsService:
         """Make the report a tarcza report (through intake); its files become evidence."""
         with self._db.transaction() as session:
             row = self._open(session, partner, report_id)
+            # Claimed while the row is locked: a second finish (or a retract) finds it taken.
             row.state = FINISHING
             raw = self._keys.open(row.xml_sealed, _context(row.id))
             files = self._files(session, row.id)
@@ -265,9 +266,7 @@ class PlatformsService:
 
     def retract(self, partner: PartnerScope, report_id: int) -> None:
         """Cancel an open report: its files and rows go, an audit entry stays."""
-        with self._db.transaction() as session:
-            self._open(session, partner, report_id)
-        self._drop(partner, report_id, "platform.report_retracted")
+        self._drop(partner, report_id, "platform.report_retracted", expect=OPEN)
 
     # -- reading --------------------------------------------------------------------------
 
@@ -299,19 +298,28 @@ class PlatformsService:
             )
         for submission_id, partner_id in due:
             scope = PartnerScope(id=partner_id, name=str(partner_id), banks={})
-            self._drop(scope, submission_id, "platform.report_expired", actor="system")
+            try:
+                self._drop(
+                    scope, submission_id, "platform.report_expired", actor="system", expect=OPEN
+                )
+            except IspwsRefused:  # finished or retracted meanwhile
+                continue
         return len(due)
 
     # -- helpers --------------------------------------------------------------------------
 
-    def _owned(self, session: Session, partner: PartnerScope, report_id: int) -> PartnerSubmission:
-        row = session.get(PartnerSubmission, report_id)
+    def _owned(
+        self, session: Session, partner: PartnerScope, report_id: int, *, lock: bool = False
+    ) -> PartnerSubmission:
+        row = session.get(PartnerSubmission, report_id, with_for_update=lock)
         if row is None or row.partner_id != partner.id:
             raise IspwsRefused(Code.REPORT_DOES_NOT_EXIST)
         return row
 
     def _open(self, session: Session, partner: PartnerScope, report_id: int) -> PartnerSubmission:
-        row = self._owned(session, partner, report_id)
+        """The partner's open submission, locked until the transaction ends (a file added, a
+        finish and a retract of one report take turns)."""
+        row = self._owned(session, partner, report_id, lock=True)
         if row.state != OPEN:
             raise IspwsRefused(Code.REPORT_ALREADY_FINISHED)
         return row
@@ -340,13 +348,21 @@ class PlatformsService:
         reason: str | None = None,
         *,
         actor: str | None = None,
+        expect: str | None = None,
     ) -> None:
-        """Delete a submission and its files; the audit log keeps that it was."""
+        """Delete a submission and its files; the audit log keeps that it was.
+
+        With ``expect``, only the partner's submission in that state (else IspwsRefused).
+        """
         now = self._clock()
         with self._db.transaction() as session:
-            row = session.get(PartnerSubmission, report_id)
-            if row is None:
-                return
+            if expect is not None:
+                row = self._open(session, partner, report_id)
+            else:
+                found = session.get(PartnerSubmission, report_id, with_for_update=True)
+                if found is None:
+                    return
+                row = found
             files = self._files(session, row.id)
             keys = [f.storage_key for f in files]
             session.execute(
