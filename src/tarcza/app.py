@@ -56,6 +56,7 @@ from tarcza.mail.rules import BUILTIN, CATCH, OfflineModeRefused, resolve_modes
 from tarcza.mnr.indicators import LiveIndicators
 from tarcza.mnr.service import MnrService
 from tarcza.oversight.service import AuditLogReader
+from tarcza.platforms.service import PlatformsService
 from tarcza.schema import registry
 from tarcza.selfprotect.service import ProtectPolicy, SelfProtectService
 from tarcza.services import Services
@@ -111,6 +112,7 @@ class Application:
     hotline_tasks: HotlineTasks
     alerts: AlertService
     alert_tasks: AlertTasks
+    platforms: PlatformsService
     services: Services
 
     def worker(self, *, workers: int = 1, signals: bool = False) -> Worker:
@@ -132,7 +134,15 @@ class Application:
             self.checkpoint_audit()
             self.sweep_rates()
             self.expire_records()
+            self.expire_partner_reports()
             self.refresh_figures()
+
+    def expire_partner_reports(self) -> None:
+        """Delete the partners' /ispws reports left unfinished too long (with their files)."""
+        try:
+            self.platforms.expire()
+        except Exception:
+            logging.getLogger("tarcza.jobs").exception("unfinished partner reports not expired")
 
     def refresh_figures(self) -> None:
         """Count again the national figures' windows asked for lately (their snapshots)."""
@@ -337,6 +347,10 @@ def build(settings: Settings | None = None) -> Application:
         db, keys.audit_signing_key, oversight_agencies=settings.oversight_agencies
     )
     lookup_quota = LookupQuota(rates, Quota.of("lookups", settings.partner_lookup_rate))
+    # Partner platforms' CyberTipline-shaped reports, taken by intake once finished.
+    platforms = PlatformsService(
+        db, keyring, intake, expire_after=timedelta(hours=settings.ispws_expire_hours)
+    )
     services = Services(
         {
             Settings: settings,
@@ -360,6 +374,7 @@ def build(settings: Settings | None = None) -> Application:
             AlertService: alerts,
             SharedRates: rates,
             LookupQuota: lookup_quota,
+            PlatformsService: platforms,
             AddressResolver: resolver,
             **({MailCatcher: catcher} if catcher is not None else {}),
         }
@@ -391,6 +406,7 @@ def build(settings: Settings | None = None) -> Application:
         hotline_tasks=tasks,
         alerts=alerts,
         alert_tasks=alert_tasks,
+        platforms=platforms,
         services=services,
     )
 
@@ -465,6 +481,8 @@ def web(application: Application, *, close_on_shutdown: bool = True) -> FastAPI:
     from tarcza.mnr import routes as mnr_routes
     from tarcza.oversight import pages as audit_pages
     from tarcza.oversight import routes as audit_routes
+    from tarcza.platforms import routes as platform_routes
+    from tarcza.platforms.rules import IspwsRefused
     from tarcza.selfprotect import pages as selfprotect_pages
     from tarcza.selfprotect import routes as selfprotect_routes
     from tarcza.web import errors
@@ -511,6 +529,7 @@ def web(application: Application, *, close_on_shutdown: bool = True) -> FastAPI:
         ),
     )
     errors.install(app)
+    app.add_exception_handler(IspwsRefused, platform_routes.refused)
     for router in (
         intake_routes.router,
         selfprotect_routes.router,
@@ -535,6 +554,7 @@ def web(application: Application, *, close_on_shutdown: bool = True) -> FastAPI:
         mnr_pages.router,
         coordination_routes.router,
         coordination_pages.router,
+        platform_routes.router,
     ):
         app.include_router(router)
     if application.mail_catcher is not None:  # development only: production refuses "catch"

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     report_rate_per_partner: str = "600/minute;50000/day"
     # Partner lookups: signals (a batch counts each) per partner key.
     partner_lookup_rate: str = "200/second;200000/hour"
+    # A partner's CyberTipline-shaped report (/ispws) not finished within this many hours is
+    # deleted with its files by the worker's tick (audited).
+    ispws_expire_hours: float = Field(default=24.0, gt=0)
     # Where the counts live: "" = the database; "redis://host:port/db" = Redis.
     rate_store: str = ""
     # Self-protection (hashes from the person's own device): the bank they are shared in, new

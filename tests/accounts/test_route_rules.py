@@ -52,6 +52,16 @@ PUBLIC = {
     ("GET", "/m/raw_lookup"): "partner API key (HMA shape)",
     ("GET", "/api/v1/banks/{name}/changes"): "partner API key, scoped to its banks",
     ("POST", "/api/v1/feedback"): "partner API key, scoped to its banks",
+    # Partner platforms' reports in the CyberTipline Reporting API's shape (HTTP Basic: the
+    # partner's name and API key), except the schema, which is no secret.
+    ("GET", "/ispws/status"): "partner API key (HTTP Basic, CyberTipline shape)",
+    ("GET", "/ispws/xsd"): "the accepted XML schema, no data",
+    ("POST", "/ispws/submit"): "partner API key (HTTP Basic, CyberTipline shape)",
+    ("POST", "/ispws/upload"): "partner API key (HTTP Basic, CyberTipline shape)",
+    ("POST", "/ispws/fileinfo"): "partner API key (HTTP Basic, CyberTipline shape)",
+    ("POST", "/ispws/finish"): "partner API key (HTTP Basic, CyberTipline shape)",
+    ("POST", "/ispws/retract"): "partner API key (HTTP Basic, CyberTipline shape)",
+    ("GET", "/ispws/reports/{report_id}"): "partner API key, its own reports only",
     # Signing in cannot need a session.
     ("GET", "/staff/login"): "sign in",
     ("POST", "/staff/login"): "sign in",

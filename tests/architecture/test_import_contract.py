@@ -12,7 +12,9 @@ to top:
   casework and intake hands it each new report through a function the root wires in) < hotline <
   oversight (reading the log), mail, helpline (the child helpline's contacts and cases: it files
   reports through intake, refers to the police through casework, gives the self-protection
-  link; it sits above the hotline with oversight and mail and imports neither) < coordination
+  link; it sits above the hotline with oversight and mail and imports neither), platforms
+  (partner platforms report through the CyberTipline Reporting API's shape: their submissions
+  until finished, then a report through intake; beside oversight, mail and helpline) < coordination
   (the coordinator's national figures: aggregates read from every concept's tables below it)
   < mnr (the Model National Response tracker: the 21 capabilities, their evidence and actions,
   fed with aggregates of the concepts' tables; it may bind the national figures);
@@ -44,6 +46,7 @@ CONCEPTS = (
     "oversight",
     "mail",
     "helpline",
+    "platforms",
     "coordination",
     "mnr",
 )
@@ -57,6 +60,7 @@ RANK = {
 # selfprotect (the child's own protection cases) above intake.
 RANK["mail"] = RANK["oversight"]
 RANK["helpline"] = RANK["oversight"]
+RANK["platforms"] = RANK["oversight"]
 RANK["selfprotect"] = RANK["cases"]
 
 PURE_NAMES = (

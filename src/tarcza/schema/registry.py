@@ -17,6 +17,7 @@ def metadata() -> MetaData:
     from tarcza.hotline import models as _hotline  # noqa: F401
     from tarcza.intake import models as _intake  # noqa: F401
     from tarcza.mnr import models as _mnr  # noqa: F401
+    from tarcza.platforms import models as _platforms  # noqa: F401
     from tarcza.selfprotect import models as _selfprotect  # noqa: F401
     from tarcza.store import rates as _rates  # noqa: F401
     from tarcza.store import throttle as _throttle  # noqa: F401

@@ -1,0 +1,1 @@
+"""Partner platforms report in through the CyberTipline Reporting API's shape (``/ispws``)."""
