@@ -20,7 +20,14 @@ from tarcza.intake.models import Report
 from tests.coordination.seed import seed
 from tests.support.staff import add_agencies, add_staff, context, sign_in
 
-AGGREGATES = {Action.STATS_AGGREGATE_READ, Action.HOTLINE_STATS_READ}
+AGGREGATES = {
+    Action.STATS_AGGREGATE_READ,
+    Action.HOTLINE_STATS_READ,
+    # The MNR tracker: the programme's capabilities, evidence and actions (no person's record).
+    Action.MNR_TRACKER_READ,
+    Action.MNR_PROGRESS_UPDATE,
+    Action.MNR_TRACKER_MANAGE,
+}
 # Pages and answers of counts only, or of the person themself.
 ALLOWED = {
     "/staff/national",
@@ -39,6 +46,11 @@ ALLOWED = {
     "/staff/login/enrol",
     "/staff/logout",
     "/api/v1/openapi.json",  # the API's description, public
+    # The MNR tracker: capabilities, their evidence and actions, and aggregate indicators.
+    "/staff/mnr",
+    "/staff/mnr/{number}",
+    "/api/v1/mnr/capabilities",
+    "/api/v1/mnr/capabilities/{number}",
 }
 
 
