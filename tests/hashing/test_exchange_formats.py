@@ -63,7 +63,8 @@ def test_bare_lines_are_read_as_the_type_given_never_guessed() -> None:
 _TE_TYPES = [SignalType.MD5, SignalType.SHA256, SignalType.PDQ]
 junk_lines = st.lists(
     st.tuples(
-        st.sampled_from(["url", "raw_text", "trend_query", "url_md5"]), st.text("ab c/", min_size=1)
+        st.sampled_from(["url", "raw_text", "trend_query", "url_md5"]),
+        st.from_regex(r"[a-z/:][a-z /:]{0,20}", fullmatch=True),
     ),
     max_size=5,
 )
