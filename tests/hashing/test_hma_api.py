@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from tarcza.config import Settings
 from tarcza.hashing import bank_service
 from tarcza.hashing.banks import Entry, SignalType
 from tarcza.hashing.service import hash_image_bytes
@@ -209,3 +210,17 @@ def test_compare_answers_match_and_distance_per_signal_type(
         refused = client.post("/m/compare", json=wrong, headers=auth(world))
         assert refused.status_code == 400 and refused.json()["message"]
     assert client.post("/m/compare", json=body).status_code == 401
+
+
+def test_an_upload_over_the_file_limit_is_413(
+    settings: Settings, db: Database, world: Fixture
+) -> None:
+    from tests.support.app import make_app
+
+    small = settings.model_copy(update={"max_file_bytes": 2000})
+    with TestClient(make_app(small, db), base_url="http://127.0.0.1") as tight:
+        big = {"photo": ("x.png", b"\x89PNG" + secrets.token_bytes(5000), "image/png")}
+        answer = tight.post("/m/lookup", files=big, headers=auth(world))
+        assert answer.status_code == 413
+        fits = {"photo": ("x.png", synthetic_png(5), "image/png")}
+        assert tight.post("/m/lookup", files=fits, headers=auth(world)).status_code == 200
