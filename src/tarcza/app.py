@@ -467,6 +467,7 @@ def web(application: Application, *, close_on_shutdown: bool = True) -> FastAPI:
     from tarcza.cases import routes as case_routes
     from tarcza.coordination import pages as coordination_pages
     from tarcza.coordination import routes as coordination_routes
+    from tarcza.hashing import hma_routes
     from tarcza.hashing import routes as hashing_routes
     from tarcza.helpline import pages as helpline_pages
     from tarcza.helpline import routes as helpline_routes
@@ -534,7 +535,7 @@ def web(application: Application, *, close_on_shutdown: bool = True) -> FastAPI:
         intake_routes.router,
         selfprotect_routes.router,
         hashing_routes.router,
-        hashing_routes.hma_router,
+        hma_routes.hma_router,
         intake_pages.router,
         selfprotect_pages.router,
         account_routes.router,

@@ -50,6 +50,9 @@ PUBLIC = {
     ("POST", "/api/v1/match"): "partner API key",
     ("GET", "/m/lookup"): "partner API key (HMA shape)",
     ("GET", "/m/raw_lookup"): "partner API key (HMA shape)",
+    ("POST", "/m/lookup"): "partner API key (HMA shape, an uploaded photo)",
+    ("GET", "/m/index/status"): "partner API key (HMA shape, counts of its banks)",
+    ("POST", "/m/compare"): "partner API key (HMA shape, compares the hashes it sends)",
     ("GET", "/api/v1/banks/{name}/changes"): "partner API key, scoped to its banks",
     ("POST", "/api/v1/feedback"): "partner API key, scoped to its banks",
     # Partner platforms' reports in the CyberTipline Reporting API's shape (HTTP Basic: the

@@ -98,12 +98,16 @@ def test_an_over_long_key_is_the_documented_401(
     assert "401" in documented(client, "get", "/m/lookup")
 
 
-def test_the_hma_routes_document_their_400(client: TestClient, world: Fixture) -> None:
+def test_the_hma_routes_document_their_400_and_422(client: TestClient, world: Fixture) -> None:
     headers = {"Authorization": f"Bearer {world.key}"}
-    for path in ("/m/lookup", "/m/raw_lookup"):
+    # As HMA: /m/lookup's parameters are optional (a 400 says what it needs); /m/raw_lookup's
+    # are required (a 422 lists what is missing).
+    for path, status in (("/m/lookup", 400), ("/m/raw_lookup", 422)):
         answer = client.get(path, params={"signal_type": "pdq"}, headers=headers)
-        assert answer.status_code == 400
-        assert {"400", "401", "429"} <= documented(client, "get", path)
+        assert answer.status_code == status
+        assert {"400", "401", "422", "429"} <= documented(client, "get", path)
+    for method, path in (("post", "/m/lookup"), ("get", "/m/index/status"), ("post", "/m/compare")):
+        assert {"400", "401", "429"} <= documented(client, method, path)
 
 
 @pytest.mark.parametrize(

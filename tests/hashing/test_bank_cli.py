@@ -38,7 +38,7 @@ def test_create_import_list_export_and_disable(
     assert "known" in listing and "NCMEC" in listing and " 2 " in listing
     out = var_dir / "out.txt"
     assert main(["bank", "export", "known", "--format", "te", "-o", str(out)]) == 0
-    assert out.read_text().splitlines() == sorted([f"md5 {md5}", f"pdq {pdq}"])
+    assert sorted(out.read_text().splitlines()) == sorted([f"video_md5 {md5}", f"pdq {pdq}"])
     assert main(["bank", "disable", "known", "--reason", "source withdrawn"]) == 0
     assert main(["bank", "list"]) == 0
     assert "disabled" in capsys.readouterr().out
@@ -50,12 +50,45 @@ def test_a_file_with_bad_lines_is_refused_whole_with_line_numbers(
     assert main(["bank", "create", "known"]) == 0
     source = var_dir / "list.txt"
     source.write_text(f"pdq {secrets.token_hex(32)}\npdq 1234\n{secrets.token_hex(32)}\nxx\n")
-    assert main(["bank", "import", "known", str(source), "--format", "te"]) == 1
+    assert main(["bank", "import", "known", str(source), "--format", "te", "--type", "pdq"]) == 1
     err = capsys.readouterr().err
     assert f"{source}:2: invalid_pdq" in err and f"{source}:4: invalid_pdq" in err
     assert "nothing imported" in err
     assert main(["bank", "list"]) == 0
     assert " 0 " in capsys.readouterr().out
+
+
+def test_bare_lines_are_read_as_the_type_given(
+    var_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["bank", "create", "known"]) == 0
+    md5s = [secrets.token_hex(16) for _ in range(3)]
+    source = var_dir / "md5s.txt"
+    source.write_text("".join(f"{m}\n" for m in md5s))
+    assert main(["bank", "import", "known", str(source), "--format", "te"]) == 1
+    assert f"{source}:1: untyped_signal" in capsys.readouterr().err
+    assert main(["bank", "import", "known", str(source), "--format", "te", "--type", "md5"]) == 0
+    assert "3 signals added" in capsys.readouterr().out
+    assert main(["bank", "export", "known", "--format", "csv"]) == 0
+    assert sorted(capsys.readouterr().out.splitlines()[1:]) == sorted(f"md5,{m}," for m in md5s)
+    assert main(["bank", "import", "known", str(source), "--format", "csv", "--type", "md5"]) == 1
+    assert "type:" in capsys.readouterr().err
+
+
+def test_a_dataset_dump_imports_its_hashes_and_counts_the_rest(
+    var_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["bank", "create", "known"]) == 0
+    pdq, md5 = secrets.token_hex(32), secrets.token_hex(16)
+    source = var_dir / "dump.txt"
+    source.write_text(
+        f"url https://example.org/x\nraw_text invented words\npdq {pdq}\n"
+        f"video_md5 {md5}\nurl https://example.org/y\n"
+    )
+    assert main(["bank", "import", "known", str(source), "--format", "te"]) == 0
+    out = capsys.readouterr().out
+    assert "2 signals added" in out
+    assert "skipped (tarcza cannot match them): raw_text 1, url 2" in out
 
 
 def test_errors_name_the_field(var_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -142,7 +142,7 @@ def test_an_import_into_a_missing_bank_leaves_no_trace(db: Database) -> None:
 
 SAMPLES = {
     ExchangeFormat.CSV: lambda: f"signal_type,signal,label\npdq,{pdq()},x\nmd5,{md5()},\n",
-    ExchangeFormat.TE: lambda: f"pdq {pdq()}\n{pdq()}\nsha256 {secrets.token_hex(32)}\n",
+    ExchangeFormat.TE: lambda: f"pdq {pdq()}\nvideo_md5 {md5()}\nsha256 {secrets.token_hex(32)}\n",
     ExchangeFormat.VICS: lambda: json.dumps(
         {
             "value": [

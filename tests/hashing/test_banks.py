@@ -188,7 +188,7 @@ def test_csv_round_trip(entries: set[Entry]) -> None:
 
 def test_te_reads_typed_and_bare_lines() -> None:
     text = f"pdq {PDQ}\n{PDQ.replace('f8', '00')}\nvideo_md5 {MD5}\n\n# note\n"
-    result = parse_te(text)
+    result = parse_te(text, SignalType.PDQ)
     assert result.ok
     assert set(result.entries) == {
         Entry(SignalType.PDQ, PDQ),
@@ -198,7 +198,7 @@ def test_te_reads_typed_and_bare_lines() -> None:
 
 
 def test_te_reports_bad_lines_by_number() -> None:
-    result = parse_te(f"{PDQ}\nnot-a-hash\npdq {PDQ}\nsha256 1234\n")
+    result = parse_te(f"{PDQ}\nnot-a-hash\npdq {PDQ}\nsha256 1234\n", SignalType.PDQ)
     assert [(e.line, e.code) for e in result.errors] == [(2, "invalid_pdq"), (4, "invalid_sha256")]
 
 
@@ -212,7 +212,7 @@ def test_te_round_trip(entries: set[Entry]) -> None:
 def test_te_bare_pdq_round_trip(entries: set[Entry]) -> None:
     text = formats.to_te(entries, bare_type=SignalType.PDQ)
     assert all(" " not in line for line in text.splitlines())
-    assert set(parse_te(text).entries) == entries
+    assert set(parse_te(text, SignalType.PDQ).entries) == entries
 
 
 # -- VICS -----------------------------------------------------------------------------------

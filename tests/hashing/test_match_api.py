@@ -201,15 +201,11 @@ def test_hma_raw_lookup_answers_ids_or_ids_with_distances(
     ("path", "params", "field"),
     [
         ("/m/lookup", {"signal_type": "pdq"}, "signal"),
-        ("/m/raw_lookup", {"signal": "0" * 64}, "signal_type"),
+        ("/m/raw_lookup", {"signal": "0" * 64, "signal_type": "nope"}, "signal_type"),
         ("/m/lookup", {"signal_type": "pdq", "signal": "xyz"}, "signal"),
         ("/m/lookup", {"signal_type": "nope", "signal": "0" * 64}, "signal_type"),
         ("/m/lookup", {"url": "https://example.org/a.jpg"}, "url"),
-        (
-            "/m/raw_lookup",
-            {"signal_type": "pdq", "signal": "0" * 64, "include_distance": "x"},
-            "include_distance",
-        ),
+        ("/m/lookup", {"signal": "0" * 64}, "signal_type"),
     ],
 )
 def test_hma_errors_answer_400_with_message_and_field(

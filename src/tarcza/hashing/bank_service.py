@@ -8,7 +8,7 @@ person and the time as arguments. Each change to a bank's signals is written to 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TypeVar
 
@@ -84,6 +84,8 @@ class AddResult:
     added: int
     restored: int
     unchanged: int
+    #: (what, how many) a file held that tarcza cannot match and so skipped (imports only).
+    skipped: tuple[tuple[str, int], ...] = ()
 
 
 def _info(bank: Bank, count: int) -> BankInfo:
@@ -315,19 +317,23 @@ def import_file(
     *,
     actor: str,
     now: datetime,
+    bare_type: SignalType | None = None,
 ) -> AddResult:
     """Import a whole file into a bank in one transaction, or nothing at all.
 
     Every line is validated first; if any is malformed, ImportRejected lists them (up to
-    formats.MAX_REPORTED_ERRORS, with the total) and the bank is left as it was.
+    formats.MAX_REPORTED_ERRORS, with the total) and the bank is left as it was. Items of
+    kinds tarcza cannot match (a dump's URLs, a VICS item's PhotoDNA) are skipped and counted
+    in the result. ``bare_type`` is the type of bare lines of a ``te`` file.
     """
-    parsed = formats.parse(fmt, content)
+    parsed = formats.parse(fmt, content, bare_type)
     if not parsed.ok:
         raise ImportRejected(parsed.errors, parsed.error_count)
     with db.transaction() as session:
-        return add_signals(
+        result = add_signals(
             session, name, parsed.entries, actor=actor, now=now, origin=f"import:{fmt.value}"
         )
+    return replace(result, skipped=parsed.skipped)
 
 
 def bank_entries(session: Session, name: str) -> list[Entry]:

@@ -10,7 +10,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tarcza.hashing.banks import DEFAULT_PDQ_THRESHOLD, BankKind, parse_signal_type
+from tarcza.hashing.banks import (
+    DEFAULT_PDQ_THRESHOLD,
+    BankKind,
+    InvalidSignal,
+    parse_signal_type,
+)
 from tarcza.hashing.formats import ExchangeFormat
 from tarcza.hashing.vpdq import DEFAULT_COMPARED_MATCH_PCT, DEFAULT_QUERY_MATCH_PCT
 from tarcza.services import ServicesFactory
@@ -103,6 +108,16 @@ def _import(args: argparse.Namespace, services: ServicesFactory) -> int:
     from tarcza.hashing import bank_service
     from tarcza.store.base import utcnow
 
+    bare_type = None
+    if args.type is not None:
+        if args.format != ExchangeFormat.TE.value:
+            print("tarcza: type: --type names the type of bare lines of a te file", file=sys.stderr)
+            return 1
+        try:
+            bare_type = parse_signal_type(args.type)
+        except InvalidSignal as exc:
+            print(f"tarcza: type: {exc.message}", file=sys.stderr)
+            return 1
     try:
         content = Path(args.file).read_bytes().decode("utf-8-sig")
     except OSError as exc:
@@ -113,12 +128,21 @@ def _import(args: argparse.Namespace, services: ServicesFactory) -> int:
         return 1
     with _database(services) as db:
         result = bank_service.import_file(
-            db, args.name, ExchangeFormat(args.format), content, actor=_actor(), now=utcnow()
+            db,
+            args.name,
+            ExchangeFormat(args.format),
+            content,
+            actor=_actor(),
+            now=utcnow(),
+            bare_type=bare_type,
         )
     print(
         f"{result.added} signals added, {result.restored} restored, "
         f"{result.unchanged} already in bank {args.name}"
     )
+    if result.skipped:
+        counts = ", ".join(f"{what} {count}" for what, count in result.skipped)
+        print(f"skipped (tarcza cannot match them): {counts}")
     return 0
 
 
@@ -156,7 +180,6 @@ def _set_enabled(enabled: bool) -> Handler:
 @_guarded
 def _remove(args: argparse.Namespace, services: ServicesFactory) -> int:
     from tarcza.hashing import bank_service
-    from tarcza.hashing.banks import InvalidSignal
     from tarcza.store.base import utcnow
 
     try:
@@ -220,6 +243,11 @@ def _add_bank_parsers(sub: Any) -> None:
     imp.add_argument("name")
     imp.add_argument("file")
     imp.add_argument("--format", required=True, choices=formats)
+    imp.add_argument(
+        "--type",
+        help="te: the signal type of bare lines (md5, sha1, sha256, pdq, vpdq; "
+        "python-threatexchange's names too); without it a bare line is an error",
+    )
     imp.set_defaults(func=_import)
 
     exp = cmds.add_parser("export", help="write a bank's signals")

@@ -4,12 +4,20 @@ Three formats are read and written:
 
 * ``csv``  — ``signal_type,signal,label`` with an optional header row;
 * ``te``   — the plain text python-threatexchange's local-file exchange reads: one signal a
-  line, either ``<signal_type> <signal>`` or a bare signal of one agreed type (PDQ by default);
+  line, either ``<signal_type> <signal>`` (written with python-threatexchange's names:
+  ``video_md5``, ``video_sha256``, ``pdq``, ``vpdq``) or a bare signal of a type the caller
+  names (never guessed). Lines of types tarcza does not hold (``url``, ``raw_text``,
+  ``trend_query`` … of a full dataset dump) are skipped and counted, and anything after the
+  signal on a line (``threatexchange dataset -P`` adds the collaboration and category) is
+  ignored;
 * ``vics`` — Project VIC's VICS JSON (OData: ``value`` is a list of Media, or of Cases that
-  hold Media), whose items carry ``MD5``, ``SHA1`` and an integer ``Category``.
+  hold Media), whose items carry ``MD5``, ``SHA1`` and a ``Category`` (an integer, or as
+  exports also write it, ``"1"`` or ``1.0``). Items with only hashes tarcza cannot match
+  (``PhotoDNA``, ``AlternativeHashes``) are skipped and counted.
 
 Parsers never stop at the first bad line: they report every one (up to a cap) with its line
-number, so that a whole file can be corrected at once and nothing is half-imported.
+number, so that a whole file can be corrected at once and nothing is half-imported. What a
+format holds that tarcza cannot match is never an error: ``ParseResult.skipped`` counts it.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -28,6 +37,7 @@ from tarcza.hashing.banks import (
     SignalType,
     make_entry,
     normalise_signal,
+    parse_signal_type,
 )
 
 #: How many bad lines a parse result lists; the total is always counted.
@@ -36,6 +46,17 @@ VICS_CONTEXT: Final = (
     "http://github.com/VICSDATAMODEL/ProjectVic/DataModels/2.0.xml/Default/$metadata#Media"
 )
 VICS_LABEL_PREFIX: Final = "vics:"
+#: python-threatexchange's name of each signal type (SignalType.get_name()); SHA-1 has none.
+TE_NAMES: Final = {
+    SignalType.MD5: "video_md5",
+    SignalType.SHA1: "sha1",
+    SignalType.SHA256: "video_sha256",
+    SignalType.PDQ: "pdq",
+    SignalType.VPDQ: "vpdq",
+}
+#: VICS Media keys of hashes tarcza cannot match: an item with only these is skipped.
+VICS_UNMATCHABLE: Final = ("PhotoDNA", "AlternativeHashes")
+_TYPE_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
 
 class ExchangeFormat(StrEnum):
@@ -65,6 +86,8 @@ class ParseResult:
     errors: tuple[LineError, ...] = ()
     error_count: int = 0
     duplicates: int = 0
+    #: (what, how many) of the items skipped because tarcza cannot match them, by name.
+    skipped: tuple[tuple[str, int], ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -80,6 +103,10 @@ class _Collector:
     errors: list[LineError] = field(default_factory=list)
     error_count: int = 0
     duplicates: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    def skip(self, what: str) -> None:
+        self.skipped[what] = self.skipped.get(what, 0) + 1
 
     def add(self, entry: Entry) -> None:
         key = (entry.signal_type, entry.value)
@@ -99,6 +126,7 @@ class _Collector:
             errors=tuple(self.errors),
             error_count=self.error_count,
             duplicates=self.duplicates,
+            skipped=tuple(sorted(self.skipped.items())),
         )
 
 
@@ -148,9 +176,11 @@ def to_csv(entries: Iterable[Entry]) -> str:
 # -- python-threatexchange's plain text -----------------------------------------------------
 
 
-def parse_te(text: str, default_type: SignalType = SignalType.PDQ) -> ParseResult:
-    """Read one signal a line: ``<type> <signal>``, or a bare ``<signal>`` of ``default_type``.
+def parse_te(text: str, bare_type: SignalType | None = None) -> ParseResult:
+    """Read one signal a line: ``<type> <signal> [metadata]``, or a bare ``<signal>``.
 
+    A bare signal is of ``bare_type``; without one it is an error (``untyped_signal``), never
+    a guess. A line of a type tarcza does not hold is skipped and counted under its type.
     Blank lines and lines starting with ``#`` are skipped. The file carries no labels.
     """
     out = _Collector()
@@ -161,20 +191,40 @@ def parse_te(text: str, default_type: SignalType = SignalType.PDQ) -> ParseResul
         first, _, rest = line.partition(" ")
         try:
             if rest.strip():
-                out.add(make_entry(first, rest.strip()))
+                _read_te_typed(first, rest.strip(), out)
+            elif bare_type is None:
+                message = "a signal without its type: name the type of bare lines (--type)"
+                out.error(number, "untyped_signal", message)
             else:
-                out.add(Entry(default_type, normalise_signal(default_type, first)))
+                out.add(Entry(bare_type, normalise_signal(bare_type, first)))
         except InvalidSignal as exc:
             out.error(number, exc.code, exc.message)
     return out.result()
 
 
+def _read_te_typed(name: str, rest: str, out: _Collector) -> None:
+    try:
+        kind = parse_signal_type(name)
+    except InvalidSignal:
+        if not _TYPE_NAME.fullmatch(name.lower()):
+            raise
+        out.skip(name.lower())  # url, raw_text, trend_query …: not a hash tarcza matches
+        return
+    if kind is SignalType.VPDQ:
+        end = rest.rfind("]")
+        signal = rest[: end + 1] if rest.startswith("[") and end > 0 else rest
+    else:
+        signal = rest.split()[0]  # what follows is the dump's collaboration and category
+    out.add(Entry(kind, normalise_signal(kind, signal)))
+
+
 def to_te(entries: Iterable[Entry], bare_type: SignalType | None = None) -> str:
-    """Write ``<type> <signal>`` lines, or only the bare signals of ``bare_type``."""
+    """Write ``<type> <signal>`` lines with python-threatexchange's type names, or only the
+    bare signals of ``bare_type``."""
     lines = []
     for entry in sorted(entries):
         if bare_type is None:
-            lines.append(f"{entry.signal_type.value} {entry.value}")
+            lines.append(f"{TE_NAMES[entry.signal_type]} {entry.value}")
         elif entry.signal_type is bare_type:
             lines.append(entry.value)
     return "".join(line + "\n" for line in lines)
@@ -211,13 +261,32 @@ def _vics_media(document: Any, out: _Collector) -> Iterator[tuple[str, dict[str,
             yield f"value[{i}]", item
 
 
+def _vics_category(value: object) -> int | None:
+    """A ``Category`` as an integer: 1, "1" and 1.0 alike; ValueError when not a whole number."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError(value)
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        number = int(value.strip())
+    else:
+        raise ValueError(value)
+    return number
+
+
 def _read_vics_item(where: str, media: Any, out: _Collector) -> None:
     if not isinstance(media, dict):
         out.error(None, "not_an_object", "a Media item is a JSON object", where)
         return
-    category = media.get("Category")
-    if category is not None and (isinstance(category, bool) or not isinstance(category, int)):
-        out.error(None, "invalid_category", "Category is an integer or null", f"{where}.Category")
+    try:
+        category = _vics_category(media.get("Category"))
+    except ValueError:
+        message = 'Category is a whole number (1, "1" or 1.0) or null'
+        out.error(None, "invalid_category", message, f"{where}.Category")
         return
     found = False
     for key, kind in (("MD5", SignalType.MD5), ("SHA1", SignalType.SHA1)):
@@ -231,14 +300,19 @@ def _read_vics_item(where: str, media: Any, out: _Collector) -> None:
             out.add(Entry(kind, normalise_signal(kind, value), vics_label(category)))
         except InvalidSignal as exc:
             out.error(None, exc.code, exc.message, f"{where}.{key}")
-    if not found:
+    if found:
+        return
+    other = next((key for key in VICS_UNMATCHABLE if media.get(key) not in (None, "", [])), None)
+    if other is not None:
+        out.skip(other)  # a hash tarcza cannot match: counted, never a refusal
+    else:
         out.error(None, "no_hash", "the Media item has neither MD5 nor SHA1", where)
 
 
 def parse_vics(text: str) -> ParseResult:
     """Read the MD5 and SHA1 of every Media item; ``Category`` n becomes the label ``vics:n``.
 
-    Other hashes a VICS file may carry (PhotoDNA, alternative hashes) are not read.
+    Items with only other hashes (PhotoDNA, alternative hashes) are skipped and counted.
     """
     out = _Collector()
     try:
@@ -277,12 +351,12 @@ def to_vics(entries: Iterable[Entry]) -> tuple[str, int]:
 # -- by format ------------------------------------------------------------------------------
 
 
-def parse(fmt: ExchangeFormat, text: str) -> ParseResult:
-    """Parse ``text`` in ``fmt``."""
+def parse(fmt: ExchangeFormat, text: str, bare_type: SignalType | None = None) -> ParseResult:
+    """Parse ``text`` in ``fmt``; ``bare_type`` is the type of bare lines (``te`` only)."""
     if fmt is ExchangeFormat.CSV:
         return parse_csv(text)
     if fmt is ExchangeFormat.TE:
-        return parse_te(text)
+        return parse_te(text, bare_type)
     return parse_vics(text)
 
 

@@ -81,10 +81,12 @@ class Match:
 
 @dataclass(frozen=True)
 class ItemResult:
-    """The block matches of one item; ``suppressed`` when an allow-list bank matched it."""
+    """The block matches of one item; ``suppressed`` when an allow-list bank matched it, and
+    ``withheld`` how many block matches in the asker's scope that suppression took away."""
 
     matches: tuple[Match, ...] = ()
     suppressed: bool = False
+    withheld: int = 0
 
 
 @dataclass(frozen=True)
@@ -461,9 +463,10 @@ def _video_match(row: BankSignal, bank: _BankRow, score: vpdq.VpdqScore) -> Matc
 
 
 def _decide(found: list[Match], scope: frozenset[int] | None) -> ItemResult:
-    if any(match.kind is BankKind.ALLOW for match in found):
-        return ItemResult(suppressed=True)
     visible = [m for m in found if scope is None or m.bank_id in scope]
+    if any(match.kind is BankKind.ALLOW for match in found):
+        withheld = sum(1 for m in visible if m.kind is BankKind.BLOCK)
+        return ItemResult(suppressed=True, withheld=withheld)
     visible.sort(key=lambda m: (m.distance, m.bank, m.signal_id))
     return ItemResult(matches=tuple(visible))
 

@@ -107,6 +107,11 @@ class SignalResult(BaseModel):
     signal_type: str
     signal: str
     matches: list[MatchOut]
+    suppressed_matches: int = Field(
+        default=0,
+        description="How many matches in this key's banks an allow-list bank (known benign "
+        "content, perhaps one this key cannot see) suppressed; they are not listed.",
+    )
 
 
 class MatchResponse(BaseModel):

@@ -74,6 +74,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation(request: Request, exc: RequestValidationError) -> Response:
+        if _is_hma(request):
+            # HMA answers its validation list bare, each place named without "query".
+            return JSONResponse(
+                [{**e, "loc": e["loc"][1:] or e["loc"]} for e in _clean(exc.errors())],
+                status_code=422,
+            )
         return JSONResponse({"detail": _clean(exc.errors())}, status_code=422)
 
     @app.exception_handler(Refused)
