@@ -316,6 +316,7 @@ def build(settings: Settings | None = None) -> Application:
         resolver,
         Geo(),
         after_actions=tasks.send_notices,
+        confirmed_bank=settings.confirmed_bank,
     )
     helpline = HelplineService(
         db,

@@ -118,6 +118,9 @@ class Settings(BaseSettings):
     staff_url: str = "http://127.0.0.1:8000"
 
     # --- hotline workflow ---
+    # The bank that the hashes of evidence the hotline confirms illegal join, labelled with the
+    # report (and the partner platform) they came from; "" = confirming adds to no bank.
+    confirmed_bank: str = "HOTLINE_CONFIRMED"
     # A "not illegal" finding waits for a second analyst before the item closes.
     second_review_not_illegal: bool = True
     # The agency that receives the hotline's police referrals (an agency code).

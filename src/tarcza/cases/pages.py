@@ -48,6 +48,7 @@ DONE = {
     "refer": N_("The report is referred. The other agency will accept or decline it."),
     "answer": N_("Your answer is recorded."),
     "outcome": N_("The outcome is recorded."),
+    "confirmed": N_("Confirmed: its hashes are in the hotline's confirmed bank."),
 }
 # Refusals by code, in the reader's language.
 REFUSALS = {

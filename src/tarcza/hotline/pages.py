@@ -257,3 +257,24 @@ async def assess(
             status_code=422,
         )
     return RedirectResponse(f"/staff/items/{item_id}?done=assess", status_code=303)
+
+
+# -- confirming an evidence file illegal (from the report's page) ---------------------------
+
+
+@router.post("/staff/evidence/{evidence_id}/confirm")
+async def confirm_evidence(
+    request: Request,
+    evidence_id: int,
+    hotline: Hotline,
+    principal: Annotated[Principal, Depends(require(Action.HOTLINE_ITEM_ASSESS))],
+) -> Response:
+    form = await request.form()
+    classification = form.get("classification")
+    reference, _added = await run_in_threadpool(
+        hotline.confirm_evidence,
+        principal,
+        evidence_id,
+        classification if isinstance(classification, str) else "",
+    )
+    return RedirectResponse(f"/staff/reports/{reference}?done=confirmed", status_code=303)

@@ -16,7 +16,7 @@ from tarcza.audit import service as audit
 from tarcza.crypto import KeyRing
 from tarcza.errors import Denied, NotFound, Refused
 from tarcza.hotline import actions as planning
-from tarcza.hotline import rules, schedule, stats, views
+from tarcza.hotline import confirmed, rules, schedule, stats, views
 from tarcza.hotline.deployment import Deployment
 from tarcza.hotline.models import (
     ContentItem,
@@ -68,8 +68,11 @@ class HotlineService:
         *,
         clock: Callable[[], datetime] = utcnow,
         after_actions: Callable[[], None] | None = None,
+        confirmed_bank: str = "",
     ) -> None:
         self._db = db
+        # Where the hashes of evidence the hotline confirms illegal go ("" = nowhere).
+        self._confirmed_bank = confirmed_bank
         self._keys = keyring
         self._deployment = deployment
         self._resolver = resolver
@@ -77,6 +80,21 @@ class HotlineService:
         self._clock = clock
         # Called after an assessment that queued notices commits (the app enqueues the job).
         self._after_actions = after_actions
+
+    def confirm_evidence(
+        self, principal: Principal, evidence_id: int, classification: str
+    ) -> tuple[str, int]:
+        """Confirm an evidence file illegal: its hashes join the confirmed bank (see confirmed)."""
+        with self._db.transaction() as session:
+            return confirmed.confirm_evidence(
+                session,
+                principal,
+                evidence_id,
+                classification,
+                bank=self._confirmed_bank,
+                hotline_agency=self._deployment.hotline_agency,
+                now=self._clock(),
+            )
 
     # -- access ---------------------------------------------------------------------
 

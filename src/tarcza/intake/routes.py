@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -240,9 +241,12 @@ async def create_report(
         report, uploads = await _read_multipart(request, settings, intake)
     else:
         raise HTTPException(415, "Send application/json, or multipart/form-data with files.")
+    new = report.to_new_report("partner" if partner else "api")
+    if partner is not None:  # a partner reports what happened on its own platform
+        new = replace(new, platform=new.platform or partner.name)
     receipt = await run_in_threadpool(
         intake.submit,
-        report.to_new_report("partner" if partner else "api"),
+        new,
         uploads,
         idempotency_key,
         reporter,
