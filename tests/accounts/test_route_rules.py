@@ -52,6 +52,11 @@ PUBLIC = {
     ("GET", "/m/raw_lookup"): "partner API key (HMA shape)",
     ("GET", "/api/v1/banks/{name}/changes"): "partner API key, scoped to its banks",
     ("POST", "/api/v1/feedback"): "partner API key, scoped to its banks",
+    # Quarterly open data: suppressed aggregates of finished quarters, for anyone.
+    ("GET", "/open-data"): "open data index (aggregates only)",
+    ("GET", "/open-data/{quarter}/datapackage.json"): "open data (suppressed aggregates)",
+    ("GET", "/open-data/{quarter}/{table}.csv"): "open data (suppressed aggregates)",
+    ("GET", "/open-data/{quarter}/{table}.json"): "open data (suppressed aggregates)",
     # Signing in cannot need a session.
     ("GET", "/staff/login"): "sign in",
     ("POST", "/staff/login"): "sign in",

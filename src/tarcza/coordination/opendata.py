@@ -110,6 +110,10 @@ def quarter_table(table: Table) -> Table:
     return Table(table.name, tuple(table.columns[i] for i in keep), rows, table.chart)
 
 
+class NoSuchTable(NotFound):
+    detail = "No table of this name: datapackage.json lists them."
+
+
 def tables(figures: NationalFigures) -> list[Table]:
     return [quarter_table(t) for t in figures.tables]
 
@@ -118,7 +122,7 @@ def table_named(figures: NationalFigures, name: str) -> Table:
     try:
         return quarter_table(figures.table(name))
     except KeyError:
-        raise NoSuchQuarter() from None
+        raise NoSuchTable() from None
 
 
 def field_of(column: str, threshold: int) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from pathlib import Path
 from tarcza.accounts.permissions import Action, AgencyKind, Principal, Relation, permits
 from tarcza.audit import service as audit
 from tarcza.coordination.service import CoordinationService, NotTheCoordinator
+from tarcza.coordination.tracker import Tracker, TrackerSource
 from tarcza.errors import Denied, NotFound, Refused
 from tarcza.store.base import utcnow
 from tarcza.store.engine import Database
@@ -31,42 +32,6 @@ from tarcza.store.engine import Database
 LANGUAGES = ("pl", "en")
 _MONTH = re.compile(r"\d{4}-\d{2}")
 _FILE = re.compile(r"national-(\d{4}-\d{2})-(pl|en)\.pdf")
-
-
-@dataclass(frozen=True)
-class TrackedCapability:
-    """One MNR capability as the report shows it."""
-
-    number: int
-    name_pl: str
-    name_en: str
-    phase: int
-    open_actions: int
-    overdue: tuple[str, ...]  # the titles of its actions open past their due day
-    evidence: str
-
-
-@dataclass(frozen=True)
-class TrackerChange:
-    """One field of the tracker changed during the month (from its history)."""
-
-    capability: int
-    field: str
-    old: str | None
-    new: str | None
-    agency: str
-    at: datetime
-    action: str | None  # the action's title when the change was to an action
-
-
-@dataclass(frozen=True)
-class Tracker:
-    capabilities: tuple[TrackedCapability, ...]
-    changes: tuple[TrackerChange, ...]
-
-
-# (first day of the month, first day after it, the day overdue is judged) -> the tracker
-TrackerSource = Callable[[date, date, date], Tracker]
 
 
 @dataclass(frozen=True)

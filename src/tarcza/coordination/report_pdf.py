@@ -15,9 +15,9 @@ from typing import Any
 
 from tarcza.coordination.charts import PALETTE, series_of
 from tarcza.coordination.pages import SECTIONS, labeller
-from tarcza.coordination.report import Tracker
 from tarcza.coordination.service import NationalFigures
 from tarcza.coordination.tables import Shown, Table
+from tarcza.coordination.tracker import Tracker
 from tarcza.web import i18n
 from tarcza.web.i18n import N_
 
@@ -123,11 +123,11 @@ class _Pdf:
                 pdf.set_xy(left + length + 1, y + s * bar - 0.4)
                 pdf.cell(20, bar, _text(value))
             y += len(series) * bar + gap
-        for s in series:  # the legend: a swatch of each colour and its words
-            pdf.set_fill_color(*_rgb(colours[s]))
+        for one in series:  # the legend: a swatch of each colour and its words
+            pdf.set_fill_color(*_rgb(colours[one]))
             pdf.rect(left, y + 1, 4, 3, style="F")
             pdf.set_xy(left + 5, y + 0.5)
-            pdf.cell(100, 4, _safe(label(s)))
+            pdf.cell(100, 4, _safe(label(one)))
             y += 5
         pdf.set_fill_color(255, 255, 255)
         pdf.set_y(y + 2)

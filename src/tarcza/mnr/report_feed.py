@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, time
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tarcza.coordination.report import TrackedCapability, Tracker, TrackerChange
+from tarcza.coordination.tracker import TrackedCapability, Tracker, TrackerChange
 from tarcza.mnr import rules
 from tarcza.mnr.models import MnrAction, MnrCapability, MnrChange
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from tarcza.accounts.models import Agency
 from tarcza.accounts.permissions import AgencyKind, Principal
 from tarcza.audit import service as audit
-from tarcza.coordination.report import Tracker
+from tarcza.coordination.tracker import Tracker
 from tarcza.errors import Denied, NotFound, Refused
 from tarcza.mnr import reading, report_feed, rules
 from tarcza.mnr.catalogue import load_catalogue
