@@ -6,12 +6,10 @@ that the report must never show; an MNR action overdue and a phase changed in Ma
 
 from __future__ import annotations
 
-import io
 import re
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-import pypdf
 import pytest
 from sqlalchemy import select
 
@@ -24,6 +22,7 @@ from tarcza.mnr.service import MnrService
 from tarcza.mnr.views import CapabilityChange, NewAction
 from tarcza.store.engine import Database
 from tests.coordination.seed import seed
+from tests.support.pdf import text_of
 
 COORDINATOR = Principal(1, "maria", "ministry", AgencyKind.COORDINATOR, Role.COORDINATOR, True)
 SUPERVISOR = Principal(2, "halina", "hotline", AgencyKind.HOTLINE, Role.SUPERVISOR, True)
@@ -36,10 +35,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-def text_of(pdf: bytes) -> str:
-    return "\n".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(pdf)).pages)
 
 
 def service(db: Database, tmp_path: Path, clock: Clock) -> ReportService:

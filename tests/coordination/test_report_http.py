@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-import pypdf
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -16,6 +14,7 @@ from sqlalchemy import select
 from tarcza.accounts.permissions import Role
 from tarcza.audit.models import AuditEntry
 from tests.coordination.seed import seed
+from tests.support.pdf import text_of
 from tests.support.staff import add_agencies, add_staff, context, sign_in
 
 PAGE = "/staff/national/reports"
@@ -49,7 +48,7 @@ def test_the_coordinator_generates_and_downloads_a_report(
 
     pdf = coordinator.get("/staff/national/reports/2026-03/en.pdf")
     assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
-    text = pypdf.PdfReader(io.BytesIO(pdf.content)).pages[0].extract_text()
+    text = text_of(pdf.content, pages=1)
     assert "Monthly report: national figures, March 2026" in text
     with context(client).db.sessions() as session:
         actions = session.scalars(
@@ -109,7 +108,7 @@ def test_the_cli_writes_a_months_report(tmp_path: Path) -> None:
     done = tarcza("coordination", "report", "--month", "2026-03", "--lang", "pl", "--out", str(out))
     assert done.returncode == 0, done.stderr
     assert "written to" in done.stdout
-    text = pypdf.PdfReader(out).pages[0].extract_text()
+    text = text_of(out.read_bytes(), pages=1)
     assert "Raport miesięczny: krajowe dane, marzec 2026" in text
     bad = tarcza("coordination", "report", "--month", "2099-01", "--out", str(out))
     assert bad.returncode == 2 and "--month" in bad.stderr and "Traceback" not in bad.stderr
