@@ -112,3 +112,19 @@ def test_the_cli_writes_a_months_report(tmp_path: Path) -> None:
     assert "Raport miesięczny: krajowe dane, marzec 2026" in text
     bad = tarcza("coordination", "report", "--month", "2099-01", "--out", str(out))
     assert bad.returncode == 2 and "--month" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_the_workers_tick_makes_last_months_report_once(client: TestClient) -> None:
+    ctx = context(client)
+    folder = ctx.settings.var_dir / "reports"
+    ctx.monthly_report()
+    made = sorted(p.name for p in folder.iterdir())
+    assert len(made) == 2 and made[0].endswith("-en.pdf") and made[1].endswith("-pl.pdf")
+    stamps = [p.stat().st_mtime_ns for p in sorted(folder.iterdir())]
+    ctx.monthly_report()  # the next tick finds it made
+    assert [p.stat().st_mtime_ns for p in sorted(folder.iterdir())] == stamps
+    with ctx.db.sessions() as session:
+        made_by = session.scalars(
+            select(AuditEntry.actor).where(AuditEntry.action == "coordination.report_generated")
+        ).all()
+    assert made_by == ["system:jobs"]

@@ -53,6 +53,15 @@ def _text(value: Shown) -> str:
     return str(value)
 
 
+def _shown(column: str, value: Shown) -> str:
+    """A cell as the page words it: times in hours, a share in per cent."""
+    if isinstance(value, int | float) and column.endswith("_seconds"):
+        return f"{value / 3600:.1f} h"
+    if isinstance(value, int | float) and column == "share":
+        return f"{round(value * 100)}%"
+    return _text(value)
+
+
 def _delta(current: Shown, previous: Shown) -> str:
     if isinstance(current, int | float) and isinstance(previous, int | float):
         change = current - previous
@@ -182,7 +191,7 @@ def _grid(table: Table, label: Callable[[str], str], _: Callable[[str], str]) ->
     header = ["", *(label(c) for c in columns), *([_("Difference")] if periods else [])]
     rows = []
     for row in table.rows:
-        cells = [_text(v) for v in row.cells]
+        cells = [_shown(c, v) for c, v in zip(columns, row.cells, strict=True)]
         if periods:
             cells.append(_delta(row.cells[0], row.cells[1]))
         rows.append([label(row.key), *cells])
