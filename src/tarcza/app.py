@@ -31,6 +31,7 @@ from tarcza.alerts.tasks import register as register_alerts
 from tarcza.cases.evidence_package import EvidencePackages, HeldPackages
 from tarcza.cases.service import CaseService
 from tarcza.config import ConfigError, Keys, Settings, load_keys, load_settings
+from tarcza.coordination.report import ReportService
 from tarcza.coordination.service import CoordinationService
 from tarcza.crypto import KeyRing
 from tarcza.hashing.budget import DECODE_BUDGET, return_large_frees_to_the_os
@@ -102,6 +103,7 @@ class Application:
     helpline: HelplineService
     mnr: MnrService
     coordination: CoordinationService
+    reports: ReportService
     audit_log: AuditLogReader
     resolver: AddressResolver
     mail_catcher: MailCatcher | None
@@ -136,6 +138,14 @@ class Application:
             self.expire_records()
             self.expire_partner_reports()
             self.refresh_figures()
+            self.monthly_report()
+
+    def monthly_report(self) -> None:
+        """Make last month's report for the interministerial team, once it is over."""
+        try:
+            self.reports.due()
+        except Exception:
+            logging.getLogger("tarcza.jobs").exception("monthly report not made")
 
     def expire_partner_reports(self) -> None:
         """Delete the partners' /ispws reports left unfinished too long (with their files)."""
@@ -344,6 +354,10 @@ def build(settings: Settings | None = None) -> Application:
         threshold=settings.suppress_below,
         max_age=timedelta(minutes=settings.figures_max_age_minutes),
     )
+    # The monthly report: the national figures and the tracker (which sits above them).
+    reports = ReportService(
+        coordination, db, Path(settings.var_dir) / "reports", tracker=mnr.for_report
+    )
     audit_log = AuditLogReader(
         db, keys.audit_signing_key, oversight_agencies=settings.oversight_agencies
     )
@@ -371,6 +385,7 @@ def build(settings: Settings | None = None) -> Application:
             HelplineService: helpline,
             MnrService: mnr,
             CoordinationService: coordination,
+            ReportService: reports,
             AuditLogReader: audit_log,
             AlertService: alerts,
             SharedRates: rates,
@@ -397,6 +412,7 @@ def build(settings: Settings | None = None) -> Application:
         helpline=helpline,
         mnr=mnr,
         coordination=coordination,
+        reports=reports,
         audit_log=audit_log,
         resolver=resolver,
         mail_catcher=catcher,
@@ -466,6 +482,7 @@ def web(application: Application, *, close_on_shutdown: bool = True) -> FastAPI:
     from tarcza.alerts import routes as alert_routes
     from tarcza.cases import pages as case_pages
     from tarcza.cases import routes as case_routes
+    from tarcza.coordination import open_pages, report_pages
     from tarcza.coordination import pages as coordination_pages
     from tarcza.coordination import routes as coordination_routes
     from tarcza.hashing import hma_routes
@@ -555,8 +572,10 @@ def web(application: Application, *, close_on_shutdown: bool = True) -> FastAPI:
         mnr_routes.router,
         mnr_pages.router,
         coordination_routes.router,
+        report_pages.router,
         coordination_pages.router,
         platform_routes.router,
+        open_pages.router,
     ):
         app.include_router(router)
     if application.mail_catcher is not None:  # development only: production refuses "catch"

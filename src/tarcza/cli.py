@@ -560,6 +560,9 @@ def build_parser() -> argparse.ArgumentParser:
     from tarcza.accounts.commands import add_parsers as add_account_parsers
 
     add_account_parsers(sub)
+    from tarcza.coordination.commands import add_parsers as add_coordination_parsers
+
+    add_coordination_parsers(sub)
     jobs = sub.add_parser("jobs", help="background jobs: notices and re-checks")
     jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True)
     worker = jobs_sub.add_parser("worker", help="run jobs from the queue until stopped")

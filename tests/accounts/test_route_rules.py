@@ -65,6 +65,11 @@ PUBLIC = {
     ("POST", "/ispws/finish"): "partner API key (HTTP Basic, CyberTipline shape)",
     ("POST", "/ispws/retract"): "partner API key (HTTP Basic, CyberTipline shape)",
     ("GET", "/ispws/reports/{report_id}"): "partner API key, its own reports only",
+    # Quarterly open data: suppressed aggregates of finished quarters, for anyone.
+    ("GET", "/open-data"): "open data index (aggregates only)",
+    ("GET", "/open-data/{quarter}/datapackage.json"): "open data (suppressed aggregates)",
+    ("GET", "/open-data/{quarter}/{table}.csv"): "open data (suppressed aggregates)",
+    ("GET", "/open-data/{quarter}/{table}.json"): "open data (suppressed aggregates)",
     # Signing in cannot need a session.
     ("GET", "/staff/login"): "sign in",
     ("POST", "/staff/login"): "sign in",

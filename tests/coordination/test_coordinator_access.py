@@ -20,23 +20,22 @@ from tarcza.intake.models import Report
 from tests.coordination.seed import seed
 from tests.support.staff import add_agencies, add_staff, context, sign_in
 
-AGGREGATES = {
-    Action.STATS_AGGREGATE_READ,
-    Action.HOTLINE_STATS_READ,
-    # The MNR tracker: the programme's capabilities, evidence and actions (no person's record).
-    Action.MNR_TRACKER_READ,
-    Action.MNR_PROGRESS_UPDATE,
-    Action.MNR_TRACKER_MANAGE,
-}
+AGGREGATES = {Action.STATS_AGGREGATE_READ, Action.HOTLINE_STATS_READ}
+# The MNR tracker: institutions' accounts of their own work and aggregates, no person's record.
+TRACKER = {Action.MNR_TRACKER_READ, Action.MNR_PROGRESS_UPDATE, Action.MNR_TRACKER_MANAGE}
 # Pages and answers of counts only, or of the person themself.
 ALLOWED = {
     "/staff/national",
     "/api/v1/stats/national",
     "/api/v1/stats/national/tables/{name}.csv",
     "/api/v1/stats/national/tables/{name}.json",
-    "/staff/stats",
-    "/api/v1/staff/stats",
+    "/staff/national/reports",  # the monthly reports of the national figures
+    "/staff/national/reports/{month}/{language}.pdf",
     "/staff/hotline/stats",
+    "/staff/mnr",  # the tracker (capabilities, evidence, actions), counts suppressed
+    "/staff/mnr/{number}",
+    "/api/v1/mnr/capabilities",
+    "/api/v1/mnr/capabilities/{number}",
     "/api/v1/stats/hotline",
     "/staff",
     "/staff/account",
@@ -46,16 +45,11 @@ ALLOWED = {
     "/staff/login/enrol",
     "/staff/logout",
     "/api/v1/openapi.json",  # the API's description, public
-    # The MNR tracker: capabilities, their evidence and actions, and aggregate indicators.
-    "/staff/mnr",
-    "/staff/mnr/{number}",
-    "/api/v1/mnr/capabilities",
-    "/api/v1/mnr/capabilities/{number}",
 }
 
 
 def test_the_coordinators_role_holds_aggregate_actions_only() -> None:
-    assert set(GRANTS[Role.COORDINATOR]) <= AGGREGATES
+    assert set(GRANTS[Role.COORDINATOR]) <= AGGREGATES | TRACKER
 
 
 def test_no_record_route_answers_the_coordinator(client: TestClient) -> None:

@@ -36,6 +36,9 @@ STAFF_MENU = (
 # Entries for people of one kind of agency only (a supervisor holds the action for their own
 # agency's figures; the national ones are the coordinator's).
 ONLY_KIND = {"/staff/national": AgencyKind.COORDINATOR}
+# Entries not for people of one kind of agency: the old counts of /staff/stats are not
+# suppressed, so the coordinator reads the national figures instead.
+NOT_KIND = {"/staff/stats": AgencyKind.COORDINATOR}
 
 
 def staff_menu(
@@ -50,6 +53,7 @@ def staff_menu(
         if holds(staff, action)
         and (pages is None or href in pages)
         and ONLY_KIND.get(href, staff.agency_kind) is staff.agency_kind
+        and NOT_KIND.get(href) is not staff.agency_kind
     ]
     return [*entries, ("/staff/account", N_("My account"))]
 

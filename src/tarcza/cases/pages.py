@@ -16,7 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 
 from tarcza.accounts.access import require
-from tarcza.accounts.permissions import Action, Principal
+from tarcza.accounts.permissions import Action, AgencyKind, Principal
 from tarcza.cases import rules
 from tarcza.cases.evidence_package import (
     DECRYPT_COMMAND,
@@ -600,5 +600,7 @@ async def figures_page(
     cases: Cases,
     principal: Annotated[Principal, Depends(require(Action.STATS_AGGREGATE_READ))],
 ) -> Response:
+    if principal.agency_kind is AgencyKind.COORDINATOR:  # its counts are not suppressed
+        return RedirectResponse("/staff/national", status_code=303)
     figures = await run_in_threadpool(cases.figures, principal)
     return _render(request, "figures.html", {"figures": figures})

@@ -67,6 +67,12 @@ class ReportNotFound(NotFound):
     """No such report — or none this person may see (the same answer)."""
 
 
+class NationalFiguresInstead(Denied):
+    """These counts are not suppressed: the coordinator reads the national figures."""
+
+    detail = "Read the national figures (/api/v1/stats/national): small counts suppressed."
+
+
 class ActionDenied(Denied):
     """The person sees the record but may not do this to it (403)."""
 
@@ -1034,6 +1040,8 @@ class CaseService:
         """
         if not permits(principal, Action.STATS_AGGREGATE_READ, Relation.OWN):
             raise ActionDenied()
+        if principal.agency_kind is AgencyKind.COORDINATOR:
+            raise NationalFiguresInstead()
         national = principal.role is Role.COORDINATOR
         reports = None if national else self._visible_to(principal)
         referrals = (

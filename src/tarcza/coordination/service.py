@@ -112,6 +112,13 @@ class CoordinationService:
             raise Denied()
         if principal.agency_kind is not AgencyKind.COORDINATOR:
             raise NotTheCoordinator()
+        return self.published(start, end, every)
+
+    def published(
+        self, start: str | None = None, end: str | None = None, every: str | None = None
+    ) -> NationalFigures:
+        """The same suppressed figures without a reader: for the monthly report and the open
+        data, which publish aggregates only (their callers decide who receives them)."""
         now = self._clock()
         window = window_of(start, end, every, now.date())
         key = snapshots.key_of(window, self._threshold)

@@ -11,7 +11,7 @@ The capabilities are seeded from the shipped catalogue on first use.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session
 from tarcza.accounts.models import Agency
 from tarcza.accounts.permissions import AgencyKind, Principal
 from tarcza.audit import service as audit
+from tarcza.coordination.tracker import Tracker
 from tarcza.errors import Denied, NotFound, Refused
-from tarcza.mnr import reading, rules
+from tarcza.mnr import reading, report_feed, rules
 from tarcza.mnr.catalogue import load_catalogue
 from tarcza.mnr.models import MnrAction, MnrCapability, MnrChange, MnrDomain
 from tarcza.mnr.views import (
@@ -145,6 +146,12 @@ class MnrService:
         return shown
 
     # -- reading ----------------------------------------------------------------------------
+
+    def for_report(self, since: date, until: date, today: date) -> Tracker:
+        """The tracker for the coordinator's monthly report (its service checks who asks)."""
+        reading.seed(self._db, load_catalogue(self._codes), self._clock())
+        with self._db.reading() as session:
+            return report_feed.tracker(session, since, until, today)
 
     def overview(self, principal: Principal) -> list[DomainView]:
         """The six domains with their capabilities, phases, action counts and indicators."""
