@@ -238,7 +238,8 @@ def test_partner_lookups_answer_vpdq_by_the_algorithm(
     assert outside_scope["matches"] == [] and unrelated["matches"] == []
     hma = client.get("/m/lookup", params={"signal_type": "vpdq", "signal": cut}, headers=headers)
     assert hma.status_code == 200
-    assert hma.json() == {"KNOWN": [{"bank_content_id": known_id, "distance": "0"}]}
+    # As HMA writes a vPDQ match: the query's and the bank video's matching frame shares.
+    assert hma.json() == {"KNOWN": [{"bank_content_id": known_id, "distance": "100%[18%]"}]}
     bad = client.post(
         "/api/v1/match",
         json={"signals": [{"signal_type": "vpdq", "signal": json.dumps(["x,1,0"])}]},
