@@ -117,8 +117,8 @@ def group_cpu(pgid: int) -> float:
     return sum(_cpu_of(pid) for pid in _pids() if _pgid(pid) == pgid)
 
 
-def pids_cpu(pids: list[int]) -> float:
-    return sum(_cpu_of(pid) for pid in pids)
+def pids_cpu(pids: list[int]) -> dict[int, float]:
+    return {pid: _cpu_of(pid) for pid in pids}
 
 
 def _pids() -> list[int]:
@@ -154,18 +154,19 @@ def backends(db: object, name: str) -> list[int]:
 
 def one_round(port: int, pgid: int, variant: str, db: object, name: str | None, args) -> Tally:  # type: ignore[no-untyped-def]
     pg_before = backends(db, name) if name else []
-    cpu0, pg0 = group_cpu(pgid), pids_cpu(pg_before)
+    cpu0, pg0 = group_cpu(pgid), pids_cpu(pg_before)  # backends by pid
     tally = asyncio.run(load(port, variant, args))
     cpu1 = group_cpu(pgid)
     pg_after = backends(db, name) if name else []
     # Backends that came and went between the readings are missed; the pools keep them open.
     pg1 = pids_cpu(pg_after)
+    db_cpu = sum(cpu - pg0.get(pid, 0.0) for pid, cpu in pg1.items())
     ok = tally.codes.count(201)
     ms = sorted(x * 1000 for x in tally.lat)
     q = statistics.quantiles(ms, n=100)
     rate = ok / args.seconds
     total = len(tally.references) or 1
-    pg_note = f"  db CPU {1000 * (pg1 - pg0) / total:.2f} ms/report" if name else ""
+    pg_note = f"  db CPU {1000 * db_cpu / total:.2f} ms/report" if name else ""
     print(
         f"  {variant:8} 201s {ok:6}  other {len(tally.codes) - ok:4}  {rate:6.0f} reports/s  "
         f"p50 {q[49]:6.1f}  p90 {q[89]:6.1f}  p99 {q[98]:6.1f}  max {ms[-1]:6.1f} ms  "
