@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from tarcza.audit import service as audit
@@ -148,6 +149,7 @@ def test_a_failing_audit_append_leaves_no_report_and_no_evidence_file(
         raise RuntimeError("audit log unavailable")
 
     monkeypatch.setattr(audit, "append", broken_append)  # the module the service calls
+    monkeypatch.setattr(audit, "append_and_commit", broken_append)  # its last act
 
     with pytest.raises(RuntimeError, match="audit log unavailable"):
         intake.service.submit(
@@ -161,35 +163,75 @@ def test_a_failing_audit_append_leaves_no_report_and_no_evidence_file(
 def test_a_database_error_at_the_last_insert_leaves_nothing_behind(
     intake: Intake, db: Database
 ) -> None:
-    def fail_on_audit_insert(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if statement.lstrip().upper().startswith("INSERT INTO AUDIT_LOG"):
-            raise RuntimeError("disk full")
-
-    event.listen(db.engine, "before_cursor_execute", fail_on_audit_insert)
+    # The database itself refuses the audit entry (on PostgreSQL the entry, its chaining and
+    # the COMMIT are one message to the database: no hook in the application sees it).
+    with db.transaction() as session:
+        for statement in _REFUSE_AUDIT[db.dialect]:
+            session.execute(text(statement))
     try:
-        with pytest.raises(RuntimeError, match="disk full"):
+        with pytest.raises(DBAPIError, match="disk full"):
             intake.service.submit(new_report(), [Upload("files[0]", png())])
     finally:
-        event.remove(db.engine, "before_cursor_execute", fail_on_audit_insert)
+        with db.transaction() as session:
+            session.execute(
+                text(
+                    "DROP TRIGGER refuse_audit ON audit_log"
+                    if db.dialect == "postgresql"
+                    else "DROP TRIGGER refuse_audit"
+                )
+            )
 
     assert rows(db, Report) == rows(db, Evidence) == rows(db, AuditEntry) == 0
     assert files_on_disk(intake.settings) == []
 
 
+_REFUSE_AUDIT = {
+    "sqlite": [
+        "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log "
+        "BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+    ],
+    "postgresql": [
+        "CREATE OR REPLACE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'disk full'; END $$",
+        "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log "
+        "FOR EACH ROW EXECUTE FUNCTION refuse_audit()",
+    ],
+}
+
+
 def test_a_failing_commit_gives_no_receipt_and_leaves_nothing_behind(
     intake: Intake, db: Database
 ) -> None:
-    def refuse_commit(session: Session) -> None:
-        raise RuntimeError("commit refused")
+    if db.dialect == "postgresql":
+        # The COMMIT goes with the audit entry: the database refuses it (a deferred check).
+        setup = [
+            "CREATE OR REPLACE FUNCTION refuse_commit() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'commit refused'; END $$",
+            "CREATE CONSTRAINT TRIGGER refuse_commit AFTER INSERT ON reports "
+            "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_commit()",
+        ]
+        with db.transaction() as session:
+            for statement in setup:
+                session.execute(text(statement))
+        try:
+            with pytest.raises(DBAPIError, match="commit refused"):
+                intake.service.submit(new_report(), [Upload("files[0]", png())])
+        finally:
+            with db.transaction() as session:
+                session.execute(text("DROP TRIGGER refuse_commit ON reports"))
+    else:
 
-    event.listen(db.sessions, "before_commit", refuse_commit)
-    try:
-        with pytest.raises(RuntimeError, match="commit refused"):
-            intake.service.submit(new_report(), [Upload("files[0]", png())])
-    finally:
-        event.remove(db.sessions, "before_commit", refuse_commit)
+        def refuse_commit(session: Session) -> None:
+            raise RuntimeError("commit refused")
 
-    assert rows(db, Report) == rows(db, Evidence) == 0
+        event.listen(db.sessions, "before_commit", refuse_commit)
+        try:
+            with pytest.raises(RuntimeError, match="commit refused"):
+                intake.service.submit(new_report(), [Upload("files[0]", png())])
+        finally:
+            event.remove(db.sessions, "before_commit", refuse_commit)
+
+    assert rows(db, Report) == rows(db, Evidence) == rows(db, AuditEntry) == 0
     assert files_on_disk(intake.settings) == []
 
 

@@ -85,6 +85,49 @@ def entry_hash(
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
+@dataclass(frozen=True)
+class BodyParts:
+    """An entry's hashed body with its predecessor's hash and its seq left out.
+
+    ``before_prev + prev_hash + before_seq + str(seq) + after_seq`` is the body that
+    :func:`entry_hash` hashes: a database can then chain the entry to its head itself.
+    """
+
+    before_prev: str
+    before_seq: str
+    after_seq: str
+
+
+def body_parts(
+    *,
+    created_at: datetime,
+    actor: str,
+    agency: str | None,
+    action: str,
+    subject_type: str,
+    subject_id: str,
+    reason: str | None,
+    details: str,
+) -> BodyParts:
+    """The body of :func:`entry_hash` around the two fields only the chain's head decides."""
+
+    def field(key: str, value: Any) -> str:
+        return f"{canonical_json({key: value})[1:-1]}"
+
+    first = (
+        ("action", action),
+        ("actor", actor),
+        ("agency", agency),
+        ("at", timestamp(created_at)),
+        ("details", details),
+    )
+    return BodyParts(
+        before_prev="{" + ",".join(field(k, v) for k, v in first) + ',"prev":"',
+        before_seq=f'",{field("reason", reason)},"seq":',
+        after_seq=f",{field('subject_id', subject_id)},{field('subject_type', subject_type)}}}",
+    )
+
+
 def recompute(entry: Entry) -> str:
     """The hash ``entry`` should carry given its stored fields."""
     return entry_hash(

@@ -1,4 +1,19 @@
-"""Appending to and verifying the audit log."""
+"""Appending to and verifying the audit log.
+
+One chain, one writer at a time: an appender holds the chain's lock from reading the head until
+its transaction ends. On PostgreSQL the time a lock is held must not include the application's
+own turns (a busy server process may not run for milliseconds, and every other writer would
+wait): the lock, the head and the new entry are one message, the entry's hash computed by the
+database from the head (see ``chain.body_parts``); :func:`append_and_commit` sends the COMMIT in
+the same message, so the lock is held only while the database works (issue 16).
+
+Nor is it held while the commit is flushed to disk: that COMMIT is asynchronous (it releases the
+lock at once), and the same message then commits a transaction of its own synchronously, whose
+flush carries the WAL before it, ours included. The caller hears back only after that flush, so
+what it acknowledges is durable; commits queued behind one another flush together. A crash
+before the flush loses the transaction and every later one (WAL is replayed in order), never an
+entry that a surviving entry chains to.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +21,9 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+import psycopg
+from psycopg import sql
+from sqlalchemy import exc, select, text
 from sqlalchemy.orm import Session
 
 from tarcza.audit import chain
@@ -26,6 +43,33 @@ def _lock_chain(session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_CHAIN_LOCK})
 
 
+# The lock, then (a new snapshot, which sees the last commit under the lock) the head and the new
+# entry chained to it; the statements are sent together, with literals (simple query protocol).
+_PG_APPEND = """
+SELECT pg_advisory_xact_lock({lock});
+WITH last AS (SELECT seq, entry_hash FROM audit_log ORDER BY seq DESC LIMIT 1),
+head AS (SELECT coalesce(max(seq), 0) AS seq, coalesce(max(entry_hash), {genesis}) AS hash
+         FROM last)
+INSERT INTO audit_log (seq, created_at, actor, agency, action, subject_type, subject_id,
+                       reason, details, prev_hash, entry_hash)
+SELECT head.seq + 1, {created_at}, {actor}, {agency}, {action}, {subject_type}, {subject_id},
+       {reason}, {details}, head.hash,
+       encode(sha256(convert_to(
+           {before_prev} || head.hash || {before_seq} || (head.seq + 1)::text || {after_seq},
+           'UTF8')), 'hex')
+FROM head
+RETURNING seq, prev_hash, entry_hash
+"""
+
+# append_and_commit: the transaction commits without waiting for the disk (the lock goes at once),
+# then a transaction that takes an id commits synchronously: its flush carries ours.
+_PG_ASYNC = "SET LOCAL synchronous_commit = off;\n"
+_PG_COMMIT_DURABLY = """;
+COMMIT;
+SELECT pg_current_xact_id()
+"""
+
+
 def append(
     session: Session,
     *,
@@ -42,36 +86,93 @@ def append(
 
     Call it last before committing: the chain lock is held until the commit.
     """
+    fields = {
+        "created_at": now,
+        "actor": actor,
+        "agency": agency,
+        "action": action,
+        "subject_type": subject_type,
+        "subject_id": subject_id,
+        "reason": reason,
+        "details": chain.canonical_json(details or {}),
+    }
+    if session.get_bind().dialect.name == "postgresql":
+        return _append_pg(session, fields, commit=False)
+    return _append_orm(session, fields)
+
+
+def append_and_commit(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    subject_type: str,
+    subject_id: str,
+    now: datetime,
+    agency: str | None = None,
+    reason: str | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> AuditEntry:
+    """Append as :func:`append` does, as the last act of the caller's transaction, and commit.
+
+    On PostgreSQL the COMMIT goes with the entry (the chain's lock is never held while the
+    application runs); the caller's ``session.commit()`` then finds nothing to do. Elsewhere the
+    caller's commit commits. Nothing may be written in the session after this.
+    """
+    fields = {
+        "created_at": now,
+        "actor": actor,
+        "agency": agency,
+        "action": action,
+        "subject_type": subject_type,
+        "subject_id": subject_id,
+        "reason": reason,
+        "details": chain.canonical_json(details or {}),
+    }
+    if session.get_bind().dialect.name == "postgresql":
+        return _append_pg(session, fields, commit=True)
+    return _append_orm(session, fields)
+
+
+def _append_pg(session: Session, fields: dict[str, Any], *, commit: bool) -> AuditEntry:
+    session.flush()  # the transaction's other rows go first (and commit with the entry)
+    parts = chain.body_parts(**fields)
+    text_ = _PG_ASYNC + _PG_APPEND + _PG_COMMIT_DURABLY if commit else _PG_APPEND
+    statement = sql.SQL(text_).format(
+        lock=sql.Literal(_PG_CHAIN_LOCK),
+        genesis=sql.Literal(chain.GENESIS),
+        before_prev=sql.Literal(parts.before_prev),
+        before_seq=sql.Literal(parts.before_seq),
+        after_seq=sql.Literal(parts.after_seq),
+        **{k: sql.Literal(v) for k, v in fields.items()},
+    )
+    connection = session.connection().connection.driver_connection
+    with connection.cursor() as cursor:  # type: ignore[union-attr]
+        try:
+            cursor.execute(statement, prepare=False)
+        except psycopg.Error as error:  # raised as SQLAlchemy raises every other driver error
+            raise exc.DBAPIError.instance(
+                "audit append", None, error, psycopg.Error, ismulti=False
+            ) from error
+        row = None
+        while row is None:  # one result per statement: the entry's is the one with its hash
+            names = [c.name for c in cursor.description or ()]
+            if "entry_hash" in names:
+                row = cursor.fetchone()
+            elif not cursor.nextset():
+                raise RuntimeError("the audit entry was not returned")
+    seq, prev_hash, entry_hash = row
+    return AuditEntry(seq=seq, prev_hash=prev_hash, entry_hash=entry_hash, **fields)
+
+
+def _append_orm(session: Session, fields: dict[str, Any]) -> AuditEntry:
     _lock_chain(session)
     head = session.execute(
         select(AuditEntry.seq, AuditEntry.entry_hash).order_by(AuditEntry.seq.desc()).limit(1)
     ).first()
     seq, prev_hash = (head[0] + 1, head[1]) if head else (1, chain.GENESIS)
-    details_json = chain.canonical_json(details or {})
-    entry = AuditEntry(
-        seq=seq,
-        created_at=now,
-        actor=actor,
-        agency=agency,
-        action=action,
-        subject_type=subject_type,
-        subject_id=subject_id,
-        reason=reason,
-        details=details_json,
-        prev_hash=prev_hash,
-    )
-    entry.entry_hash = chain.entry_hash(
-        seq=seq,
-        created_at=now,
-        actor=actor,
-        agency=agency,
-        action=action,
-        subject_type=subject_type,
-        subject_id=subject_id,
-        reason=reason,
-        details=details_json,
-        prev_hash=prev_hash,
-    )
+    entry = AuditEntry(seq=seq, prev_hash=prev_hash, **fields)
+    entry.entry_hash = chain.entry_hash(seq=seq, prev_hash=prev_hash, **fields)
     session.add(entry)
     session.flush()
     return entry

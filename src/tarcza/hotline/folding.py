@@ -3,6 +3,12 @@
 Called inside the intake's transaction (the composition root hands ``fold_report_urls`` to the
 intake service), so a report and its items are committed together. Concurrent reports of the
 same new URL both succeed: the item is inserted with ON CONFLICT DO NOTHING and then read back.
+
+Many reports naming one URL must not queue on its row: a report takes no lock on an item it
+folds into, except once per ``LAST_REPORTED_GRAIN`` when it moves ``last_reported_at`` on (so
+that column is exact to that grain; the exact moments are the links' ``reported_at``). On
+PostgreSQL a URL costs one statement: find or insert the item, link the report, and move the
+time on, together (issue 16).
 """
 
 from __future__ import annotations
@@ -10,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -21,6 +27,37 @@ from tarcza.hotline.models import ContentItem, ItemAction, ItemReport, ItemTrace
 from tarcza.hotline.rules import ItemState
 
 OPEN = ItemState.OPEN.value
+# How stale an item's last_reported_at may be before a report moves it on (and locks the row).
+LAST_REPORTED_GRAIN = timedelta(minutes=1)
+
+# Find the item (or insert it), link the report, move last_reported_at on when it is stale: one
+# round trip. When a concurrent transaction inserts the same new item, ``found`` (this
+# statement's snapshot) misses it and the insert does nothing: no row comes back, and the
+# caller falls back to statements that each see the latest commit.
+_FOLD_PG = text(
+    """
+    WITH found AS (SELECT id, last_reported_at FROM content_items WHERE url_key = :url_key),
+    ins AS (
+        INSERT INTO content_items (url_key, url, host, state, first_reported_at, last_reported_at)
+        SELECT :url_key, :url, :host, :state, :now, :now
+        WHERE NOT EXISTS (SELECT 1 FROM found)
+        ON CONFLICT (url_key) DO NOTHING
+        RETURNING id
+    ),
+    item AS (SELECT id FROM found UNION ALL SELECT id FROM ins),
+    moved AS (
+        UPDATE content_items SET last_reported_at = :now
+        WHERE id IN (SELECT id FROM found WHERE last_reported_at < :stale)
+        AND last_reported_at < :stale
+    ),
+    link AS (
+        INSERT INTO content_item_reports (item_id, report_id, url_as_reported, reported_at)
+        SELECT id, :report_id, :raw, :now FROM item
+        RETURNING item_id
+    )
+    SELECT item_id FROM link
+    """
+)
 
 
 @dataclass(frozen=True)
@@ -54,38 +91,68 @@ def fold_report_urls(
     only. Returns the item ids, in the order of the URLs, without repeats.
     """
     items: list[int] = []
+    keys: set[str] = set()
+    postgres = session.get_bind().dialect.name == "postgresql"
     for raw in reported:
         try:
             canonical = urls.normalise(raw, tracking)
         except urls.UrlRefused:
             continue
-        item_id = _item_for(session, canonical, now)
-        if item_id in items:
+        url_key = urls.key(canonical)
+        if url_key in keys:  # another spelling of a URL already linked
             continue
+        keys.add(url_key)
+        item_id = _fold_pg(session, canonical, url_key, report_id, raw, now) if postgres else None
+        if item_id is None:
+            item_id = _item_for(session, canonical, url_key, now)
+            session.add(
+                ItemReport(
+                    item_id=item_id, report_id=report_id, url_as_reported=raw, reported_at=now
+                )
+            )
         items.append(item_id)
-        session.add(
-            ItemReport(item_id=item_id, report_id=report_id, url_as_reported=raw, reported_at=now)
-        )
     return items
 
 
-def _item_for(session: Session, canonical: urls.NormalisedUrl, now: datetime) -> int:
-    url_key = urls.key(canonical)
-    values = {
+def _values(canonical: urls.NormalisedUrl, url_key: str, now: datetime) -> dict[str, object]:
+    return {
         "url_key": url_key,
         "url": canonical.url,
         "host": canonical.host[:255],
         "state": OPEN,
-        "first_reported_at": now,
-        "last_reported_at": now,
+        "now": now,
     }
+
+
+def _fold_pg(
+    session: Session,
+    canonical: urls.NormalisedUrl,
+    url_key: str,
+    report_id: int,
+    raw: str,
+    now: datetime,
+) -> int | None:
+    """The item id, linked to the report in one statement; None when a race needs the slow way."""
+    params = _values(canonical, url_key, now) | {
+        "report_id": report_id,
+        "raw": raw,
+        "stale": now - LAST_REPORTED_GRAIN,
+    }
+    item_id: int | None = session.execute(_FOLD_PG, params).scalar()
+    return item_id
+
+
+def _item_for(session: Session, canonical: urls.NormalisedUrl, url_key: str, now: datetime) -> int:
+    values = _values(canonical, url_key, now)
+    row = {k: v for k, v in values.items() if k != "now"}
+    row |= {"first_reported_at": now, "last_reported_at": now}
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(insert(ContentItem).values(**values).on_conflict_do_nothing())
+    session.execute(insert(ContentItem).values(**row).on_conflict_do_nothing())
     item_id = session.scalars(select(ContentItem.id).where(ContentItem.url_key == url_key)).one()
     session.execute(
         update(ContentItem)
-        .where(ContentItem.id == item_id, ContentItem.last_reported_at < now)
+        .where(ContentItem.id == item_id, ContentItem.last_reported_at < now - LAST_REPORTED_GRAIN)
         .values(last_reported_at=now)
     )
     return item_id

@@ -482,7 +482,8 @@ class IntakeService:
                     )
                     if key_hash is not None and request_hash is not None:
                         session.add(self._idempotency_row(key_hash, request_hash, report, receipt))
-                    audit.append(
+                    # Last: on PostgreSQL the entry and the COMMIT are one message (audit.service).
+                    audit.append_and_commit(
                         session,
                         actor=PUBLIC_ACTOR,
                         action="report.created",
