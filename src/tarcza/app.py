@@ -36,7 +36,7 @@ from tarcza.crypto import KeyRing
 from tarcza.hashing.budget import DECODE_BUDGET, return_large_frees_to_the_os
 from tarcza.hashing.images import ImageLimits
 from tarcza.hashing.matcher import Matcher
-from tarcza.hashing.partners import LookupQuota
+from tarcza.hashing.partners import LookupQuota, PartnerKeys
 from tarcza.helpline.directory import load_directory
 from tarcza.helpline.rules import Retention
 from tarcza.helpline.service import HelplineService
@@ -213,7 +213,9 @@ def build(settings: Settings | None = None) -> Application:
     # pixels go back to the operating system.
     DECODE_BUDGET.resize(settings.decode_pixel_budget)
     return_large_frees_to_the_os()
-    matcher = Matcher(db, Path(settings.var_dir) / "index")
+    matcher = Matcher(
+        db, Path(settings.var_dir) / "index", staleness=settings.lookup_staleness_seconds
+    )
     mail_mode, dns_mode = modes(settings)
     resolver: AddressResolver = (
         BuiltinResolver()
@@ -348,6 +350,7 @@ def build(settings: Settings | None = None) -> Application:
         db, keys.audit_signing_key, oversight_agencies=settings.oversight_agencies
     )
     lookup_quota = LookupQuota(rates, Quota.of("lookups", settings.partner_lookup_rate))
+    partner_keys = PartnerKeys(db, keyring, ttl=settings.lookup_staleness_seconds)
     # Partner platforms' CyberTipline-shaped reports, taken by intake once finished.
     platforms = PlatformsService(
         db, keyring, intake, expire_after=timedelta(hours=settings.ispws_expire_hours)
@@ -375,6 +378,7 @@ def build(settings: Settings | None = None) -> Application:
             AlertService: alerts,
             SharedRates: rates,
             LookupQuota: lookup_quota,
+            PartnerKeys: partner_keys,
             PlatformsService: platforms,
             AddressResolver: resolver,
             **({MailCatcher: catcher} if catcher is not None else {}),
@@ -496,9 +500,12 @@ def web(application: Application, *, close_on_shutdown: bool = True) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Lookups never catch up themselves while this thread keeps the matcher current.
+        application.matcher.start_refreshing()
         try:
             yield
         finally:
+            application.matcher.stop_refreshing()
             if close_on_shutdown:
                 application.close()
 
