@@ -474,6 +474,7 @@ def web(application: Application, *, close_on_shutdown: bool = True) -> FastAPI:
     from tarcza.coordination import routes as coordination_routes
     from tarcza.hashing import hma_routes
     from tarcza.hashing import routes as hashing_routes
+    from tarcza.hashing.fast_lookup import LookupFastPath
     from tarcza.helpline import pages as helpline_pages
     from tarcza.helpline import routes as helpline_routes
     from tarcza.hotline import pages as hotline_pages
@@ -575,6 +576,8 @@ def web(application: Application, *, close_on_shutdown: bool = True) -> FastAPI:
             return settings.max_multipart_bytes
         return settings.max_json_bytes
 
+    # Innermost: partner lookups it can answer from memory skip the routing (its docstring).
+    app.add_middleware(LookupFastPath, services=application.services)
     app.add_middleware(BodyLimit, limit_for=limit_for)
     app.add_middleware(SecurityHeaders, hsts=settings.production)
 
