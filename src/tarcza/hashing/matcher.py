@@ -574,14 +574,13 @@ def _live_signals(
     session: Session, condition: ColumnElement[bool], live: dict[int, _BankRow]
 ) -> list[BankSignal]:
     # The bank's enabled flag is read here too: the matcher's list of banks may be stale.
+    enabled = select(Bank.id).where(Bank.id == BankSignal.bank_id, Bank.enabled.is_(True))
     rows = session.scalars(
-        select(BankSignal)
-        .join(Bank, Bank.id == BankSignal.bank_id)
-        .where(
+        select(BankSignal).where(
             condition,
             BankSignal.removed_at.is_(None),
             BankSignal.bank_id.in_(list(live)),
-            Bank.enabled.is_(True),
+            enabled.exists(),
         )
     )
     return list(rows)
