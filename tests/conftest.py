@@ -60,6 +60,9 @@ def settings(tmp_path: Path) -> Settings:
         # subject of tests/intake/test_report_limits.py and the abuse suite, which set them.
         report_rate_per_client="",
         report_rate_overall="",
+        # Every lookup reads the database, so that a test sees a change at once; the bounded
+        # staleness of the lookup path is the subject of tests/hashing/test_lookup_staleness.py.
+        lookup_staleness_seconds=0.0,
         _env_file=None,  # type: ignore[call-arg]
     )
 

@@ -37,7 +37,7 @@ from tarcza.crypto import KeyRing
 from tarcza.hashing.budget import DECODE_BUDGET, return_large_frees_to_the_os
 from tarcza.hashing.images import ImageLimits
 from tarcza.hashing.matcher import Matcher
-from tarcza.hashing.partners import LookupQuota
+from tarcza.hashing.partners import LookupQuota, PartnerKeys
 from tarcza.helpline.directory import load_directory
 from tarcza.helpline.rules import Retention
 from tarcza.helpline.service import HelplineService
@@ -223,7 +223,9 @@ def build(settings: Settings | None = None) -> Application:
     # pixels go back to the operating system.
     DECODE_BUDGET.resize(settings.decode_pixel_budget)
     return_large_frees_to_the_os()
-    matcher = Matcher(db, Path(settings.var_dir) / "index")
+    matcher = Matcher(
+        db, Path(settings.var_dir) / "index", staleness=settings.lookup_staleness_seconds
+    )
     mail_mode, dns_mode = modes(settings)
     resolver: AddressResolver = (
         BuiltinResolver()
@@ -362,6 +364,7 @@ def build(settings: Settings | None = None) -> Application:
         db, keys.audit_signing_key, oversight_agencies=settings.oversight_agencies
     )
     lookup_quota = LookupQuota(rates, Quota.of("lookups", settings.partner_lookup_rate))
+    partner_keys = PartnerKeys(db, keyring, ttl=settings.lookup_staleness_seconds)
     # Partner platforms' CyberTipline-shaped reports, taken by intake once finished.
     platforms = PlatformsService(
         db, keyring, intake, expire_after=timedelta(hours=settings.ispws_expire_hours)
@@ -390,6 +393,7 @@ def build(settings: Settings | None = None) -> Application:
             AlertService: alerts,
             SharedRates: rates,
             LookupQuota: lookup_quota,
+            PartnerKeys: partner_keys,
             PlatformsService: platforms,
             AddressResolver: resolver,
             **({MailCatcher: catcher} if catcher is not None else {}),
@@ -487,6 +491,7 @@ def web(application: Application, *, close_on_shutdown: bool = True) -> FastAPI:
     from tarcza.coordination import routes as coordination_routes
     from tarcza.hashing import hma_routes
     from tarcza.hashing import routes as hashing_routes
+    from tarcza.hashing.fast_lookup import LookupFastPath
     from tarcza.helpline import pages as helpline_pages
     from tarcza.helpline import routes as helpline_routes
     from tarcza.hotline import pages as hotline_pages
@@ -513,9 +518,12 @@ def web(application: Application, *, close_on_shutdown: bool = True) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Lookups never catch up themselves while this thread keeps the matcher current.
+        application.matcher.start_refreshing()
         try:
             yield
         finally:
+            application.matcher.stop_refreshing()
             if close_on_shutdown:
                 application.close()
 
@@ -587,6 +595,8 @@ def web(application: Application, *, close_on_shutdown: bool = True) -> FastAPI:
             return settings.max_multipart_bytes
         return settings.max_json_bytes
 
+    # Innermost: partner lookups it can answer from memory skip the routing (its docstring).
+    app.add_middleware(LookupFastPath, services=application.services)
     app.add_middleware(BodyLimit, limit_for=limit_for)
     app.add_middleware(SecurityHeaders, hsts=settings.production)
 

@@ -50,6 +50,10 @@ def _serve(args: argparse.Namespace, services: ServicesFactory) -> int:
         "proxy_headers": bool(settings.trusted_proxies),
         "forwarded_allow_ips": ",".join(settings.trusted_proxies) or None,
         "server_header": False,
+        # Named, not left to "auto": uvloop's loop and httptools' parser (both pinned, through
+        # uvicorn[standard]) are what bench/lookup_http.py measures.
+        "loop": "uvloop",
+        "http": "httptools",
     }
     if worker is not None:
         worker.start()

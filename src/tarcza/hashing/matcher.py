@@ -19,6 +19,16 @@ Every answer is checked against the database (the signal is still in the bank, t
 enabled, the distance is within the bank's own threshold), so a stale index can miss a very new
 signal for an instant but never answers with a removed one. A match in an enabled allow-list
 bank suppresses every block match of the same item (a file, or one looked-up signal).
+
+Staleness, bounded: a matcher built with ``staleness`` > 0 and :meth:`Matcher.start_refreshing`
+catches up from a background thread every ``staleness / 2`` seconds and never inside a lookup;
+the enabled banks (names, thresholds) are re-read at the same time. A signal added, or a bank
+enabled, is therefore answered within ``staleness`` seconds (one refresh period plus the
+catch-up's own round trip); a removed signal or a disabled bank is never answered (the check
+above reads the database). A PDQ lookup that finds no candidate touches no database at all.
+Without the thread (``staleness`` 0, the CLI, tests) every match catches up first, as before.
+The search lock is held only while the in-memory index is searched or changed, never across
+a database round trip.
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -156,12 +167,25 @@ class Matcher:
     """Matches signals against every enabled bank; one per process, safe across threads."""
 
     def __init__(
-        self, db: Database, index_dir: Path | None = None, *, save_every: int = 10_000
+        self,
+        db: Database,
+        index_dir: Path | None = None,
+        *,
+        save_every: int = 10_000,
+        staleness: float = 0.0,
     ) -> None:
         self._db = db
         self._dir = index_dir
         self._save_every = save_every
+        self.staleness = staleness
+        # _lock guards the in-memory indexes (held to search or change them, never across
+        # I/O); _update serialises whatever reads the database to change them.
         self._lock = threading.RLock()
+        self._update = threading.RLock()
+        self._banks: dict[int, _BankRow] = {}
+        self._refresher: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self.caught_up_at = 0.0
         self._index = PdqIndex()
         self._present: set[int] = set()
         self._videos = PdqIndex()
@@ -189,7 +213,7 @@ class Matcher:
 
     def start(self) -> None:
         """Load the saved index (or build it from the database), then catch up."""
-        with self._lock:
+        with self._update:
             if self._started:
                 return
             with self._db.reading() as session:
@@ -245,40 +269,64 @@ class Matcher:
         log.info("built the vPDQ frame index: %d signals, %d frames", len(present), len(ids))
 
     def catch_up(self) -> int:
-        """Apply the changes logged since the last one applied; returns how many."""
-        with self._lock:
+        """Apply the changes logged since the last one applied, and re-read the enabled
+        banks; returns how many changes."""
+        with self._update:
             if not self._started:
                 self.start()
                 return 0
             applied = 0
             while True:
                 with self._db.reading() as session:
-                    rows = session.execute(
-                        select(
-                            SignalChange.seq,
-                            SignalChange.op,
-                            SignalChange.signal_id,
-                            BankSignal.signal_type,
-                            BankSignal.value,
-                        )
-                        .join(BankSignal, BankSignal.id == SignalChange.signal_id)
-                        .where(SignalChange.seq > self._seq)
-                        .order_by(SignalChange.seq)
-                        .limit(_CATCH_UP_BATCH)
-                    ).all()
-                for seq, op, signal_id, signal_type, value in rows:
-                    if signal_type == SignalType.PDQ.value:
-                        self._apply(op, signal_id, value)
-                    elif signal_type == SignalType.VPDQ.value:
-                        self._apply_video(op, signal_id, value)
-                    self._seq = seq
+                    if applied == 0:
+                        self._banks = _enabled_banks(session)
+                    rows = _changes_after(session, self._seq)
+                with self._lock:
+                    for seq, op, signal_id, signal_type, value in rows:
+                        if signal_type == SignalType.PDQ.value:
+                            self._apply(op, signal_id, value)
+                        elif signal_type == SignalType.VPDQ.value:
+                            self._apply_video(op, signal_id, value)
+                        self._seq = seq
                 applied += len(rows)
                 if len(rows) < _CATCH_UP_BATCH:
                     break
+            self.caught_up_at = time.monotonic()
             self._unsaved += applied
             if self._unsaved >= self._save_every:
                 self.save()
             return applied
+
+    def start_refreshing(self) -> None:
+        """Start (once) the background thread that starts the matcher and then catches up
+        every ``staleness / 2`` seconds; lookups then never catch up themselves."""
+        if self.staleness <= 0 or self._refresher is not None:
+            return
+        self._stopping.clear()
+        self._refresher = threading.Thread(
+            target=self._refresh, name="tarcza-matcher-refresh", daemon=True
+        )
+        self._refresher.start()
+
+    def stop_refreshing(self) -> None:
+        """Stop the background thread (if any) and wait for it."""
+        thread, self._refresher = self._refresher, None
+        if thread is not None:
+            self._stopping.set()
+            thread.join(timeout=30)
+
+    def _refresh(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self.catch_up()
+            except Exception:  # the database may be away for a while: try again next period
+                log.exception("the matcher could not catch up; retrying")
+            self._stopping.wait(self.staleness / 2)
+
+    @property
+    def refreshing(self) -> bool:
+        """True when a background thread keeps the matcher up to date."""
+        return self._refresher is not None and self._refresher.is_alive() and self._started
 
     def _apply(self, op: str, signal_id: int, value: str) -> None:
         # Idempotent, so that replaying changes a snapshot already holds does no harm.
@@ -301,8 +349,11 @@ class Matcher:
             self._video_ids.discard(signal_id)
 
     def save(self) -> None:
-        """Write the index and the last applied change under the index folder (if any)."""
-        with self._lock:
+        """Write the index and the last applied change under the index folder (if any).
+
+        Holds the update lock (nothing changes the index meanwhile), not the search lock:
+        lookups go on while the snapshot is written."""
+        with self._update:
             if self._dir is None:
                 return
             try:
@@ -322,11 +373,15 @@ class Matcher:
         ``scope``: the bank ids whose block matches may be answered (None: every bank).
         Enabled allow-list banks suppress matches whatever the scope.
         """
-        self.catch_up()
+        if not self.refreshing:
+            self.catch_up()
+        live = self._banks
+        if not live:
+            return [ItemResult() for _ in items]
+        quick = self._without_database(items, live, scope)
+        if quick is not None:
+            return quick
         with self._db.reading() as session:
-            live = _enabled_banks(session)
-            if not live:
-                return [ItemResult() for _ in items]
             found: dict[int, list[Match]] = defaultdict(list)
             for item, match in self._exact(session, items, live):
                 found[item].append(match)
@@ -335,6 +390,36 @@ class Matcher:
             for item, match in self._similar_videos(session, items, live):
                 found[item].append(match)
         return [_decide(found.get(i, []), scope) for i in range(len(items))]
+
+    def match_in_memory(
+        self, items: Sequence[Sequence[SignalQuery]], *, scope: frozenset[int] | None = None
+    ) -> list[ItemResult] | None:
+        """:meth:`match`'s answer when it needs no database (a refreshed matcher, PDQ queries
+        that find no candidate), else None: then call :meth:`match` (from a worker thread)."""
+        if not self.refreshing:
+            return None
+        live = self._banks
+        if not live:
+            return [ItemResult() for _ in items]
+        return self._without_database(items, live, scope)
+
+    def _without_database(
+        self,
+        items: Sequence[Sequence[SignalQuery]],
+        live: dict[int, _BankRow],
+        scope: frozenset[int] | None,
+    ) -> list[ItemResult] | None:
+        """The answer of PDQ-only items whose search finds no candidate at all (no match can
+        then be), or None when the database must be asked."""
+        values = [q.value for item in items for q in item if q.signal_type is SignalType.PDQ]
+        if len(values) != sum(len(item) for item in items):
+            return None
+        threshold = max(bank.threshold for bank in live.values())
+        with self._lock:
+            if len(self._index) == 0:
+                return [ItemResult() for _ in items]
+            _, ids, _ = self._index.search_batch(hex_to_hashes(values), threshold)
+        return [ItemResult() for _ in items] if len(ids) == 0 else None
 
     def match_files(self, files: Sequence[FileHashes]) -> list[ItemResult]:
         """Match each evidence file by its MD5, SHA-256 and (useful) PDQ."""
@@ -488,11 +573,14 @@ def _match(row: BankSignal, bank: _BankRow, distance: int) -> Match:
 def _live_signals(
     session: Session, condition: ColumnElement[bool], live: dict[int, _BankRow]
 ) -> list[BankSignal]:
+    # The bank's enabled flag is read here too: the matcher's list of banks may be stale.
+    enabled = select(Bank.id).where(Bank.id == BankSignal.bank_id, Bank.enabled.is_(True))
     rows = session.scalars(
         select(BankSignal).where(
             condition,
             BankSignal.removed_at.is_(None),
             BankSignal.bank_id.in_(list(live)),
+            enabled.exists(),
         )
     )
     return list(rows)
@@ -522,6 +610,23 @@ def _enabled_banks(session: Session) -> dict[int, _BankRow]:
         )
         for row in rows
     }
+
+
+def _changes_after(session: Session, seq: int) -> Sequence[tuple[int, str, int, str, str]]:
+    rows = session.execute(
+        select(
+            SignalChange.seq,
+            SignalChange.op,
+            SignalChange.signal_id,
+            BankSignal.signal_type,
+            BankSignal.value,
+        )
+        .join(BankSignal, BankSignal.id == SignalChange.signal_id)
+        .where(SignalChange.seq > seq)
+        .order_by(SignalChange.seq)
+        .limit(_CATCH_UP_BATCH)
+    ).all()
+    return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
 
 def _head_seq(session: Session) -> int:

@@ -8,7 +8,9 @@ for that partner.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,6 +22,7 @@ from tarcza.crypto import KeyRing
 from tarcza.hashing import banks
 from tarcza.hashing.bank_service import BankError, BankNotFound
 from tarcza.hashing.models import Bank, Partner, PartnerBank
+from tarcza.store.engine import Database
 from tarcza.store.rates import LeasedQuota
 
 KEY_PURPOSE = "partner-api-key"
@@ -108,3 +111,57 @@ def authenticate(session: Session, keyring: KeyRing, key: str) -> PartnerScope |
 class LookupQuota(LeasedQuota):
     """The signals each partner key may look up, counted for all processes together
     (``partner_lookup_rate``); see LeasedQuota for how a process spends it."""
+
+
+class PartnerKeys:
+    """Partner authentication with the scopes of keys recently seen kept in memory.
+
+    Keyed by the key's keyed hash (the key itself is never kept), each scope is trusted for
+    ``ttl`` seconds after it was read from the database: a partner disabled, re-scoped or
+    removed is refused (or answered with its new scope) within ``ttl`` seconds in every
+    process. An unknown key is never remembered: it is asked of the database each time (and
+    the cache cannot be filled by guessing). ``ttl`` 0 reads the database on every call.
+    """
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(
+        self,
+        db: Database,
+        keyring: KeyRing,
+        *,
+        ttl: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._db = db
+        self._keyring = keyring
+        self.ttl = ttl
+        self._clock = clock
+        self._known: dict[str, tuple[PartnerScope, float]] = {}
+        self._lock = threading.Lock()
+
+    def remembered(self, key: str) -> PartnerScope | None:
+        """The scope of ``key`` when it was read within the last ``ttl`` seconds, else None
+        (then :meth:`authenticate` must ask the database). Touches no database."""
+        if self.ttl <= 0 or not key or len(key) > MAX_KEY_LENGTH:
+            return None
+        entry = self._known.get(self._keyring.keyed_hash(KEY_PURPOSE, key))
+        if entry is None or self._clock() - entry[1] >= self.ttl:
+            return None
+        return entry[0]
+
+    def authenticate(self, key: str) -> PartnerScope | None:
+        """The enabled partner holding ``key`` (see :func:`authenticate`), from memory when
+        read within ``ttl`` seconds."""
+        scope = self.remembered(key)
+        if scope is not None:
+            return scope
+        read_at = self._clock()
+        with self._db.reading() as session:
+            scope = authenticate(session, self._keyring, key)
+        if scope is not None and self.ttl > 0:
+            with self._lock:
+                if len(self._known) >= self.MAX_ENTRIES:
+                    self._known.clear()
+                self._known[self._keyring.keyed_hash(KEY_PURPOSE, key)] = (scope, read_at)
+        return scope

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import anyio.to_thread
 from fastapi import APIRouter, Depends, Header, Query
 
-from tarcza.crypto import KeyRing
 from tarcza.hashing import banks, feed
 from tarcza.hashing.matcher import Matcher, SignalQuery
-from tarcza.hashing.partners import LookupQuota, PartnerScope, authenticate
+from tarcza.hashing.partners import LookupQuota, PartnerKeys, PartnerScope
 from tarcza.hashing.schemas import (
     ChangeOut,
     FeedbackIn,
@@ -34,7 +34,7 @@ from tarcza.web.deps import provided
 router = APIRouter(prefix="/api/v1", tags=["matching"])
 
 Db = Annotated[Database, Depends(provided(Database))]
-Keys = Annotated[KeyRing, Depends(provided(KeyRing))]
+PartnerKeyring = Annotated[PartnerKeys, Depends(provided(PartnerKeys))]
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "No API key, or an unknown one (of any length)."},
@@ -42,33 +42,36 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def current_partner(
-    db: Db, keyring: Keys, authorization: Annotated[str | None, Header()] = None
+async def current_partner(
+    keys: PartnerKeyring, authorization: Annotated[str | None, Header()] = None
 ) -> PartnerScope:
     """FastAPI dependency: the partner whose ``Authorization: Bearer <key>`` this is.
 
     No length limit on the header here: a key of any length that is not a partner's is a
     401, as documented (``authenticate`` refuses one over MAX_KEY_LENGTH unhashed; the server
-    caps header size).
+    caps header size). A key seen within the cache's bound is answered from memory on the
+    event loop (see PartnerKeys); otherwise the database is asked from a worker thread.
     """
     scheme, _, key = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
+    key = key.strip()
+    if scheme.lower() != "bearer" or not key:
         raise PartnerUnauthorized()
-    with db.sessions() as session:
-        scope = authenticate(session, keyring, key.strip())
+    scope = keys.remembered(key)
+    if scope is None:
+        scope = await anyio.to_thread.run_sync(keys.authenticate, key)
     if scope is None:
         raise PartnerUnauthorized()
     return scope
 
 
-def optional_partner(
-    db: Db, keyring: Keys, authorization: Annotated[str | None, Header()] = None
+async def optional_partner(
+    keys: PartnerKeyring, authorization: Annotated[str | None, Header()] = None
 ) -> PartnerScope | None:
     """FastAPI dependency: the partner whose key this is, None when no key is sent (an
     unknown or malformed key is still a 401)."""
     if authorization is None:
         return None
-    return current_partner(db, keyring, authorization)
+    return await current_partner(keys, authorization)
 
 
 Partner = Annotated[PartnerScope, Depends(current_partner)]
@@ -80,6 +83,13 @@ def spend(limiter: LookupQuota, partner: PartnerScope, cost: int) -> None:
     wait = limiter.take(str(partner.id), cost)
     if wait:
         raise RateLimited(wait)
+
+
+async def spend_async(limiter: LookupQuota, partner: PartnerScope, cost: int) -> None:
+    """``spend`` for a coroutine: from the process's lease on the event loop, and from the
+    shared store (a database round trip) in a worker thread only when the lease is spent."""
+    if not limiter.take_held(str(partner.id), cost):
+        await anyio.to_thread.run_sync(spend, limiter, partner, cost)
 
 
 def signal_query(signal_type: str, signal: str, loc: list[str | int]) -> SignalQuery:

@@ -301,10 +301,11 @@ class LeasedQuota:
         self._held: dict[str, tuple[int, float]] = {}
         self._lock = threading.Lock()
 
-    def take(self, identity: str, cost: int = 1) -> int:
-        """Spend ``cost`` units of ``identity``'s quota: 0 when allowed, else seconds to wait."""
+    def take_held(self, identity: str, cost: int = 1) -> bool:
+        """Spend ``cost`` units from what this process holds, touching no store: True when
+        they were held (then spent), False when :meth:`take` must ask the store."""
         if not self._quota.rates:
-            return 0
+            return True
         now = self._clock()
         with self._lock:
             held, since = self._held.get(identity, (0, now))
@@ -312,7 +313,14 @@ class LeasedQuota:
                 held = 0
             if held >= cost:
                 self._held[identity] = (held - cost, since)
-                return 0
+                return True
+        return False
+
+    def take(self, identity: str, cost: int = 1) -> int:
+        """Spend ``cost`` units of ``identity``'s quota: 0 when allowed, else seconds to wait."""
+        if self.take_held(identity, cost):
+            return 0
+        now = self._clock()
         charge = [(self._quota, identity)]
         # Lease once the cost fits; else take exactly the cost (a last few units, a big batch).
         if cost <= self._lease and self._rates.take(charge, self._lease) == 0:

@@ -1,0 +1,331 @@
+"""Partner lookups through HTTP: ``GET /m/lookup`` against a real ``tarcza serve`` on PostgreSQL.
+
+Creates a fresh PostgreSQL database, imports ``--hashes`` random PDQ hashes into one bank (then
+``ANALYZE``), adds a partner, starts ``tarcza serve --workers 2`` and drives ``GET /m/lookup``
+from a separate load-generator process (asyncio over raw keep-alive HTTP/1.1 connections, so
+that the generator costs as little CPU as it can on a machine it shares with the server).
+
+Queries: ``--hit-share`` of them are bank hashes with a few bits flipped (they match), the rest
+random hashes (they do not). Reports lookups/s, p50/p99 latency, the server's CPU per lookup
+(from /proc of the server's process tree), the load average, and checks a sample of answers
+against a brute-force search of the same hashes (exact results).
+
+    PYTHONPATH=src .venv/bin/python bench/lookup_http.py [--hashes 100000] [--seconds 15]
+        [--connections 64] [--workers 2]
+
+No wrk on this machine: the load generator is ``--generator`` (this file, ``_drive``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+PG_ADMIN_URL = os.environ.get("TARCZA_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.contextmanager
+def fresh_database() -> Iterator[str]:
+    import psycopg
+
+    name = f"tarcza_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base.replace('postgresql://', 'postgresql+psycopg://', 1)}/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def environment(database_url: str, folder: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "PYTHONPATH"}}
+    env.update(
+        TARCZA_ENV="development",
+        TARCZA_VAR_DIR=str(folder / "var"),
+        TARCZA_DATABASE_URL=database_url,
+        TARCZA_DATA_KEYS="k1:" + base64.b64encode(bytes(range(32))).decode(),
+        TARCZA_HMAC_KEY=base64.b64encode(b"h" * 32).decode(),
+        TARCZA_PARTNER_LOOKUP_RATE="none",
+        TARCZA_DNS="builtin",
+        TARCZA_MAIL="catch",
+    )
+    return env
+
+
+def cli(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "tarcza.cli", *args], env=env, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"tarcza {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+def random_hashes(n: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, size=(n, 32), dtype=np.uint8)
+
+
+def to_hex(rows: np.ndarray) -> list[str]:
+    return [bytes(r).hex() for r in rows]
+
+
+def make_queries(bank: np.ndarray, count: int, hit_share: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    queries = rng.integers(0, 256, size=(count, 32), dtype=np.uint8)
+    hits = rng.random(count) < hit_share
+    picks = rng.integers(0, len(bank), size=count)
+    for i in np.flatnonzero(hits):
+        q = bank[picks[i]].copy()
+        for bit in rng.choice(256, size=int(rng.integers(0, 20)), replace=False):
+            q[bit // 8] ^= 1 << (bit % 8)
+        queries[i] = q
+    return queries
+
+
+def brute_force(bank: np.ndarray, query: np.ndarray, threshold: int) -> list[int]:
+    """The sorted distances of every bank hash within ``threshold`` of ``query``."""
+    distance = np.unpackbits(bank ^ query, axis=1).sum(axis=1)
+    return sorted(int(d) for d in distance[distance <= threshold])
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a process and its children still alive."""
+    total = 0.0
+    pids = [pid]
+    with contextlib.suppress(OSError):
+        for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+            pids.append(int(child))
+    for p in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return total
+
+
+def wait_for(port: int, within: float = 120.0) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+            return
+        time.sleep(0.2)
+    raise SystemExit("the server did not start")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# -- the load generator (a separate process) ---------------------------------------------------
+
+
+async def _connection(port: int, paths: list[bytes], key: str, stop: float, out: list) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    head = f"Host: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n".encode()
+    i = 0
+    while time.perf_counter() < stop:
+        path = paths[i % len(paths)]
+        i += 1
+        started = time.perf_counter()
+        if path.startswith(b"{"):  # a JSON body for POST /api/v1/match
+            writer.write(
+                b"POST /api/v1/match HTTP/1.1\r\n" + head
+                + b"Content-Type: application/json\r\nContent-Length: "
+                + str(len(path)).encode() + b"\r\n\r\n" + path
+            )  # fmt: skip
+        else:
+            writer.write(b"GET " + path + b" HTTP/1.1\r\n" + head + b"\r\n")
+        status = int((await reader.readline()).split()[1])
+        length = 0
+        while (line := await reader.readline()) not in (b"\r\n", b""):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        await reader.readexactly(length)
+        out.append((time.perf_counter() - started, status))
+    writer.close()
+
+
+async def _drive_all(port: int, paths: list[bytes], key: str, seconds: float, conns: int) -> list:
+    out: list = []
+    stop = time.perf_counter() + seconds
+    offset = len(paths) // max(conns, 1)
+    await asyncio.gather(
+        *(
+            _connection(port, paths[c * offset :] + paths[: c * offset], key, stop, out)
+            for c in range(conns)
+        )
+    )
+    return out
+
+
+def generator_main(spec: str) -> None:
+    args = json.loads(Path(spec).read_text())
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        uvloop.install()
+    paths = [p.encode() for p in args["paths"]]
+    started = time.perf_counter()
+    out = asyncio.run(_drive_all(args["port"], paths, args["key"], args["seconds"], args["conns"]))
+    elapsed = time.perf_counter() - started
+    latencies = sorted(t for t, _ in out)
+    statuses: dict[int, int] = {}
+    for _, s in out:
+        statuses[s] = statuses.get(s, 0) + 1
+    print(
+        json.dumps(
+            {
+                "count": len(out),
+                "elapsed": elapsed,
+                "p50": latencies[len(latencies) // 2] if latencies else None,
+                "p99": latencies[int(len(latencies) * 0.99)] if latencies else None,
+                "statuses": statuses,
+            }
+        )
+    )
+
+
+# -- the run -----------------------------------------------------------------------------------
+
+
+def check_sample(port: int, key: str, bank: np.ndarray, queries: np.ndarray, n: int) -> int:
+    import httpx
+
+    wrong = 0
+    # The first answers wait for each worker to build (or load) its index.
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=600) as client:
+        for q in queries[:n]:
+            answer = client.get(
+                "/m/lookup",
+                params={"signal_type": "pdq", "signal": bytes(q).hex()},
+                headers={"Authorization": f"Bearer {key}"},
+            ).json()
+            got = sorted(int(m["distance"]) for m in answer.get("bench", []))
+            if got != brute_force(bank, q, 31):
+                wrong += 1
+    return wrong
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--hashes", type=int, default=100_000)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--hit-share", type=float, default=0.1)
+    parser.add_argument(
+        "--batch", type=int, default=0, help="drive POST /api/v1/match with batches of this size"
+    )
+    parser.add_argument("--check", type=int, default=200, help="answers checked by brute force")
+    parser.add_argument("--generator", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.generator:
+        generator_main(args.generator)
+        return 0
+    bank = random_hashes(args.hashes, 1)
+    queries = make_queries(bank, 20_000, args.hit_share, 2)
+    with tempfile.TemporaryDirectory() as tmp, fresh_database() as url:
+        folder = Path(tmp)
+        env = environment(url, folder)
+        cli(env, "db", "upgrade")
+        cli(env, "bank", "create", "bench")
+        (folder / "bank.te").write_text("\n".join(to_hex(bank)) + "\n")
+        started = time.monotonic()
+        cli(
+            env,
+            "bank",
+            "import",
+            "bench",
+            str(folder / "bank.te"),
+            "--format",
+            "te",
+            "--type",
+            "pdq",
+        )
+        imported = time.monotonic() - started
+        import psycopg
+
+        with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as conn:
+            conn.execute("ANALYZE")
+        key = cli(env, "partner", "add", "platform", "--bank", "bench").strip().splitlines()[-1]
+        port = free_port()
+        log = (folder / "server.log").open("w")
+        server = subprocess.Popen(
+            [sys.executable, "-m", "tarcza.cli", "serve", "--port", str(port),
+             "--workers", str(args.workers), "--log-level", "warning"],
+            env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            wait_for(port)
+            started = time.monotonic()
+            wrong = check_sample(port, key, bank, queries, args.check)  # also warms every worker
+            warm = time.monotonic() - started
+            hexes = to_hex(queries)
+            if args.batch:
+                paths = [
+                    json.dumps(
+                        {
+                            "signals": [
+                                {"signal_type": "pdq", "signal": h}
+                                for h in hexes[i : i + args.batch]
+                            ]
+                        }
+                    )
+                    for i in range(0, len(hexes) - args.batch + 1, args.batch)
+                ]
+            else:
+                paths = [f"/m/lookup?signal_type=pdq&signal={h}" for h in hexes]
+            spec = folder / "spec.json"
+            spec.write_text(
+                json.dumps(
+                    {"port": port, "key": key, "paths": paths, "seconds": args.seconds,
+                     "conns": args.connections}
+                )
+            )  # fmt: skip
+            cpu_before = tree_cpu(server.pid)
+            load = subprocess.run(
+                [sys.executable, __file__, "--generator", str(spec)],
+                capture_output=True, text=True, check=True,
+            )  # fmt: skip
+            cpu = tree_cpu(server.pid) - cpu_before
+            loadavg = Path("/proc/loadavg").read_text().split()[:3]
+        finally:
+            server.terminate()
+            server.wait(30)
+            log.close()
+    result = json.loads(load.stdout)
+    rate = result["count"] / result["elapsed"]
+    print(f"hashes {args.hashes}  import {imported:.1f} s  workers {args.workers}  "
+          f"connections {args.connections}  hit share {args.hit_share}")  # fmt: skip
+    if args.batch:
+        print(f"POST /api/v1/match, {args.batch} signals a request: "
+              f"{rate * args.batch:,.0f} signals/s ({rate:,.0f} requests/s)")  # fmt: skip
+    print(f"requests/s {rate:,.0f}  p50 {result['p50'] * 1000:.1f} ms  "
+          f"p99 {result['p99'] * 1000:.1f} ms  statuses {result['statuses']}")  # fmt: skip
+    print(f"server CPU per request {cpu / max(result['count'], 1) * 1e3:.3f} ms  "
+          f"load average {' '.join(loadavg)}")  # fmt: skip
+    print(f"brute-force check: {args.check - wrong}/{args.check} answers exact "
+          f"(first {args.check} queries, {warm:.1f} s)")  # fmt: skip
+    return 1 if wrong else 0
+
+
+if __name__ == "__main__":
+    sys.exit(run())

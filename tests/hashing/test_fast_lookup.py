@@ -1,0 +1,110 @@
+"""``GET /m/lookup`` with the staleness bound on (as ``tarcza serve`` runs it), on SQLite and
+PostgreSQL: the answers from memory are the route's, hits and errors are the route's, and the
+lookup quota still gives exactly its number of answers."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tarcza.config import Settings
+from tarcza.hashing.matcher import Matcher
+from tarcza.store.engine import Database
+from tests.hashing.test_match_api import Fixture, _setup, auth, flip
+from tests.support.app import make_app
+
+
+def refreshed_client(settings: Settings, db: Database) -> Iterator[TestClient]:
+    app = make_app(settings, db)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        matcher = app.state.services.get(Matcher)
+        deadline = time.monotonic() + 30
+        while not matcher.refreshing and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert matcher.refreshing
+        yield client
+
+
+@pytest.fixture
+def fast(settings: Settings, db: Database) -> Iterator[tuple[TestClient, Fixture]]:
+    settings = settings.model_copy(update={"lookup_staleness_seconds": 0.5})
+    world = _setup(db, settings)
+    yield from ((c, world) for c in refreshed_client(settings, db))
+
+
+def lookup(client: TestClient, world: Fixture, **params: str) -> tuple[int, object, dict]:  # type: ignore[type-arg]
+    answer = client.get("/m/lookup", params=params, headers=auth(world))
+    return answer.status_code, answer.json(), dict(answer.headers)
+
+
+def test_a_miss_from_memory_is_answered_as_the_route_answers_it(
+    fast: tuple[TestClient, Fixture], settings: Settings, db: Database
+) -> None:
+    client, world = fast
+    miss = secrets.token_hex(32)
+    lookup(client, world, signal_type="pdq", signal=miss)  # the key is remembered from now on
+    status, body, headers = lookup(client, world, signal_type="pdq", signal=miss)
+    # The same request through the route alone (no bound: nothing answered from memory).
+    for slow in refreshed_or_plain(settings, db):
+        reference = slow.get(
+            "/m/lookup", params={"signal_type": "pdq", "signal": miss}, headers=auth(world)
+        )
+    assert (status, body) == (reference.status_code, reference.json()) == (200, {})
+    drop = {"date", "x-request-id"}
+    assert {k: v for k, v in headers.items() if k not in drop} == {
+        k: v for k, v in reference.headers.items() if k not in drop
+    }
+
+
+def refreshed_or_plain(settings: Settings, db: Database) -> Iterator[TestClient]:
+    with TestClient(make_app(settings, db), base_url="http://127.0.0.1") as client:
+        yield client
+
+
+def test_hits_and_errors_are_the_routes(fast: tuple[TestClient, Fixture]) -> None:
+    client, world = fast
+    for _ in range(2):  # the second time, the key is remembered
+        status, body, headers = lookup(
+            client, world, signal_type="pdq", signal=flip(world.known_pdq, 4)
+        )
+        assert status == 200 and list(body) == ["KNOWN"]  # type: ignore[call-overload]
+        assert headers["x-tarcza-suppressed-matches"] == "0"
+        bad = lookup(client, world, signal_type="pdq", signal="zz")
+        assert bad[0] == 400
+        assert lookup(client, world, signal_type="pdq")[0] == 400
+        assert lookup(client, world, signal_type="pdq", signal="a" * 64, url="x")[0] == 400
+        flipped = lookup(
+            client, world, signal_type="pdq", signal=world.known_pdq, bypass_coinflip="maybe"
+        )
+        assert flipped[0] == 422
+    # Outside the key's banks (by name): no match, from memory or not.
+    scoped = lookup(client, world, signal_type="pdq", signal=world.known_pdq, banks="OTHER")
+    assert scoped[:2] == (200, {})
+    wrong = client.get(
+        "/m/lookup",
+        params={"signal_type": "pdq", "signal": secrets.token_hex(32)},
+        headers={"Authorization": "Bearer tzp_" + secrets.token_urlsafe(32)},
+    )
+    assert wrong.status_code == 401
+
+
+def test_the_quota_gives_exactly_its_number_of_answers(settings: Settings, db: Database) -> None:
+    settings = settings.model_copy(
+        update={"lookup_staleness_seconds": 0.5, "partner_lookup_rate": "100/minute"}
+    )
+    world = _setup(db, settings)
+    for client in refreshed_client(settings, db):
+        statuses = [
+            client.get(
+                "/m/lookup",
+                params={"signal_type": "pdq", "signal": secrets.token_hex(32)},
+                headers=auth(world),
+            ).status_code
+            for _ in range(130)
+        ]
+    # Leases of 5 (100 / 20) are spent from memory; every unit leased is answered once.
+    assert statuses == [200] * 100 + [429] * 30

@@ -1,0 +1,135 @@
+"""The lookup path's bounded staleness, on SQLite and PostgreSQL.
+
+A refreshed matcher (``staleness`` > 0, a background thread) answers a signal added within the
+bound and never one removed; a lookup it can answer from memory touches no database; a partner
+key's remembered scope is trusted for the bound only, so a disabled key is refused after it.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event, update
+
+from tarcza.config import Settings, load_keys
+from tarcza.crypto import KeyRing
+from tarcza.hashing import bank_service
+from tarcza.hashing.banks import Entry, SignalType
+from tarcza.hashing.matcher import Matcher, SignalQuery
+from tarcza.hashing.models import Partner
+from tarcza.hashing.partners import PartnerKeys, create_partner
+from tarcza.store.engine import Database
+from tests.hashing.test_matcher import ACTOR, NOW, bank, flip, pdq_query
+
+BOUND = 0.6
+
+
+@pytest.fixture
+def refreshed(db: Database, tmp_path: Path) -> Iterator[Matcher]:
+    matcher = Matcher(db, tmp_path / "index", staleness=BOUND)
+    matcher.start_refreshing()
+    deadline = time.monotonic() + 30
+    while not matcher.refreshing and time.monotonic() < deadline:
+        time.sleep(0.01)
+    yield matcher
+    matcher.stop_refreshing()
+
+
+def found_within(matcher: Matcher, value: str, seconds: float) -> float | None:
+    """Seconds until a lookup of ``value`` matches (None if not within ``seconds``)."""
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        if matcher.match([pdq_query(value)])[0].matches:
+            return time.monotonic() - started
+        time.sleep(0.01)
+    return None
+
+
+def test_a_signal_added_is_found_within_the_bound(db: Database, refreshed: Matcher) -> None:
+    bank(db, "known", Entry(SignalType.PDQ, secrets.token_hex(32)))
+    value = secrets.token_hex(32)
+    with db.transaction() as session:
+        bank_service.add_signals(
+            session, "known", [Entry(SignalType.PDQ, value)], actor=ACTOR, now=NOW
+        )
+    took = found_within(refreshed, flip(value, 3), 5 * BOUND)
+    # The bound is documented as one refresh period plus a catch-up: leave room for a slow CI.
+    assert took is not None and took < BOUND + 0.5
+
+
+def test_a_removed_signal_is_never_answered_even_before_the_refresh(
+    db: Database, refreshed: Matcher
+) -> None:
+    value = secrets.token_hex(32)
+    bank(db, "known", Entry(SignalType.PDQ, value))
+    assert found_within(refreshed, value, 5 * BOUND) is not None
+    refreshed.stop_refreshing()  # the index keeps the signal: only the database check remains
+    with db.transaction() as session:
+        bank_service.remove_signal(session, "known", SignalType.PDQ, value, actor=ACTOR, now=NOW)
+    assert refreshed.match([pdq_query(value)])[0].matches == ()
+
+
+def test_a_miss_touches_no_database_and_a_lookup_never_catches_up(
+    db: Database, refreshed: Matcher
+) -> None:
+    value = secrets.token_hex(32)
+    bank(db, "known", Entry(SignalType.PDQ, value))
+    assert found_within(refreshed, value, 5 * BOUND) is not None
+    refreshed.stop_refreshing()
+    refreshed._refresher = _Alive()  # type: ignore[assignment]  # as if still refreshing
+    statements: list[str] = []
+    event.listen(db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    miss = [SignalQuery(SignalType.PDQ, flip(value, 128))]
+    assert refreshed.match_in_memory([miss]) is not None
+    assert refreshed.match([miss])[0].matches == ()
+    assert statements == []
+    # A hit is checked against the database (one statement), never a catch-up of the log.
+    assert refreshed.match_in_memory([pdq_query(value)]) is None
+    assert refreshed.match([pdq_query(value)])[0].matches
+    queries = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(queries) == 1 and "signal_changes" not in queries[0]
+
+
+class _Alive:
+    def is_alive(self) -> bool:
+        return True
+
+    def join(self, timeout: float | None = None) -> None:
+        return None
+
+
+def test_a_disabled_key_is_refused_once_the_bound_has_passed(
+    db: Database, settings: Settings
+) -> None:
+    ring = KeyRing(load_keys(settings))
+    bank(db, "known")
+    with db.transaction() as session:
+        scope, key = create_partner(session, ring, "platform", ["known"], actor=ACTOR, now=NOW)
+    now = [100.0]
+    keys = PartnerKeys(db, ring, ttl=BOUND, clock=lambda: now[0])
+    assert keys.authenticate(key) == scope
+    with db.transaction() as session:
+        session.execute(update(Partner).values(enabled=False))
+    now[0] += BOUND / 2
+    assert keys.remembered(key) == scope  # within the bound: the remembered scope
+    now[0] += BOUND / 2 + 0.01
+    assert keys.remembered(key) is None
+    assert keys.authenticate(key) is None  # past it: the database says no
+    assert keys.authenticate("tzp_" + secrets.token_urlsafe(32)) is None
+
+
+def test_without_a_bound_every_call_reads_the_database(db: Database, settings: Settings) -> None:
+    ring = KeyRing(load_keys(settings))
+    bank(db, "known")
+    with db.transaction() as session:
+        _, key = create_partner(session, ring, "platform", ["known"], actor=ACTOR, now=NOW)
+    keys = PartnerKeys(db, ring, ttl=0)
+    assert keys.authenticate(key) is not None
+    assert keys.remembered(key) is None
+    with db.transaction() as session:
+        session.execute(update(Partner).values(enabled=False))
+    assert keys.authenticate(key) is None
