@@ -133,7 +133,7 @@ def test_analyst_and_officer_side_by_side(
         arg=preview,
     )
     assert anna.locator("video").count() == 0
-    reveal_button = anna.locator("figure.evidence form button")
+    reveal_button = anna.locator("figure.evidence form[action$='/reveal'] button")
     reveal_button.click()  # no reason given: the browser's own check stops it
     assert anna.url.endswith(f"/staff/reports/{ref}")
     anna.get_by_label("Dlaczego musisz zobaczyć go bez rozmycia?").fill("Ocena materiału")

@@ -26,7 +26,8 @@ the enabled banks (names, thresholds) are re-read at the same time. A signal add
 enabled, is therefore answered within ``staleness`` seconds (one refresh period plus the
 catch-up's own round trip); a removed signal or a disabled bank is never answered (the check
 above reads the database). A PDQ lookup that finds no candidate touches no database at all.
-Without the thread (``staleness`` 0, the CLI, tests) every match catches up first, as before.
+Without the thread (``staleness`` 0, the CLI, tests) every match catches up first, as before;
+evidence files (``match_files``, on arrival) always do: the bound is the lookups' only.
 The search lock is held only while the in-memory index is searched or changed, never across
 a database round trip.
 """
@@ -366,14 +367,20 @@ class Matcher:
     # -- matching -------------------------------------------------------------------------
 
     def match(
-        self, items: Sequence[Sequence[SignalQuery]], *, scope: frozenset[int] | None = None
+        self,
+        items: Sequence[Sequence[SignalQuery]],
+        *,
+        scope: frozenset[int] | None = None,
+        fresh: bool = False,
     ) -> list[ItemResult]:
         """The block matches of each item, in order.
 
         ``scope``: the bank ids whose block matches may be answered (None: every bank).
-        Enabled allow-list banks suppress matches whatever the scope.
+        Enabled allow-list banks suppress matches whatever the scope. ``fresh``: catch up
+        first even when a background thread keeps the matcher current (evidence on arrival:
+        no staleness there, whatever the lookups' bound).
         """
-        if not self.refreshing:
+        if fresh or not self.refreshing:
             self.catch_up()
         live = self._banks
         if not live:
@@ -422,8 +429,9 @@ class Matcher:
         return [ItemResult() for _ in items] if len(ids) == 0 else None
 
     def match_files(self, files: Sequence[FileHashes]) -> list[ItemResult]:
-        """Match each evidence file by its MD5, SHA-256 and (useful) PDQ."""
-        return self.match([file_queries(hashes) for hashes in files])
+        """Match each evidence file by its MD5, SHA-256 and (useful) PDQ, against the bank as
+        it is now (evidence is matched on arrival without the lookups' staleness)."""
+        return self.match([file_queries(hashes) for hashes in files], fresh=True)
 
     def _exact(
         self, session: Session, items: Sequence[Sequence[SignalQuery]], live: dict[int, _BankRow]
