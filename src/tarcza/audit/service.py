@@ -86,19 +86,20 @@ def append(
 
     Call it last before committing: the chain lock is held until the commit.
     """
-    fields = {
-        "created_at": now,
-        "actor": actor,
-        "agency": agency,
-        "action": action,
-        "subject_type": subject_type,
-        "subject_id": subject_id,
-        "reason": reason,
-        "details": chain.canonical_json(details or {}),
-    }
-    if session.get_bind().dialect.name == "postgresql":
-        return _append_pg(session, fields, commit=False)
-    return _append_orm(session, fields)
+    return _append(
+        session,
+        {
+            "created_at": now,
+            "actor": actor,
+            "agency": agency,
+            "action": action,
+            "subject_type": subject_type,
+            "subject_id": subject_id,
+            "reason": reason,
+            "details": chain.canonical_json(details or {}),
+        },
+        commit=False,
+    )
 
 
 def append_and_commit(
@@ -119,18 +120,25 @@ def append_and_commit(
     application runs); the caller's ``session.commit()`` then finds nothing to do. Elsewhere the
     caller's commit commits. Nothing may be written in the session after this.
     """
-    fields = {
-        "created_at": now,
-        "actor": actor,
-        "agency": agency,
-        "action": action,
-        "subject_type": subject_type,
-        "subject_id": subject_id,
-        "reason": reason,
-        "details": chain.canonical_json(details or {}),
-    }
+    return _append(
+        session,
+        {
+            "created_at": now,
+            "actor": actor,
+            "agency": agency,
+            "action": action,
+            "subject_type": subject_type,
+            "subject_id": subject_id,
+            "reason": reason,
+            "details": chain.canonical_json(details or {}),
+        },
+        commit=True,
+    )
+
+
+def _append(session: Session, fields: dict[str, Any], *, commit: bool) -> AuditEntry:
     if session.get_bind().dialect.name == "postgresql":
-        return _append_pg(session, fields, commit=True)
+        return _append_pg(session, fields, commit=commit)
     return _append_orm(session, fields)
 
 
