@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,9 +37,12 @@ class Ministry:
     coordinator: StaffUser
 
 
-@pytest.fixture(scope="module")
-def ministry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ministry]:
-    var_dir = tmp_path_factory.mktemp("national")
+@contextmanager
+def running_ministry(
+    tmp_path_factory: pytest.TempPathFactory, folder: str, username: str
+) -> Iterator[Ministry]:
+    """A real server on SQLite with the invented figures and a coordinator to sign in."""
+    var_dir = tmp_path_factory.mktemp(folder)
     url = f"sqlite:///{var_dir / 'tarcza.sqlite3'}"
     migrate.upgrade(url)
     with running_server(url, var_dir) as server:
@@ -52,9 +56,15 @@ def ministry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ministry]:
         ctx = build(settings)
         add_agencies(ctx)
         seed(ctx.db)
-        coordinator = add_staff(ctx, "ministry", Role.COORDINATOR, "maria-ministry")
+        coordinator = add_staff(ctx, "ministry", Role.COORDINATOR, username)
         yield Ministry(server, coordinator)
         ctx.db.dispose()
+
+
+@pytest.fixture(scope="module")
+def ministry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ministry]:
+    with running_ministry(tmp_path_factory, "national", "maria-ministry") as running:
+        yield running
 
 
 def sign_in(browser: Any, server: Server, user: StaffUser) -> Any:

@@ -16,38 +16,16 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from tarcza.accounts.permissions import Role
-from tarcza.app import build
-from tarcza.config import Settings
-from tarcza.schema import migrate
-from tests.browser.test_national_figures import Ministry, sign_in
-from tests.coordination.seed import seed
+from tests.browser.test_national_figures import Ministry, running_ministry, sign_in
 from tests.support.pdf import png_of, text_of
-from tests.support.server import running_server
-from tests.support.staff import add_agencies, add_staff
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
 def ministry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ministry]:
-    var_dir = tmp_path_factory.mktemp("reports")
-    url = f"sqlite:///{var_dir / 'tarcza.sqlite3'}"
-    migrate.upgrade(url)
-    with running_server(url, var_dir) as server:
-        settings = Settings(
-            var_dir=var_dir,
-            database_url=url,
-            data_keys=server.env["TARCZA_DATA_KEYS"],
-            hmac_key=server.env["TARCZA_HMAC_KEY"],
-            _env_file=None,  # type: ignore[call-arg]
-        )
-        ctx = build(settings)
-        add_agencies(ctx)
-        seed(ctx.db)
-        coordinator = add_staff(ctx, "ministry", Role.COORDINATOR, "maria-reports")
-        yield Ministry(server, coordinator)
-        ctx.db.dispose()
+    with running_ministry(tmp_path_factory, "reports", "maria-reports") as running:
+        yield running
 
 
 def test_the_coordinator_generates_and_downloads_the_monthly_report(
