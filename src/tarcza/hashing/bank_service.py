@@ -7,12 +7,16 @@ person and the time as arguments. Each change to a bank's signals is written to 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import gc
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TypeVar
+from typing import Final, TypeVar
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from tarcza.audit import service as audit
@@ -20,15 +24,24 @@ from tarcza.hashing import banks, formats, vpdq
 from tarcza.hashing.banks import BankKind, Entry, SignalType
 from tarcza.hashing.changes import (
     CHUNK,
+    Known,
+    analyse_signals,
     existing_signals,
     insert_signals,
     lock_changes,
     log_changes,
     plan_additions,
+    sort_additions,
+    write_new_signals,
 )
 from tarcza.hashing.formats import ExchangeFormat, LineError
 from tarcza.hashing.models import Bank, BankSignal
 from tarcza.store.engine import Database
+
+log = logging.getLogger(__name__)
+#: An import that adds or restores at least this many signals is followed by ANALYZE of the
+#: signal tables (smaller ones leave the statistics to autovacuum).
+ANALYSE_FROM: Final = 1000
 
 T = TypeVar("T")
 V = TypeVar("V")
@@ -232,19 +245,32 @@ def add_signals(
     actor: str,
     now: datetime,
     origin: str = "api",
+    bulk: bool = False,
 ) -> AddResult:
     """Add ``entries`` (already validated) to a bank; removed signals are restored.
 
-    A signal already in the bank keeps its row; a new label replaces the old one.
+    A signal already in the bank keeps its row; a new label replaces the old one. ``bulk``
+    writes the new signals and their changes with COPY (PostgreSQL) or batched executemany
+    (SQLite) instead of statements of CHUNK rows returning their ids: the same rows, for
+    imports of many signals.
     """
     lock_changes(session)
     bank = _bank(session, name)
     entries = list(entries)
-    keys = [(entry.signal_type.value, banks.lookup_key(entry.value)) for entry in entries]
-    new_rows, restored, relabelled, unchanged = plan_additions(
-        bank.id, entries, existing_signals(session, bank.id, keys), now
-    )
-    new_ids = insert_signals(session, new_rows)
+    keys = ((entry.signal_type.value, banks.lookup_key(entry.value)) for entry in entries)
+    holds_any = select(BankSignal.id).where(BankSignal.bank_id == bank.id).limit(1)
+    if bulk and session.scalar(holds_any) is None:
+        existing: dict[tuple[str, str], Known] = {}  # an empty bank: nothing to look up
+    else:
+        existing = existing_signals(session, bank.id, keys)
+    if bulk:
+        new, restored, relabelled, unchanged = sort_additions(entries, existing)
+        added = write_new_signals(session, bank.id, new, now)  # with their changes
+        to_log = restored
+    else:
+        new_rows, restored, relabelled, unchanged = plan_additions(bank.id, entries, existing, now)
+        new_ids = insert_signals(session, new_rows)
+        added, to_log = len(new_ids), new_ids + restored
     for start in range(0, len(restored), CHUNK):
         session.execute(
             update(BankSignal)
@@ -253,8 +279,8 @@ def add_signals(
         )
     if relabelled:
         session.execute(update(BankSignal), relabelled)
-    log_changes(session, new_ids + restored, "add", now)
-    result = AddResult(added=len(new_ids), restored=len(restored), unchanged=unchanged)
+    log_changes(session, to_log, "add", now)
+    result = AddResult(added=added, restored=len(restored), unchanged=unchanged)
     audit.append(
         session,
         actor=actor,
@@ -325,15 +351,50 @@ def import_file(
     formats.MAX_REPORTED_ERRORS, with the total) and the bank is left as it was. Items of
     kinds tarcza cannot match (a dump's URLs, a VICS item's PhotoDNA) are skipped and counted
     in the result. ``bare_type`` is the type of bare lines of a ``te`` file.
+
+    The new signals are written in bulk (see :func:`add_signals`); after an import of at least
+    ANALYSE_FROM signals the signal tables are ANALYZEd, so that lookups are planned for their
+    new size at once.
     """
-    parsed = formats.parse(fmt, content, bare_type)
-    if not parsed.ok:
-        raise ImportRejected(parsed.errors, parsed.error_count)
-    with db.transaction() as session:
-        result = add_signals(
-            session, name, parsed.entries, actor=actor, now=now, origin=f"import:{fmt.value}"
-        )
+    with _collector_paused():
+        parsed = formats.parse(fmt, content, bare_type)
+        if not parsed.ok:
+            raise ImportRejected(parsed.errors, parsed.error_count)
+        with db.transaction() as session:
+            result = add_signals(
+                session,
+                name,
+                parsed.entries,
+                actor=actor,
+                now=now,
+                origin=f"import:{fmt.value}",
+                bulk=True,
+            )
+    if result.added + result.restored >= ANALYSE_FROM:
+        _analyse(db)
     return replace(result, skipped=parsed.skipped)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection for a while: a million new entries, rows and keys (none in
+    a cycle) would otherwise set off full collections over them again and again."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _analyse(db: Database) -> None:
+    """ANALYZE the signal tables after a big import; the import stands even if this fails."""
+    try:
+        with db.transaction() as session:
+            analyse_signals(session)
+    except SQLAlchemyError:
+        log.warning("ANALYZE after the import failed", exc_info=True)
 
 
 def bank_entries(session: Session, name: str) -> list[Entry]:

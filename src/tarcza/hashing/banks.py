@@ -61,7 +61,6 @@ _ALIASES: Final = {
     "video_vpdq": SignalType.VPDQ,
 }
 _BANK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-_HEX = re.compile(r"[0-9a-f]+")
 
 
 class InvalidSignal(ValueError):
@@ -108,12 +107,21 @@ def normalise_signal(signal_type: SignalType, value: str) -> str:
         return _normalise_vpdq(value)
     hex_value = value.strip().lower()
     length = _HEX_LENGTH[signal_type]
-    if len(hex_value) != length or not _HEX.fullmatch(hex_value):
+    if len(hex_value) != length or not _is_hex(hex_value):
         raise InvalidSignal(
             f"invalid_{signal_type.value}",
             f"a {signal_type.value} signal is {length} hexadecimal characters",
         )
     return hex_value
+
+
+def _is_hex(value: str) -> bool:
+    """Whether ``value`` is only hexadecimal digits, two a byte (faster than a regex)."""
+    try:
+        # fromhex skips whitespace, so a value with any decodes to fewer bytes.
+        return len(bytes.fromhex(value)) * 2 == len(value)
+    except ValueError:
+        return False
 
 
 def _normalise_vpdq(value: str) -> str:

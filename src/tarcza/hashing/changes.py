@@ -7,15 +7,17 @@ and a reader that remembers the last one it applied never skips a change.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from operator import itemgetter
+from typing import NamedTuple
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
 from tarcza.hashing import banks
-from tarcza.hashing.banks import Entry
+from tarcza.hashing.banks import Entry, SignalType
 from tarcza.hashing.models import BankSignal, SignalChange
+from tarcza.store.base import UTCDateTime
 
 # Any constant will do; it names the advisory lock that keeps signal_changes in commit order.
 _PG_CHANGE_LOCK = 0x7A72_6362
@@ -34,8 +36,7 @@ def lock_changes(session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_CHANGE_LOCK})
 
 
-@dataclass(frozen=True)
-class Known:
+class Known(NamedTuple):
     """A signal the bank holds already (perhaps removed)."""
 
     id: int
@@ -55,8 +56,14 @@ def existing_signals(
     by_type: dict[str, set[str]] = {}
     for kind, key in keys:
         by_type.setdefault(kind, set()).add(key)
-    columns = (BankSignal.id, BankSignal.lookup_key, BankSignal.label, BankSignal.removed_at)
+    columns = (
+        BankSignal.id,
+        BankSignal.lookup_key,
+        BankSignal.label,
+        BankSignal.removed_at.is_not(None),
+    )
     found: dict[tuple[str, str], Known] = {}
+    connection = session.connection()  # Core rows: no ORM loading for a million of them
     for kind, wanted in by_type.items():
         where = [BankSignal.bank_id == bank_id, BankSignal.signal_type == kind]
         if len(wanted) > SCAN_ABOVE:
@@ -68,9 +75,9 @@ def existing_signals(
                 for i in range(0, len(ordered), CHUNK)
             ]
         for query in queries:
-            for sid, key, label, removed_at in session.execute(query):
+            for sid, key, label, removed in connection.execute(query):
                 if key in wanted:
-                    found[(kind, key)] = Known(sid, label, removed_at is not None)
+                    found[(kind, key)] = Known(sid, label, bool(removed))
     return found
 
 
@@ -93,29 +100,27 @@ def log_changes(session: Session, signal_ids: Sequence[int], op: str, now: datet
         )
 
 
-def plan_additions(
-    bank_id: int, entries: Iterable[Entry], existing: dict[tuple[str, str], Known], now: datetime
-) -> tuple[list[dict[str, object]], list[int], list[dict[str, object]], int]:
-    """Sort entries into new rows, removed ones to restore, relabelled ones and unchanged."""
-    new_rows: list[dict[str, object]] = []
+def sort_additions(
+    entries: Iterable[Entry], existing: dict[tuple[str, str], Known]
+) -> tuple[list[tuple[Entry, str]], list[int], list[dict[str, object]], int]:
+    """Sort entries into new ones (with their lookup keys, in order), removed ones to restore,
+    relabelled ones and the number unchanged.
+
+    A signal the bank holds keeps its row (a removed one is restored); a new label replaces
+    the old one; a signal given twice counts once, the second time as unchanged.
+    """
+    new: list[tuple[Entry, str]] = []
     restored: list[int] = []
     relabelled: list[dict[str, object]] = []
     seen: set[tuple[str, str]] = set()
     unchanged = 0
+    type_names = {kind: kind.value for kind in SignalType}  # an enum's .value is slow
+    lookup_key = banks.lookup_key
     for entry in entries:
-        key = (entry.signal_type.value, banks.lookup_key(entry.value))
+        key = (type_names[entry.signal_type], lookup_key(entry.value))
         known = existing.get(key)
         if known is None and key not in seen:
-            new_rows.append(
-                {
-                    "bank_id": bank_id,
-                    "signal_type": key[0],
-                    "value": entry.value,
-                    "lookup_key": key[1],
-                    "label": entry.label,
-                    "created_at": now,
-                }
-            )
+            new.append((entry, key[1]))
         elif known is not None and known.removed and key not in seen:
             restored.append(known.id)
         else:
@@ -123,4 +128,137 @@ def plan_additions(
         if known is not None and entry.label is not None and entry.label != known.label:
             relabelled.append({"id": known.id, "label": entry.label})
         seen.add(key)
+    return new, restored, relabelled, unchanged
+
+
+def plan_additions(
+    bank_id: int, entries: Iterable[Entry], existing: dict[tuple[str, str], Known], now: datetime
+) -> tuple[list[dict[str, object]], list[int], list[dict[str, object]], int]:
+    """Sort entries into new rows, removed ones to restore, relabelled ones and unchanged."""
+    new, restored, relabelled, unchanged = sort_additions(entries, existing)
+    new_rows: list[dict[str, object]] = [
+        {
+            "bank_id": bank_id,
+            "signal_type": entry.signal_type.value,
+            "value": entry.value,
+            "lookup_key": key,
+            "label": entry.label,
+            "created_at": now,
+        }
+        for entry, key in new
+    ]
     return new_rows, restored, relabelled, unchanged
+
+
+# -- bulk writing (imports) -------------------------------------------------------------------
+
+#: Rows a SQLite executemany is given at once (bounds the memory of one batch).
+BULK_BATCH = 20_000
+#: SQLite's page cache while a bulk import writes (KiB).
+SQLITE_CACHE_KIB = 256 * 1024
+
+
+def write_new_signals(
+    session: Session, bank_id: int, new: Sequence[tuple[Entry, str]], now: datetime
+) -> int:
+    """Insert new signals (entries with their lookup keys) and one "add" change each, in bulk.
+
+    The signals get ids in the order given and their changes sequence numbers in the same
+    order, as :func:`insert_signals` then :func:`log_changes` would give them; the rows are
+    written sorted by (type, lookup key), so that the indexes on the keys fill in order
+    instead of at random. PostgreSQL: ids from the table's sequence, then COPY into both
+    tables. SQLite: the ids above the highest one (the write transaction holds the database's
+    only write lock since BEGIN IMMEDIATE), executemany in batches, then the change log from
+    the new ids. The caller holds :func:`lock_changes`. Returns how many.
+    """
+    if not new:
+        return 0
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        # Taken from the sequence, they can be no one else's, whoever else inserts.
+        ids = sorted(
+            session.scalars(
+                text(
+                    "SELECT nextval(pg_get_serial_sequence(:table, 'id'))"
+                    " FROM generate_series(1, :n)"
+                ),
+                {"table": "bank_signals", "n": len(new)},
+            )
+        )
+    else:
+        top = session.scalar(select(func.coalesce(func.max(BankSignal.id), 0)))
+        ids = list(range(int(top or 0) + 1, int(top or 0) + 1 + len(new)))
+    type_names = {kind: kind.value for kind in SignalType}  # an enum's .value is slow
+    rows = [
+        (sid, type_names[entry.signal_type], entry.value, key, entry.label)
+        for sid, (entry, key) in zip(ids, new, strict=True)
+    ]
+    rows.sort(key=itemgetter(1, 3))
+    if postgres:
+        _copy_new_signals(session, bank_id, rows, ids, now)
+    else:
+        _insert_new_signals(session, bank_id, rows, ids[0], now)
+    return len(rows)
+
+
+_Row = tuple[int, str, str, str, str | None]  # id, signal type, value, lookup key, label
+
+
+def _copy_new_signals(
+    session: Session, bank_id: int, rows: list[_Row], ids: list[int], now: datetime
+) -> None:
+    created = now.astimezone(UTC).isoformat()
+    driver = session.connection().connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cursor:
+        columns = "id, signal_type, value, lookup_key, label, bank_id, created_at"
+        with cursor.copy(f"COPY bank_signals ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row((*row, bank_id, created))
+        with cursor.copy("COPY signal_changes (signal_id, op, created_at) FROM STDIN") as copy:
+            for sid in ids:
+                copy.write_row((sid, "add", created))
+
+
+def _insert_new_signals(
+    session: Session, bank_id: int, rows: list[_Row], first_id: int, now: datetime
+) -> None:
+    connection = session.connection()
+    dialect = connection.dialect
+    store = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+    created = store(now) if store else now  # as SQLAlchemy stores it
+    # The indexes of a big bank outgrow SQLite's default page cache (2 MB): give this
+    # connection room for them while it writes, then set it back.
+    cache_size = int(connection.exec_driver_sql("PRAGMA cache_size").scalar_one())
+    connection.exec_driver_sql(f"PRAGMA cache_size = {-SQLITE_CACHE_KIB}")
+    try:
+        statement = (
+            "INSERT INTO bank_signals (id, signal_type, value, lookup_key, label, bank_id,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        )
+        for start in range(0, len(rows), BULK_BATCH):
+            connection.exec_driver_sql(
+                statement, [(*row, bank_id, created) for row in rows[start : start + BULK_BATCH]]
+            )
+        connection.exec_driver_sql(
+            "INSERT INTO signal_changes (signal_id, op, created_at)"
+            " SELECT id, 'add', ? FROM bank_signals WHERE id >= ? ORDER BY id",
+            (created, first_id),
+        )
+    finally:
+        connection.exec_driver_sql(f"PRAGMA cache_size = {cache_size}")
+
+
+def analyse_signals(session: Session) -> None:
+    """Refresh the planner's statistics of the signal tables (after a bulk import).
+
+    Without them PostgreSQL plans lookups of a freshly filled table as if it were empty.
+    SQLite reads a sample (analysis_limit) instead of every index entry.
+    """
+    tables = (BankSignal.__tablename__, SignalChange.__tablename__)
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"ANALYZE {', '.join(tables)}"))
+    else:
+        session.execute(text("PRAGMA analysis_limit=2000"))
+        for table in tables:
+            session.execute(text(f"ANALYZE {table}"))
