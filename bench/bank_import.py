@@ -227,18 +227,22 @@ def time_cli(file: Path, count: int, folder: Path) -> None:
         proc = subprocess.Popen([sys.executable, "-m", "tarcza.cli", *command], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
         server: dict[int, float] = {}
-        while proc.poll() is None:  # sample the backends' CPU (they end with the command)
+        while True:  # sample the backends' CPU (they end with the command)
             server.update(backend_cpu(database))
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
             time.sleep(0.1)
         seconds = time.perf_counter() - started
-        out, err = proc.communicate()
-        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out, err = proc.stdout.read(), proc.stderr.read()  # type: ignore[union-attr]
         if proc.returncode != 0:
             raise SystemExit(f"tarcza bank import failed:\n{out.decode()}\n{err.decode()}")
     print(
         f"CLI: tarcza bank import of {count:,} PDQ hashes on PostgreSQL: {seconds:.1f} s "
-        f"({count / seconds:,.0f} hashes/s); server backends ≈ {sum(server.values()):.1f} s CPU; "
-        f"peak RSS of the children so far {usage.ru_maxrss / 1024:.0f} MB; load {loadavg()}"
+        f"({count / seconds:,.0f} hashes/s); CPU {usage.ru_utime + usage.ru_stime:.1f} s + "
+        f"server backends ≈ {sum(server.values()):.1f} s; peak RSS {usage.ru_maxrss / 1024:.0f} MB;"
+        f" load {loadavg()}"
     )
     print(f"     says: {out.decode().strip()}")
 
@@ -278,7 +282,7 @@ def main() -> int:
                     show(run)
                     failed |= not run["ok"]
                     runs.append(run)
-        for backend in backends:
+        for backend in backends if runs else []:
             per_hash = {
                 method: [
                     (r["seconds"] / r["added"], (r["cpu"] + r["server_cpu"]) / r["added"])
