@@ -573,3 +573,21 @@ def test_layout_grows_coarser_with_the_bank() -> None:
     for rows in [3_000_000, 5_000_000, 20_000_000]:
         chosen = index_module._layout(index_module._choose_chunks(rows))
         assert chosen.offsets_size * 4 <= max(16 * rows, 16 * 65537 * 4)
+
+
+@pytest.mark.parametrize("chunks", [16, 12])
+def test_merged_copy_leaves_the_original_searchable(data: Data, chunks: int) -> None:
+    # The matcher builds the merged index while searches of the old one go on, then swaps.
+    index = PdqIndex(delta_limit=50, chunks=chunks).build(data.hashes[:5000], data.ids[:5000])
+    index.add(data.hashes[5000:5200], data.ids[5000:5200], merge=False)
+    assert index._dcount == 200 and index.wants_merge
+    assert index.remove(data.ids[:2000], merge=False) == 2000
+    assert index._dead == 2000  # over a quarter removed, yet not compacted
+    live = np.zeros(len(data.hashes), dtype=bool)
+    live[2000:5200] = True
+    merged = index.merged()
+    assert not merged.wants_merge and merged._dcount == 0 and merged._dead == 0
+    for either in (index, merged):  # the original is untouched and still answers
+        assert len(either) == 3200
+        assert_exact(either, data.hashes[live], data.ids[live], data.queries[:8], [8, 31])
+    assert not PdqIndex().wants_merge

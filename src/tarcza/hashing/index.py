@@ -332,6 +332,26 @@ _prefetch = cast(
 )
 
 
+def _load_u32_intrinsic(typingctx: Any, array: Any, index: Any) -> tuple[Any, Any]:
+    """numba intrinsic: the little-endian uint32 at byte ``index`` of a 1-d uint8 array, read
+    in one unaligned load (the caller makes sure that 4 bytes are there)."""
+    signature = numba.types.int64(array, index)
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        data = context.make_array(sig.args[0])(context, builder, args[0]).data
+        address = builder.bitcast(builder.gep(data, [args[1]]), ir.IntType(32).as_pointer())
+        value = builder.load(address, align=1)
+        return builder.zext(value, ir.IntType(64))
+
+    return signature, codegen
+
+
+_load_u32 = cast(
+    Callable[[npt.NDArray[Any], int | np.integer[Any]], np.int64],
+    numba.extending.intrinsic(_load_u32_intrinsic),
+)
+
+
 @_jit
 def _popcount(x: np.uint64) -> np.int64:
     """Set bits in a uint64 (LLVM turns this into one popcnt instruction)."""
@@ -503,61 +523,63 @@ def _is_dead(tombs: U8, row: int) -> bool:
 
 @_jit
 def _verify(
-    words: U64,
-    ids: I64,
-    tombs: U8,
-    radii: I64,
-    starts: I64,
-    widths: I64,
-    qc: I64,
-    query: U64,
-    threshold: int,
-    rows: I64,
-    chunks: I64,
-    count: int,
-    qi: int,
-    out: I64,
-    n: int,
+    words: U64, query: U64, threshold: int, rows: I64, count: int, qi: int, out: I64, n: int
 ) -> int:
-    """Check the first ``count`` candidate rows and append the matches as ``out[:, n]``
-    (query, id, distance); the new result count, or -1 when ``out`` is full.
-
-    A row is reported only from the first probed chunk within its radius (no duplicates).
-    """
+    """Check the first ``count`` candidate rows and append those within ``threshold`` as
+    ``out[:, n]`` (query, *row*, distance); the new result count, or -1 when ``out`` is full.
+    :func:`_finish` then turns rows into ids, once each."""
     q0 = query[0]
     q1 = query[1]
     q2 = query[2]
     q3 = query[3]
-    # First only count the matches: a loop with no store, which LLVM vectorises (its gathers
-    # issue 8 row loads at once); blocks without a match, nearly all of them, end there.
+    # First only count the matches, in a loop with no store; blocks without a match, nearly
+    # all of them, end there.
     hits = 0
     for j in range(count):
         if _distance(words, rows[j], q0, q1, q2, q3) <= threshold:
             hits += 1
     if hits == 0:
         return n
-    capacity = out.shape[1]
+    if n + hits > out.shape[1]:
+        return -1
     for j in range(count):
         row = rows[j]
         d = _distance(words, row, q0, q1, q2, q3)
-        if d > threshold:
-            continue
-        first = True
-        for c2 in range(chunks[j]):
-            r2 = radii[c2]
-            if r2 >= 0:
-                v = _chunk(words, row, starts[c2], widths[c2])
-                if _popcount(np.uint64(v ^ qc[c2])) <= r2:
-                    first = False
-                    break
-        if first and not _is_dead(tombs, row):
-            if n == capacity:
-                return -1
+        if d <= threshold:
             out[0, n] = qi
-            out[1, n] = ids[row]
+            out[1, n] = row
             out[2, n] = d
             n += 1
     return n
+
+
+@_jit
+def _finish(out: I64, first: int, n: int, ids: I64, tombs: U8) -> int:
+    """Turn the rows found for one query (``out[1, first:n]``) into ids, dropping a row found
+    again through another chunk and removed rows; the new result count."""
+    count = n - first
+    if count == 1:
+        row = out[1, first]
+        if _is_dead(tombs, row):
+            return first
+        out[1, first] = ids[row]
+        return n
+    order = np.argsort(out[1, first:n])
+    found_rows = out[1, first:n][order]
+    found_distances = out[2, first:n][order]
+    kept = first
+    last = -1
+    for k in range(count):
+        row = found_rows[k]
+        if row == last:
+            continue
+        last = row
+        if _is_dead(tombs, row):
+            continue
+        out[1, kept] = ids[row]
+        out[2, kept] = found_distances[k]
+        kept += 1
+    return kept
 
 
 @_jit
@@ -651,7 +673,8 @@ def _search_kernel(
     b_lo = np.empty(probes, dtype=np.int64)
     b_hi = np.empty(probes, dtype=np.int64)
     rows = np.empty(_BLOCK, dtype=np.int64)
-    chunks = np.empty(_BLOCK, dtype=np.int64)
+    total_bytes = flat_postings.shape[0]
+    posting_mask = np.int64(0xFFFFFF) if width == 3 else np.int64(0xFFFFFFFF)
     for qi in range(queries.shape[0]):
         query = queries[qi]
         start_n = n
@@ -689,8 +712,7 @@ def _search_kernel(
                     b_lo[nb] = lo
                     b_hi[nb] = hi
                     nb += 1
-            # 3. Blocks of candidate rows with the chunk each came through (prefetching their
-            #    hashes), 4. verified together.
+            # 3. Blocks of candidate rows (prefetching their hashes), 4. verified together.
             b = 0
             pos = b_lo[0] if nb > 0 else 0
             while b < nb and n >= 0:
@@ -702,45 +724,30 @@ def _search_kernel(
                         for k in range(pos, pos + take):
                             _prefetch(flat_words, k * 4)
                             rows[j] = k
-                            chunks[j] = 0
                             j += 1
                     else:
                         first_byte = (c - 1) * stride
                         for k in range(pos, pos + take):
                             base = first_byte + k * width
-                            row = (
-                                np.int64(flat_postings[base])
-                                | (np.int64(flat_postings[base + 1]) << 8)
-                                | (np.int64(flat_postings[base + 2]) << 16)
-                            )
-                            if width == 4:
-                                row |= np.int64(flat_postings[base + 3]) << 24
+                            if base + 4 <= total_bytes:  # one unaligned load
+                                row = _load_u32(flat_postings, base) & posting_mask
+                            else:  # the very last posting of 3 bytes
+                                row = (
+                                    np.int64(flat_postings[base])
+                                    | (np.int64(flat_postings[base + 1]) << 8)
+                                    | (np.int64(flat_postings[base + 2]) << 16)
+                                )
                             _prefetch(flat_words, row * 4)
                             rows[j] = row
-                            chunks[j] = c
                             j += 1
                     pos += take
                     if pos == b_hi[b]:
                         b += 1
                         if b < nb:
                             pos = b_lo[b]
-                n = _verify(
-                    words,
-                    ids,
-                    tombs,
-                    radii,
-                    starts,
-                    widths,
-                    qc,
-                    query,
-                    threshold,
-                    rows,
-                    chunks,
-                    j,
-                    qi,
-                    out,
-                    n,
-                )
+                n = _verify(words, query, threshold, rows, j, qi, out, n)
+            if n > start_n:
+                n = _finish(out, start_n, n, ids, tombs)
         if n >= 0 and dcount > 0:
             n = _scan(dwords, dids, no_tombs, dcount, query, threshold, qi, out, n)
         if n < 0:
@@ -986,18 +993,20 @@ class PdqIndex:
 
     # -- changes -------------------------------------------------------------------------------
 
-    def add(self, hashes: npt.ArrayLike, ids: npt.ArrayLike) -> None:
+    def add(self, hashes: npt.ArrayLike, ids: npt.ArrayLike, *, merge: bool = True) -> None:
         """Add uint8[N, 32] ``hashes`` under int64[N] ``ids``, without rebuilding the tables.
 
         They go to the delta segment; once it holds more than ``delta_limit`` hashes everything
-        is merged into new tables (a rebuild, so its cost is amortised over the adds).
+        is merged into new tables (a rebuild, so its cost is amortised over the adds). With
+        ``merge=False`` the delta segment grows instead, until the caller swaps in
+        :meth:`merged` (built while searches go on, see :attr:`wants_merge`).
         """
         words = _words(hashes)
         new_ids = _ids(ids, words.shape[0])
         k = words.shape[0]
         if k == 0:
             return
-        if self._dcount + k > self.delta_limit:
+        if merge and self._dcount + k > self.delta_limit:
             self._merge(words, new_ids)
             return
         need = self._dcount + k
@@ -1012,7 +1021,7 @@ class PdqIndex:
         self._dids[self._dcount : need] = new_ids
         self._dcount = need
 
-    def remove(self, ids: npt.ArrayLike) -> int:
+    def remove(self, ids: npt.ArrayLike, *, merge: bool = True) -> int:
         """Remove every entry stored under any of ``ids``; returns how many entries went.
 
         Removed rows of the main tables become tombstones (one bit each, skipped by searches);
@@ -1048,9 +1057,34 @@ class PdqIndex:
                 np.bitwise_or.at(self._tombs, rows >> 3, (1 << (rows & 7)).astype(np.uint8))
                 self._dead += int(rows.size)
                 removed += int(rows.size)
-            if self._dead * 4 > self._words.shape[0]:
+            if merge and self._dead * 4 > self._words.shape[0]:
                 self.compact()
         return removed
+
+    @property
+    def wants_merge(self) -> bool:
+        """Whether the delta segment is over ``delta_limit`` or over a quarter of the rows are
+        removed (what ``add`` and ``remove`` merge at, unless told not to)."""
+        return self._dcount > self.delta_limit or self._dead * 4 > self._words.shape[0] > 0
+
+    def merged(self) -> PdqIndex:
+        """A new index with the same contents, merged and compacted; this one is only read.
+
+        So a caller can build it while searches of this index go on, then swap it in: at 10M
+        hashes a merge takes seconds, and holding searches up for that long would stall them.
+        (``add``, ``remove`` and ``compact`` must still not run meanwhile.) Peak memory: both
+        indexes, plus about 16 bytes per hash while sorting.
+        """
+        other = PdqIndex(delta_limit=self.delta_limit, chunks=self.chunks)
+        tombs = self._tombs if self._dead else self._tombs[:0]
+        other._set_main(
+            self._words,
+            self._ids,
+            tombs,
+            self._dwords[: self._dcount],
+            self._dids[: self._dcount],
+        )
+        return other
 
     def compact(self) -> None:
         """Merge the delta segment into the main tables and drop removed rows (a rebuild)."""
