@@ -487,9 +487,7 @@ def small_sets(draw: st.DrawFn) -> tuple[U8, I64, U8]:
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    small_sets(), st.integers(0, 70), st.integers(0, 100), st.sampled_from(LAYOUTS)
-)
+@given(small_sets(), st.integers(0, 70), st.integers(0, 100), st.sampled_from(LAYOUTS))
 def test_index_equals_brute_force(
     sets: tuple[U8, I64, U8], threshold: int, cut_pct: int, chunks: int
 ) -> None:
@@ -512,9 +510,7 @@ def flip_bits(h: U8, bits: list[int]) -> None:
         h[bit // 8] ^= np.uint8(1 << (bit % 8))
 
 
-def tight_neighbours(
-    query: U8, threshold: int, chunks: int, rng: np.random.Generator
-) -> list[U8]:
+def tight_neighbours(query: U8, threshold: int, chunks: int, rng: np.random.Generator) -> list[U8]:
     """Hashes exactly ``threshold`` bits from ``query`` that lie within the probe radius in one
     chunk only (one hash per probed chunk): the pigeonhole bound is tight for them, so a
     single probe too few misses them."""

@@ -814,7 +814,9 @@ class PdqIndex:
 
     build = _BuildMethod()
 
-    def __init__(self, *, delta_limit: int = DEFAULT_DELTA_LIMIT, chunks: int | None = None) -> None:
+    def __init__(
+        self, *, delta_limit: int = DEFAULT_DELTA_LIMIT, chunks: int | None = None
+    ) -> None:
         """An empty index. ``chunks``: how many chunks the hashes are cut into (16, 14, 13 or
         12); by default chosen by size at every rebuild (see :func:`_choose_chunks`)."""
         if delta_limit < 0:
