@@ -7,41 +7,51 @@ its result set is always identical to a brute-force scan of every stored hash.
 
 How it works (multi-index hashing, Norouzi et al. 2012):
 
-- Each hash is cut into 16 chunks of 16 bits. If two hashes are within ``t`` bits, then by the
-  pigeonhole principle at least one chunk ``i`` differs by at most ``r_i`` bits, for any chunk
-  radii with ``sum(r_i + 1) == t + 1`` (a chunk with radius -1 is not probed). For ``t = 31``
-  every chunk is probed at radius 1; for ``t = 8`` nine chunks are probed at radius 0.
-- For each chunk there is a table in CSR form (``offsets[chunk]``: 65,537 uint32, and the rows
-  of that chunk's postings sorted by chunk value), so probing a chunk value is two reads.
-  The rows are stored sorted by chunk 0, so chunk 0 needs no postings at all; the other 15
-  chunks store row numbers packed in 3 bytes (4 bytes above 16,777,216 rows).
-- Every candidate row is verified with a full 256-bit popcount. A row found through several
-  chunks is reported once, with no set: it is accepted only from the first probed chunk in which
-  it lies within that chunk's radius.
-- Thresholds 48 and above would need radius 3: 16 x 697 probes, each finding N / 65,536
-  candidates, as many as scanning everything. They are answered by a linear scan instead
-  (about 7 ms per query at 1M hashes), still exactly, since banks may set thresholds to 64.
+- Each hash is cut into M chunks of about 256/M bits. If two hashes are within ``t`` bits, then
+  by the pigeonhole principle at least one chunk ``i`` differs by at most ``r_i`` bits, for any
+  chunk radii with ``sum(r_i + 1) == t + 1`` (a chunk with radius -1 is not probed; the widest
+  chunks get the larger radii). So probing every value within ``r_i`` bits of each of the
+  query's chunks finds every match, and every candidate is verified with a full 256-bit
+  popcount: the result is always exactly what a brute-force scan gives.
+- The layout is chosen by size at every (re)build, to cost the fewest memory reads per query
+  (two per probe, one per candidate) within 16 bytes of offsets per hash: 16 chunks of 16 bits
+  up to about 2M hashes (t = 31: 272 probes, 16 x 17 x N / 65,536 candidates, 4,150 at 1M),
+  then 14, 13 and, from about 6M, 12 chunks of 21-22 bits (t = 31: 2,032 probes and about
+  7,300 candidates at 10M, where 16 chunks would verify 41,500). ``PdqIndex(chunks=...)``
+  forces one.
+- For each chunk there is a table in CSR form (offsets: 2**bits + 1 uint32, then the rows of
+  that chunk's postings sorted by chunk value), so probing a value is two reads. The rows are
+  stored sorted by chunk 0, so chunk 0 needs no postings at all; the other chunks store row
+  numbers packed in 3 bytes (4 bytes above 16,777,216 rows).
+- A row found through several chunks is reported once (the rows found are deduplicated per
+  query, which costs nothing when nothing matched, nearly always).
+- Thresholds 48 and above would need radius 3 or more on 16 chunks, as many candidates as
+  scanning everything. They are answered by a linear scan instead (about 7 ms per query at 1M
+  hashes), still exactly, since banks may set thresholds to 64.
 
-Speed: at 1M random hashes and threshold 31 a query verifies about 4,200 candidates in random
-places, so memory latency is the cost (about 50 us, one thread). The kernel (1) finds every
-bucket to probe, prefetching its postings, (2) decodes blocks of candidate rows, prefetching
-their hashes, then (3) verifies a block in a loop that LLVM vectorises, so that many cache misses
-are in flight at once. Hash rows are aligned on 64-byte cache lines so that each costs one miss.
-The first call in a new environment compiles the kernels (about 5 s); numba caches them on disk.
+Speed: memory latency is the cost, so the kernel (1) computes every probe and prefetches its
+offsets, (2) reads the offsets and prefetches the postings of non-empty buckets, (3) decodes
+blocks of candidate rows, prefetching their hashes, then (4) verifies a block at once, so that
+many cache misses are in flight together. Hash rows are aligned on 64-byte cache lines so that
+each costs one miss. The first call in a new environment compiles the kernels (about 10 s);
+numba caches them on disk. Building sorts with a two-pass counting sort that stays in cache.
 
-Memory: 32 bytes (hash) + 8 (id) + 15 x 3 (postings) + 1/8 (tombstone bit) = 85.1 bytes per
-stored hash, plus 4 MiB of offsets whatever the size (about 89 bytes per hash at 1M hashes,
-85.5 at 10M).
+Memory: 32 bytes (hash) + 8 (id) + (M - 1) x 3 (postings) + 1/8 (tombstone bit) per stored
+hash, plus the offsets: 16 chunks, 85.1 bytes per hash + 4 MiB (about 89 bytes per hash at 1M);
+12 chunks, 73.1 bytes per hash + 128 MiB (86.5 bytes per hash, 825 MiB, at 10M).
 
 Changes: :meth:`PdqIndex.add` appends to a small *delta* segment that every query scans
-(8,192 hashes at most: about 13 us) and that is merged into the main tables (a rebuild, about
-0.4 s at 1M) once full, so adding costs about 2 us, plus 50 us amortised. :meth:`PdqIndex.remove`
-sets tombstone bits, which a merge compacts away.
+(8,192 hashes at most: about 13 us) and that is merged into the main tables (a rebuild) once
+full, so adding costs about 2 us plus the merge amortised. :meth:`PdqIndex.remove` sets
+tombstone bits, which a merge compacts away. A caller that cannot hold searches up for a
+merge (seconds at 10M) passes ``merge=False`` and swaps in :meth:`PdqIndex.merged`, built
+while the old index still answers.
 
 Persistence: :meth:`PdqIndex.save` writes a folder of ``.npy`` files (no pickle) and a JSON
 header; :meth:`PdqIndex.load` memory-maps them (copy-on-write, never written), so loading 10M
 hashes costs page cache, not process memory, after checking their structure, so that a damaged
-folder raises instead of letting the kernels read out of bounds.
+folder raises instead of letting the kernels read out of bounds. Version 1 folders (always 16
+chunks) still load.
 
 Searches release the GIL and may run concurrently; ``add``, ``remove``, ``compact`` and
 ``build`` must not run concurrently with anything else on the same index (callers hold a lock,
@@ -419,9 +429,9 @@ def _order_by_value(vals: U32, bits: int, offsets: U32, base: int, order: U32, t
     cursor = top[:nhi].copy()
     for i in range(n):
         v = np.int64(vals[i])
-        h = v >> lo_bits
-        tmp[cursor[h]] = ((v & lo_mask) << 32) | i
-        cursor[h] += 1
+        run = v >> lo_bits
+        tmp[cursor[run]] = ((v & lo_mask) << 32) | i
+        cursor[run] += 1
     counts = np.empty(nlo + 1, dtype=np.int64)
     for h in range(nhi):
         first = top[h]
@@ -476,17 +486,17 @@ def _sort_by_chunk0(
     tmp = np.empty(n, dtype=np.int64)
     _order_by_value(vals, width, offsets, 0, order, tmp)
     for at in range(n):
-        item = np.int64(order[at])
-        if item < live:
-            row = np.int64(source[item])
+        picked = np.int64(order[at])
+        if picked < live:
+            old = np.int64(source[picked])
             for w in range(4):
-                out_words[at, w] = words[row, w]
-            out_ids[at] = ids[row]
+                out_words[at, w] = words[old, w]
+            out_ids[at] = ids[old]
         else:
-            row = item - live
+            new = picked - live
             for w in range(4):
-                out_words[at, w] = more_words[row, w]
-            out_ids[at] = more_ids[row]
+                out_words[at, w] = more_words[new, w]
+            out_ids[at] = more_ids[new]
 
 
 @_jit
@@ -506,13 +516,13 @@ def _fill_chunks(
         _order_by_value(vals, bits, offsets, bases[c], order, tmp)
         p = postings[c - 1]
         for k in range(n):
-            row = np.int64(order[k])
+            posted = np.int64(order[k])
             base = k * width
-            p[base] = row & 0xFF
-            p[base + 1] = (row >> 8) & 0xFF
-            p[base + 2] = (row >> 16) & 0xFF
+            p[base] = posted & 0xFF
+            p[base + 1] = (posted >> 8) & 0xFF
+            p[base + 2] = (posted >> 16) & 0xFF
             if width == 4:
-                p[base + 3] = (row >> 24) & 0xFF
+                p[base + 3] = (posted >> 24) & 0xFF
 
 
 @_jit
