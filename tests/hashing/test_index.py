@@ -88,9 +88,17 @@ def data() -> Data:
     return Data()
 
 
-@pytest.fixture(scope="module")
-def built(data: Data) -> PdqIndex:
-    return PdqIndex.build(data.hashes, data.ids)
+# Every layout: 16 chunks of 16 bits (chosen up to ~2M hashes) and the coarser ones chosen for
+# bigger banks, forced here on a small one.
+LAYOUTS = [16, 14, 13, 12]
+
+
+@pytest.fixture(scope="module", params=LAYOUTS, ids=lambda c: f"{c}chunks")
+def built(data: Data, request: pytest.FixtureRequest) -> PdqIndex:
+    index = PdqIndex(chunks=request.param)
+    index.build(data.hashes, data.ids)
+    assert index.chunk_count == request.param
+    return index
 
 
 def assert_exact(index: PdqIndex, hashes: U8, ids: I64, queries: U8, thresholds: list[int]) -> None:
@@ -193,13 +201,14 @@ def test_concurrent_searches_agree(built: PdqIndex, data: Data) -> None:
 # -- changes -------------------------------------------------------------------------------------
 
 
-def test_add_remove_and_merge_stay_exact(data: Data) -> None:
+@pytest.mark.parametrize("chunks", [16, 12])
+def test_add_remove_and_merge_stay_exact(data: Data, chunks: int) -> None:
     rng = np.random.default_rng(3)
     order = rng.permutation(len(data.hashes))
     hashes, ids = data.hashes[order], data.ids[order]
     queries = data.queries[:12]
     thresholds = [0, 8, 31, 40, 64]
-    index = PdqIndex.build(hashes[:10_000], ids[:10_000])
+    index = PdqIndex(chunks=chunks).build(hashes[:10_000], ids[:10_000])
     index.delta_limit = 300
     live = np.zeros(len(hashes), dtype=bool)
     live[:10_000] = True
@@ -293,9 +302,9 @@ def test_build_copies_its_input(data: Data) -> None:
 # -- persistence -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("mmap", [True, False])
-def test_save_load_round_trip(tmp_path: Path, data: Data, mmap: bool) -> None:
-    index = PdqIndex.build(data.hashes[:-200], data.ids[:-200])
+@pytest.mark.parametrize(("mmap", "chunks"), [(True, 16), (False, 16), (True, 12)])
+def test_save_load_round_trip(tmp_path: Path, data: Data, mmap: bool, chunks: int) -> None:
+    index = PdqIndex(chunks=chunks).build(data.hashes[:-200], data.ids[:-200])
     index.add(data.hashes[-200:], data.ids[-200:])  # some in the delta segment
     index.remove(data.ids[:50])  # some tombstones
     live = np.ones(len(data.hashes), dtype=bool)
@@ -303,6 +312,7 @@ def test_save_load_round_trip(tmp_path: Path, data: Data, mmap: bool) -> None:
     index.save(tmp_path / "index")
     loaded = PdqIndex.load(tmp_path / "index", mmap=mmap)
     assert len(loaded) == len(index) == int(live.sum())
+    assert loaded.chunk_count == chunks
     assert_exact(loaded, data.hashes[live], data.ids[live], data.queries[:10], [0, 31, 40, 64])
     # The loaded index keeps changing like any other.
     loaded.remove(data.ids[100:110])
@@ -343,6 +353,22 @@ def test_empty_index_round_trip(tmp_path: Path) -> None:
     assert len(loaded) == 0 and loaded.search(bytes(32), 256) == []
 
 
+def test_version_1_saves_still_load(tmp_path: Path, data: Data) -> None:
+    # Version 1 (always 16 x 16 bits) kept offsets as a (16, 65537) table: a saved index of the
+    # previous release loads without a rebuild.
+    index = PdqIndex(chunks=16).build(data.hashes, data.ids)
+    index.save(tmp_path / "v1")
+    header = json.loads((tmp_path / "v1" / "pdq_index.json").read_text())
+    header["version"] = 1
+    del header["chunk_widths"]
+    (tmp_path / "v1" / "pdq_index.json").write_text(json.dumps(header))
+    offsets = np.load(tmp_path / "v1" / "offsets.npy")
+    np.save(tmp_path / "v1" / "offsets.npy", offsets.reshape(16, 65537))
+    loaded = PdqIndex.load(tmp_path / "v1")
+    assert loaded.chunk_count == 16
+    assert_exact(loaded, data.hashes, data.ids, data.queries[:10], [0, 31, 47])
+
+
 def test_damaged_saves_are_refused(tmp_path: Path, data: Data) -> None:
     index = PdqIndex.build(data.hashes[:1000], data.ids[:1000])
     index.save(tmp_path / "ok")
@@ -356,7 +382,7 @@ def test_damaged_saves_are_refused(tmp_path: Path, data: Data) -> None:
     # Offsets that are not monotone.
     index.save(tmp_path / "bad2")
     offsets = np.load(tmp_path / "bad2" / "offsets.npy")
-    offsets[2, 100] = 999
+    offsets[2 * 65537 + 100] = 999
     np.save(tmp_path / "bad2" / "offsets.npy", offsets)
     with pytest.raises(ValueError, match="damaged"):
         PdqIndex.load(tmp_path / "bad2")
@@ -461,11 +487,13 @@ def small_sets(draw: st.DrawFn) -> tuple[U8, I64, U8]:
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(small_sets(), st.integers(0, 70), st.integers(0, 100))
-def test_index_equals_brute_force(sets: tuple[U8, I64, U8], threshold: int, cut_pct: int) -> None:
+@given(small_sets(), st.integers(0, 70), st.integers(0, 100), st.sampled_from(LAYOUTS))
+def test_index_equals_brute_force(
+    sets: tuple[U8, I64, U8], threshold: int, cut_pct: int, chunks: int
+) -> None:
     hashes, ids, queries = sets
     cut = len(hashes) * cut_pct // 100
-    index = PdqIndex.build(hashes[:cut], ids[:cut])
+    index = PdqIndex(chunks=chunks).build(hashes[:cut], ids[:cut])
     index.delta_limit = 8
     index.add(hashes[cut:], ids[cut:])
     assert len(index) == len(hashes)
@@ -477,11 +505,17 @@ def test_index_equals_brute_force(sets: tuple[U8, I64, U8], threshold: int, cut_
         assert_exact(index, hashes[keep], ids[keep], queries, [threshold])
 
 
-def tight_neighbours(query: U8, threshold: int, rng: np.random.Generator) -> list[U8]:
+def flip_bits(h: U8, bits: list[int]) -> None:
+    for bit in bits:
+        h[bit // 8] ^= np.uint8(1 << (bit % 8))
+
+
+def tight_neighbours(query: U8, threshold: int, chunks: int, rng: np.random.Generator) -> list[U8]:
     """Hashes exactly ``threshold`` bits from ``query`` that lie within the probe radius in one
     chunk only (one hash per probed chunk): the pigeonhole bound is tight for them, so a
     single probe too few misses them."""
-    radii = index_module._radii(threshold).tolist()
+    layout = index_module._layout(chunks)
+    radii = layout.radii[threshold].tolist()
     out = []
     for j, rj in enumerate(radii):
         if rj < 0:
@@ -489,28 +523,67 @@ def tight_neighbours(query: U8, threshold: int, rng: np.random.Generator) -> lis
         h = query.copy()
         for c, rc in enumerate(radii):
             flips = rj if c == j else rc + 1
-            for bit in rng.choice(16, size=max(flips, 0), replace=False):
-                h[2 * c + bit // 8] ^= np.uint8(1 << (bit % 8))
+            start, width = int(layout.starts[c]), int(layout.widths[c])
+            picked = rng.choice(width, size=max(flips, 0), replace=False)
+            flip_bits(h, [start + int(b) for b in picked])
         assert int(np.bitwise_count(h ^ query).sum()) == threshold
         out.append(h)
     return out
 
 
-def test_neighbours_at_the_pigeonhole_bound_are_found() -> None:
+@pytest.mark.parametrize("chunks", LAYOUTS)
+def test_neighbours_at_the_pigeonhole_bound_are_found(chunks: int) -> None:
     rng = np.random.default_rng(11)
     query = rng.integers(0, 256, size=32, dtype=np.uint8)
-    planted = [h for t in range(MAX_MIH_THRESHOLD + 1) for h in tight_neighbours(query, t, rng)]
+    planted = [
+        h for t in range(MAX_MIH_THRESHOLD + 1) for h in tight_neighbours(query, t, chunks, rng)
+    ]
     background = rng.integers(0, 256, size=(2000, 32), dtype=np.uint8)
     hashes = np.concatenate([background, np.stack(planted)])
     ids = np.arange(len(hashes), dtype=np.int64)
-    index = PdqIndex.build(hashes, ids)
+    index = PdqIndex(chunks=chunks).build(hashes, ids)
     for t in range(MAX_MIH_THRESHOLD + 1):
         assert index.search(query, t) == brute(hashes, ids, query, t), f"threshold {t}"
 
 
-def test_probing_plan_covers_every_threshold() -> None:
-    # sum(r + 1) == t + 1 over the 16 chunks is what makes the search exact (pigeonhole).
+@pytest.mark.parametrize("chunks", LAYOUTS)
+def test_probing_plan_covers_every_threshold(chunks: int) -> None:
+    # sum(r + 1) == t + 1 over the chunks is what makes the search exact (pigeonhole), and the
+    # chunks cut all 256 bits once.
+    layout = index_module._layout(chunks)
+    assert int(layout.widths.sum()) == 256 and layout.starts.tolist() == [
+        int(layout.widths[:c].sum()) for c in range(chunks)
+    ]
     for t in range(MAX_MIH_THRESHOLD + 1):
-        radii = index_module._radii(t)
+        radii = layout.radii[t]
         assert int((radii + 1).sum()) == t + 1
-        assert radii.min() >= -1 and radii.max() <= 2
+        assert radii.min() >= -1 and radii.max() <= 3
+
+
+def test_layout_grows_coarser_with_the_bank() -> None:
+    # 16 chunks of 16 bits up to about 2M hashes; coarser chunks (fewer candidates per query)
+    # for bigger banks, within 16 bytes of offsets per hash.
+    assert index_module._choose_chunks(0) == 16
+    assert index_module._choose_chunks(1_000_000) == 16
+    assert index_module._choose_chunks(10_000_000) == 12
+    for rows in [3_000_000, 5_000_000, 20_000_000]:
+        chosen = index_module._layout(index_module._choose_chunks(rows))
+        assert chosen.offsets_size * 4 <= max(16 * rows, 16 * 65537 * 4)
+
+
+@pytest.mark.parametrize("chunks", [16, 12])
+def test_merged_copy_leaves_the_original_searchable(data: Data, chunks: int) -> None:
+    # The matcher builds the merged index while searches of the old one go on, then swaps.
+    index = PdqIndex(delta_limit=50, chunks=chunks).build(data.hashes[:5000], data.ids[:5000])
+    index.add(data.hashes[5000:5200], data.ids[5000:5200], merge=False)
+    assert index._dcount == 200 and index.wants_merge
+    assert index.remove(data.ids[:2000], merge=False) == 2000
+    assert index._dead == 2000  # over a quarter removed, yet not compacted
+    live = np.zeros(len(data.hashes), dtype=bool)
+    live[2000:5200] = True
+    merged = index.merged()
+    assert not merged.wants_merge and merged._dcount == 0 and merged._dead == 0
+    for either in (index, merged):  # the original is untouched and still answers
+        assert len(either) == 3200
+        assert_exact(either, data.hashes[live], data.ids[live], data.queries[:8], [8, 31])
+    assert not PdqIndex().wants_merge

@@ -7,41 +7,51 @@ its result set is always identical to a brute-force scan of every stored hash.
 
 How it works (multi-index hashing, Norouzi et al. 2012):
 
-- Each hash is cut into 16 chunks of 16 bits. If two hashes are within ``t`` bits, then by the
-  pigeonhole principle at least one chunk ``i`` differs by at most ``r_i`` bits, for any chunk
-  radii with ``sum(r_i + 1) == t + 1`` (a chunk with radius -1 is not probed). For ``t = 31``
-  every chunk is probed at radius 1; for ``t = 8`` nine chunks are probed at radius 0.
-- For each chunk there is a table in CSR form (``offsets[chunk]``: 65,537 uint32, and the rows
-  of that chunk's postings sorted by chunk value), so probing a chunk value is two reads.
-  The rows are stored sorted by chunk 0, so chunk 0 needs no postings at all; the other 15
-  chunks store row numbers packed in 3 bytes (4 bytes above 16,777,216 rows).
-- Every candidate row is verified with a full 256-bit popcount. A row found through several
-  chunks is reported once, with no set: it is accepted only from the first probed chunk in which
-  it lies within that chunk's radius.
-- Thresholds 48 and above would need radius 3: 16 x 697 probes, each finding N / 65,536
-  candidates, as many as scanning everything. They are answered by a linear scan instead
-  (about 7 ms per query at 1M hashes), still exactly, since banks may set thresholds to 64.
+- Each hash is cut into M chunks of about 256/M bits. If two hashes are within ``t`` bits, then
+  by the pigeonhole principle at least one chunk ``i`` differs by at most ``r_i`` bits, for any
+  chunk radii with ``sum(r_i + 1) == t + 1`` (a chunk with radius -1 is not probed; the widest
+  chunks get the larger radii). So probing every value within ``r_i`` bits of each of the
+  query's chunks finds every match, and every candidate is verified with a full 256-bit
+  popcount: the result is always exactly what a brute-force scan gives.
+- The layout is chosen by size at every (re)build, to cost the fewest memory reads per query
+  (two per probe, one per candidate) within 16 bytes of offsets per hash: 16 chunks of 16 bits
+  up to about 2M hashes (t = 31: 272 probes, 16 x 17 x N / 65,536 candidates, 4,150 at 1M),
+  then 14, 13 and, from about 6M, 12 chunks of 21-22 bits (t = 31: 2,032 probes and about
+  7,300 candidates at 10M, where 16 chunks would verify 41,500). ``PdqIndex(chunks=...)``
+  forces one.
+- For each chunk there is a table in CSR form (offsets: 2**bits + 1 uint32, then the rows of
+  that chunk's postings sorted by chunk value), so probing a value is two reads. The rows are
+  stored sorted by chunk 0, so chunk 0 needs no postings at all; the other chunks store row
+  numbers packed in 3 bytes (4 bytes above 16,777,216 rows).
+- A row found through several chunks is reported once (the rows found are deduplicated per
+  query, which costs nothing when nothing matched, nearly always).
+- Thresholds 48 and above would need radius 3 or more on 16 chunks, as many candidates as
+  scanning everything. They are answered by a linear scan instead (about 7 ms per query at 1M
+  hashes), still exactly, since banks may set thresholds to 64.
 
-Speed: at 1M random hashes and threshold 31 a query verifies about 4,200 candidates in random
-places, so memory latency is the cost (about 50 us, one thread). The kernel (1) finds every
-bucket to probe, prefetching its postings, (2) decodes blocks of candidate rows, prefetching
-their hashes, then (3) verifies a block in a loop that LLVM vectorises, so that many cache misses
-are in flight at once. Hash rows are aligned on 64-byte cache lines so that each costs one miss.
-The first call in a new environment compiles the kernels (about 5 s); numba caches them on disk.
+Speed: memory latency is the cost, so the kernel (1) computes every probe and prefetches its
+offsets, (2) reads the offsets and prefetches the postings of non-empty buckets, (3) decodes
+blocks of candidate rows, prefetching their hashes, then (4) verifies a block at once, so that
+many cache misses are in flight together. Hash rows are aligned on 64-byte cache lines so that
+each costs one miss. The first call in a new environment compiles the kernels (about 10 s);
+numba caches them on disk. Building sorts with a two-pass counting sort that stays in cache.
 
-Memory: 32 bytes (hash) + 8 (id) + 15 x 3 (postings) + 1/8 (tombstone bit) = 85.1 bytes per
-stored hash, plus 4 MiB of offsets whatever the size (about 89 bytes per hash at 1M hashes,
-85.5 at 10M).
+Memory: 32 bytes (hash) + 8 (id) + (M - 1) x 3 (postings) + 1/8 (tombstone bit) per stored
+hash, plus the offsets: 16 chunks, 85.1 bytes per hash + 4 MiB (about 89 bytes per hash at 1M);
+12 chunks, 73.1 bytes per hash + 128 MiB (86.5 bytes per hash, 825 MiB, at 10M).
 
 Changes: :meth:`PdqIndex.add` appends to a small *delta* segment that every query scans
-(8,192 hashes at most: about 13 us) and that is merged into the main tables (a rebuild, about
-0.4 s at 1M) once full, so adding costs about 2 us, plus 50 us amortised. :meth:`PdqIndex.remove`
-sets tombstone bits, which a merge compacts away.
+(8,192 hashes at most: about 13 us) and that is merged into the main tables (a rebuild) once
+full, so adding costs about 2 us plus the merge amortised. :meth:`PdqIndex.remove` sets
+tombstone bits, which a merge compacts away. A caller that cannot hold searches up for a
+merge (seconds at 10M) passes ``merge=False`` and swaps in :meth:`PdqIndex.merged`, built
+while the old index still answers.
 
 Persistence: :meth:`PdqIndex.save` writes a folder of ``.npy`` files (no pickle) and a JSON
 header; :meth:`PdqIndex.load` memory-maps them (copy-on-write, never written), so loading 10M
 hashes costs page cache, not process memory, after checking their structure, so that a damaged
-folder raises instead of letting the kernels read out of bounds.
+folder raises instead of letting the kernels read out of bounds. Version 1 folders (always 16
+chunks) still load.
 
 Searches release the GIL and may run concurrently; ``add``, ``remove``, ``compact`` and
 ``build`` must not run concurrently with anything else on the same index (callers hold a lock,
@@ -53,11 +63,13 @@ hint) only; no file access but in ``save``/``load``.
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import operator
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Final, TypeVar, cast
 
@@ -89,15 +101,16 @@ MAX_THRESHOLD: Final[int] = 256
 #: Hashes the delta segment holds before it is merged into the main tables.
 DEFAULT_DELTA_LIMIT: Final[int] = 8192
 
-_CHUNKS: Final = 16
-_BUCKETS: Final = 1 << 16
 _FORMAT: Final = "tarcza.pdq-index"
-_VERSION: Final = 1
+_VERSION: Final = 2  # version 1: always 16 chunks of 16 bits, offsets as a (16, 65537) table
 _HEADER: Final = "pdq_index.json"
 _HEX: Final = re.compile(r"[0-9a-fA-F]{64}")
 _MAX_ROWS: Final = (1 << 32) - 1
 _CACHE_LINE: Final = 64
 _BLOCK: Final = 2048  # candidate rows verified together (32 KiB of scratch)
+_MAX_RADIUS: Final = 3  # the largest probe radius of any layout, at threshold 47
+_MAX_CHUNK_BITS: Final = 24
+_CHUNK_CHOICES: Final = (14, 13, 12)  # besides 16 (see _choose_chunks)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -210,24 +223,96 @@ def _check_threshold(threshold: int) -> int:
     return value
 
 
-def _radii(threshold: int) -> I64:
-    """Per-chunk probe radii (bits; -1 = not probed) with sum(r + 1) == threshold + 1."""
-    base, extra = divmod(threshold + 1, _CHUNKS)
-    radii = np.full(_CHUNKS, base - 1, dtype=np.int64)
-    radii[:extra] += 1
-    return radii
+def _ball(bits: int, radius: int) -> int:
+    """How many values lie within ``radius`` bits of one ``bits``-bit value."""
+    return sum(math.comb(bits, k) for k in range(radius + 1)) if radius >= 0 else 0
 
 
-def _flip_masks() -> tuple[I64, I64]:
-    """All 16-bit masks of weight 0, 1 and 2 in that order, and how many have weight <= r."""
-    masks = [0]
-    masks += [1 << i for i in range(16)]
-    masks += [(1 << i) | (1 << j) for i in range(16) for j in range(i + 1, 16)]
-    return np.array(masks, dtype=np.int64), np.array([1, 17, 137], dtype=np.int64)
+class _Layout:
+    """How the 256 bits of a hash are cut into chunks: chunk ``c`` is bits
+    ``starts[c] .. starts[c] + widths[c] - 1`` (bit ``i`` is bit ``i % 64`` of little-endian word
+    ``i // 64``, so 16 chunks of 16 bits are the hash's byte pairs). Chunk 0 is the one the rows
+    are sorted by, so it needs no postings. Also holds, per chunk, the flip masks of weight 0 to
+    ``_MAX_RADIUS`` in order of weight, and the probe radii of every threshold."""
+
+    def __init__(self, widths: Sequence[int]) -> None:
+        if sum(widths) != 256 or not all(8 <= w <= _MAX_CHUNK_BITS for w in widths):
+            raise ValueError(f"chunk widths {list(widths)} do not cut 256 bits")
+        self.widths = np.array(widths, dtype=np.int64)
+        self.count = len(widths)
+        self.starts = np.concatenate([[0], np.cumsum(self.widths)[:-1]]).astype(np.int64)
+        # Where each chunk's offsets start in the one flat offsets array (2**width + 1 each).
+        sizes = (np.int64(1) << self.widths) + 1
+        self.bases = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        most = max(_ball(int(w), _MAX_RADIUS) for w in widths)
+        self.masks = np.zeros((self.count, most), dtype=np.int64)
+        self.mask_counts = np.zeros((self.count, _MAX_RADIUS + 1), dtype=np.int64)
+        for c, w in enumerate(widths):
+            masks = [
+                sum(1 << bit for bit in bits)
+                for k in range(_MAX_RADIUS + 1)
+                for bits in itertools.combinations(range(w), k)
+            ]
+            self.masks[c, : len(masks)] = masks
+            self.mask_counts[c] = [_ball(w, r) for r in range(_MAX_RADIUS + 1)]
+        self.radii = np.stack([self._radii(t) for t in range(MAX_MIH_THRESHOLD + 1)])
+
+    def _radii(self, threshold: int) -> I64:
+        """Per-chunk probe radii (bits; -1 = not probed) with sum(r + 1) == threshold + 1: the
+        pigeonhole bound that makes the search exact. The widest chunks get the larger radii."""
+        base, extra = divmod(threshold + 1, self.count)
+        radii = np.full(self.count, base - 1, dtype=np.int64)
+        order = np.argsort(-self.widths, kind="stable")
+        radii[order[:extra]] += 1
+        if radii.max() > _MAX_RADIUS:  # pragma: no cover - guarded by the layouts chosen
+            raise ValueError("a layout too coarse for the largest threshold")
+        return radii
+
+    @property
+    def offsets_size(self) -> int:
+        return int(self.bases[-1])
+
+    def cost(self, rows: int, threshold: int = DEFAULT_THRESHOLD) -> float:
+        """Expected memory reads of one query at ``threshold`` over ``rows`` random hashes:
+        two per probe (offsets, postings) and one per candidate row verified."""
+        probes = 0.0
+        candidates = 0.0
+        for w, r in zip(self.widths.tolist(), self.radii[threshold].tolist(), strict=True):
+            volume = _ball(w, r)
+            probes += volume
+            candidates += rows * volume / 2.0**w
+        return 2 * probes + candidates
 
 
-_MASKS, _MASK_COUNTS = _flip_masks()
-_RADII: Final = np.stack([_radii(t) for t in range(MAX_MIH_THRESHOLD + 1)])
+def _widths(chunks: int) -> list[int]:
+    """``chunks`` widths that cut 256 bits as evenly as possible, widest first."""
+    base, extra = divmod(256, chunks)
+    return [base + 1] * extra + [base] * (chunks - extra)
+
+
+_LAYOUTS: dict[int, _Layout] = {}
+
+
+def _layout(chunks: int) -> _Layout:
+    """The layout of ``chunks`` even chunks (made once, then shared)."""
+    if chunks not in _LAYOUTS:
+        _LAYOUTS[chunks] = _Layout(_widths(chunks))
+    return _LAYOUTS[chunks]
+
+
+def _choose_chunks(rows: int) -> int:
+    """The chunk count whose layout costs the fewest memory reads per query at ``rows`` hashes,
+    among those whose offsets take at most 16 bytes per hash (or 4 MiB, what 16 chunks take)."""
+    best = 16
+    best_cost = _layout(16).cost(rows)
+    for chunks in _CHUNK_CHOICES:
+        layout = _layout(chunks)
+        if layout.offsets_size * 4 > max(16 * rows, 16 * 65537 * 4):
+            continue
+        cost = layout.cost(rows)
+        if cost < best_cost:
+            best, best_cost = chunks, cost
+    return best
 
 
 # -- numba kernels -------------------------------------------------------------------------------
@@ -257,6 +342,26 @@ _prefetch = cast(
 )
 
 
+def _load_u32_intrinsic(typingctx: Any, array: Any, index: Any) -> tuple[Any, Any]:
+    """numba intrinsic: the little-endian uint32 at byte ``index`` of a 1-d uint8 array, read
+    in one unaligned load (the caller makes sure that 4 bytes are there)."""
+    signature = numba.types.int64(array, index)
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        data = context.make_array(sig.args[0])(context, builder, args[0]).data
+        address = builder.bitcast(builder.gep(data, [args[1]]), ir.IntType(32).as_pointer())
+        value = builder.load(address, align=1)
+        return builder.zext(value, ir.IntType(64))
+
+    return signature, codegen
+
+
+_load_u32 = cast(
+    Callable[[npt.NDArray[Any], int | np.integer[Any]], np.int64],
+    numba.extending.intrinsic(_load_u32_intrinsic),
+)
+
+
 @_jit
 def _popcount(x: np.uint64) -> np.int64:
     """Set bits in a uint64 (LLVM turns this into one popcnt instruction)."""
@@ -267,10 +372,14 @@ def _popcount(x: np.uint64) -> np.int64:
 
 
 @_jit
-def _chunk(words: U64, row: int | np.int64, c: int) -> np.int64:
-    """The 16-bit value of chunk ``c`` (bytes 2c and 2c+1) of hash ``row``."""
-    shift = np.uint64((c & 3) * 16)
-    return np.int64((words[row, c >> 2] >> shift) & np.uint64(0xFFFF))
+def _chunk(words: U64, row: int | np.int64, start: int, width: int) -> np.int64:
+    """The ``width``-bit value of the chunk at bit ``start`` of hash ``row`` (``width`` <= 32)."""
+    i = start >> 6
+    off = start & 63
+    v = words[row, i] >> np.uint64(off)
+    if off + width > 64:
+        v |= words[row, i + 1] << np.uint64(64 - off)
+    return np.int64(v & np.uint64((1 << width) - 1))
 
 
 @_jit
@@ -298,51 +407,122 @@ def _posting(postings: U8, c: int, k: int, width: int) -> np.int64:
 
 
 @_jit
-def _sort_by_chunk0(words: U64, ids: I64, out_words: U64, out_ids: I64, offsets: U32) -> None:
-    """Copy ``words`` and ``ids`` into ``out_*`` in order of chunk 0 (a stable counting sort)
-    and write chunk 0's offsets into ``offsets[0]``."""
-    n = words.shape[0]
-    counts = np.zeros(_BUCKETS + 1, dtype=np.int64)
-    for row in range(n):
-        counts[_chunk(words, row, 0) + 1] += 1
-    for v in range(_BUCKETS):
-        counts[v + 1] += counts[v]
-    for v in range(_BUCKETS + 1):
-        offsets[0, v] = counts[v]
-    for row in range(n):
-        value = _chunk(words, row, 0)
-        at = counts[value]
-        counts[value] += 1
-        for w in range(4):
-            out_words[at, w] = words[row, w]
-        out_ids[at] = ids[row]
+def _order_by_value(vals: U32, bits: int, offsets: U32, base: int, order: U32, tmp: I64) -> None:
+    """A stable counting sort of items ``0..n-1`` by ``vals`` (each below ``2**bits``):
+    ``order[k]`` is the k-th item in value order and ``offsets[base + v]`` the position of the
+    first item of value ``v`` (``offsets[base + 2**bits]`` is n).
+
+    In two passes that stay in cache whatever ``bits`` (up to 24): the items are first spread
+    by the value's top half into 2**(bits/2) runs, then each run, a few thousand items, is
+    sorted by the bottom half. A one-pass counting sort over 2**22 counters misses the cache
+    on every item, which made building 12 chunks of 22 bits 10x slower."""
+    n = vals.shape[0]
+    lo_bits = bits // 2
+    nlo = np.int64(1) << lo_bits
+    nhi = np.int64(1) << (bits - lo_bits)
+    lo_mask = nlo - 1
+    top = np.zeros(nhi + 1, dtype=np.int64)
+    for i in range(n):
+        top[(np.int64(vals[i]) >> lo_bits) + 1] += 1
+    for h in range(nhi):
+        top[h + 1] += top[h]
+    cursor = top[:nhi].copy()
+    for i in range(n):
+        v = np.int64(vals[i])
+        run = v >> lo_bits
+        tmp[cursor[run]] = ((v & lo_mask) << 32) | i
+        cursor[run] += 1
+    counts = np.empty(nlo + 1, dtype=np.int64)
+    for h in range(nhi):
+        first = top[h]
+        last = top[h + 1]
+        counts[:] = 0
+        for k in range(first, last):
+            counts[(tmp[k] >> 32) + 1] += 1
+        for low in range(nlo):
+            counts[low + 1] += counts[low]
+        at = base + h * nlo
+        for low in range(nlo):
+            offsets[at + low] = first + counts[low]
+        for k in range(first, last):
+            item = tmp[k]
+            low = item >> 32
+            order[first + counts[low]] = np.uint32(item & 0xFFFFFFFF)
+            counts[low] += 1
+    offsets[base + (nhi << lo_bits)] = n
 
 
 @_jit
-def _fill_chunks(words: U64, offsets: U32, postings: U8, width: int) -> None:
-    """Offsets and packed postings of chunks 1..15 for ``words`` (already sorted by chunk 0)."""
+def _sort_by_chunk0(
+    words: U64,
+    ids: I64,
+    tombs: U8,
+    more_words: U64,
+    more_ids: I64,
+    out_words: U64,
+    out_ids: I64,
+    offsets: U32,
+    start: int,
+    width: int,
+) -> None:
+    """Copy the live rows of ``words`` (those whose ``tombs`` bit is clear; all when ``tombs``
+    is empty), then every row of ``more_words``, with their ids, into ``out_*`` in order of
+    chunk 0 (a stable sort), and write chunk 0's offsets into ``offsets[:2**width+1]``.
+    Two sources, so that a merge never concatenates the old rows into a third copy."""
+    check = tombs.shape[0] > 0
+    n = out_words.shape[0]
+    live = n - more_words.shape[0]
+    source = np.empty(live, dtype=np.uint32)  # item -> row of ``words``
+    vals = np.empty(n, dtype=np.uint32)
+    item = 0
+    for row in range(words.shape[0]):
+        if not (check and _is_dead(tombs, row)):
+            source[item] = row
+            vals[item] = _chunk(words, row, start, width)
+            item += 1
+    for row in range(more_words.shape[0]):
+        vals[live + row] = _chunk(more_words, row, start, width)
+    order = np.empty(n, dtype=np.uint32)
+    tmp = np.empty(n, dtype=np.int64)
+    _order_by_value(vals, width, offsets, 0, order, tmp)
+    for at in range(n):
+        picked = np.int64(order[at])
+        if picked < live:
+            old = np.int64(source[picked])
+            for w in range(4):
+                out_words[at, w] = words[old, w]
+            out_ids[at] = ids[old]
+        else:
+            new = picked - live
+            for w in range(4):
+                out_words[at, w] = more_words[new, w]
+            out_ids[at] = more_ids[new]
+
+
+@_jit
+def _fill_chunks(
+    words: U64, offsets: U32, postings: U8, width: int, starts: I64, widths: I64, bases: I64
+) -> None:
+    """Offsets and packed postings of chunks 1.. for ``words`` (already sorted by chunk 0)."""
     n = words.shape[0]
-    counts = np.zeros(_BUCKETS + 1, dtype=np.int64)
-    cursor = np.zeros(_BUCKETS, dtype=np.int64)
-    for c in range(1, _CHUNKS):
-        counts[:] = 0
+    vals = np.empty(n, dtype=np.uint32)
+    order = np.empty(n, dtype=np.uint32)
+    tmp = np.empty(n, dtype=np.int64)
+    for c in range(1, starts.shape[0]):
+        start = starts[c]
+        bits = widths[c]
         for row in range(n):
-            counts[_chunk(words, row, c) + 1] += 1
-        for v in range(_BUCKETS):
-            counts[v + 1] += counts[v]
-        for v in range(_BUCKETS + 1):
-            offsets[c, v] = counts[v]
-        cursor[:] = counts[:_BUCKETS]
+            vals[row] = _chunk(words, row, start, bits)
+        _order_by_value(vals, bits, offsets, bases[c], order, tmp)
         p = postings[c - 1]
-        for row in range(n):
-            value = _chunk(words, row, c)
-            base = cursor[value] * width
-            cursor[value] += 1
-            p[base] = row & 0xFF
-            p[base + 1] = (row >> 8) & 0xFF
-            p[base + 2] = (row >> 16) & 0xFF
+        for k in range(n):
+            posted = np.int64(order[k])
+            base = k * width
+            p[base] = posted & 0xFF
+            p[base + 1] = (posted >> 8) & 0xFF
+            p[base + 2] = (posted >> 16) & 0xFF
             if width == 4:
-                p[base + 3] = (row >> 24) & 0xFF
+                p[base + 3] = (posted >> 24) & 0xFF
 
 
 @_jit
@@ -353,57 +533,63 @@ def _is_dead(tombs: U8, row: int) -> bool:
 
 @_jit
 def _verify(
-    words: U64,
-    ids: I64,
-    tombs: U8,
-    radii: I64,
-    qc: I64,
-    query: U64,
-    threshold: int,
-    rows: I64,
-    chunks: I64,
-    count: int,
-    qi: int,
-    out: I64,
-    n: int,
+    words: U64, query: U64, threshold: int, rows: I64, count: int, qi: int, out: I64, n: int
 ) -> int:
-    """Check the first ``count`` candidate rows and append the matches as ``out[:, n]``
-    (query, id, distance); the new result count, or -1 when ``out`` is full.
-
-    A row is reported only from the first probed chunk within its radius (no duplicates).
-    """
+    """Check the first ``count`` candidate rows and append those within ``threshold`` as
+    ``out[:, n]`` (query, *row*, distance); the new result count, or -1 when ``out`` is full.
+    :func:`_finish` then turns rows into ids, once each."""
     q0 = query[0]
     q1 = query[1]
     q2 = query[2]
     q3 = query[3]
-    # First only count the matches: a loop with no store, which LLVM vectorises (its gathers
-    # issue 8 row loads at once); blocks without a match, nearly all of them, end there.
+    # First only count the matches, in a loop with no store; blocks without a match, nearly
+    # all of them, end there.
     hits = 0
     for j in range(count):
         if _distance(words, rows[j], q0, q1, q2, q3) <= threshold:
             hits += 1
     if hits == 0:
         return n
-    capacity = out.shape[1]
+    if n + hits > out.shape[1]:
+        return -1
     for j in range(count):
         row = rows[j]
         d = _distance(words, row, q0, q1, q2, q3)
-        if d > threshold:
-            continue
-        first = True
-        for c2 in range(chunks[j]):
-            r2 = radii[c2]
-            if r2 >= 0 and _popcount(np.uint64(_chunk(words, row, c2) ^ qc[c2])) <= r2:
-                first = False
-                break
-        if first and not _is_dead(tombs, row):
-            if n == capacity:
-                return -1
+        if d <= threshold:
             out[0, n] = qi
-            out[1, n] = ids[row]
+            out[1, n] = row
             out[2, n] = d
             n += 1
     return n
+
+
+@_jit
+def _finish(out: I64, first: int, n: int, ids: I64, tombs: U8) -> int:
+    """Turn the rows found for one query (``out[1, first:n]``) into ids, dropping a row found
+    again through another chunk and removed rows; the new result count."""
+    count = n - first
+    if count == 1:
+        row = out[1, first]
+        if _is_dead(tombs, row):
+            return first
+        out[1, first] = ids[row]
+        return n
+    order = np.argsort(out[1, first:n])
+    found_rows = out[1, first:n][order]
+    found_distances = out[2, first:n][order]
+    kept = first
+    last = -1
+    for k in range(count):
+        row = found_rows[k]
+        if row == last:
+            continue
+        last = row
+        if _is_dead(tombs, row):
+            continue
+        out[1, kept] = ids[row]
+        out[2, kept] = found_distances[k]
+        kept += 1
+    return kept
 
 
 @_jit
@@ -452,6 +638,9 @@ def _search_kernel(
     threshold: int,
     scan_main: bool,
     radii: I64,
+    starts: I64,
+    widths: I64,
+    bases: I64,
     masks: I64,
     mask_counts: I64,
     words: U64,
@@ -478,46 +667,62 @@ def _search_kernel(
     n = 0
     done = 0
     nmain = words.shape[0]
+    nchunks = starts.shape[0]
     no_tombs = tombs[:0]
     flat_words = words.reshape(-1)
     flat_postings = postings.reshape(-1)
     stride = postings.shape[1]
-    qc = np.empty(_CHUNKS, dtype=np.int64)
-    probes = _CHUNKS * masks.shape[0]
+    qc = np.empty(nchunks, dtype=np.int64)
+    probes = 0
+    for c in range(nchunks):
+        if radii[c] >= 0:
+            probes += mask_counts[c, radii[c]]
+    p_chunk = np.empty(probes, dtype=np.int64)
+    p_at = np.empty(probes, dtype=np.int64)
     b_chunk = np.empty(probes, dtype=np.int64)
     b_lo = np.empty(probes, dtype=np.int64)
     b_hi = np.empty(probes, dtype=np.int64)
     rows = np.empty(_BLOCK, dtype=np.int64)
-    chunks = np.empty(_BLOCK, dtype=np.int64)
+    total_bytes = flat_postings.shape[0]
+    posting_mask = np.int64(0xFFFFFF) if width == 3 else np.int64(0xFFFFFFFF)
     for qi in range(queries.shape[0]):
         query = queries[qi]
         start_n = n
         if scan_main:
             n = _scan(words, ids, tombs, nmain, query, threshold, qi, out, n)
         elif nmain > 0:
-            for c in range(_CHUNKS):
-                qc[c] = _chunk(queries, qi, c)
-            # 1. The row ranges of the buckets to probe, prefetching their postings: these
-            #    loads are independent, so the memory system serves them together.
-            nb = 0
-            for c in range(_CHUNKS):
+            for c in range(nchunks):
+                qc[c] = _chunk(queries, qi, starts[c], widths[c])
+            # 1. Every bucket to probe, prefetching its offsets: these loads are independent,
+            #    so the memory system serves many of them together.
+            np_ = 0
+            for c in range(nchunks):
                 r = radii[c]
                 if r < 0:
                     continue
-                for m in range(mask_counts[r]):
-                    v = qc[c] ^ masks[m]
-                    lo = np.int64(offsets[c, v])
-                    hi = np.int64(offsets[c, v + 1])
-                    if hi > lo:
-                        if c > 0:
-                            _prefetch(flat_postings, (c - 1) * stride + lo * width)
-                            _prefetch(flat_postings, (c - 1) * stride + hi * width - 1)
-                        b_chunk[nb] = c
-                        b_lo[nb] = lo
-                        b_hi[nb] = hi
-                        nb += 1
-            # 2. Blocks of candidate rows with the chunk each came through (prefetching their
-            #    hashes), 3. verified together.
+                base = bases[c]
+                for m in range(mask_counts[c, r]):
+                    at = base + (qc[c] ^ masks[c, m])
+                    _prefetch(offsets, at)
+                    p_chunk[np_] = c
+                    p_at[np_] = at
+                    np_ += 1
+            # 2. The row ranges of the non-empty buckets, prefetching their postings.
+            nb = 0
+            for p in range(np_):
+                at = p_at[p]
+                lo = np.int64(offsets[at])
+                hi = np.int64(offsets[at + 1])
+                if hi > lo:
+                    c = p_chunk[p]
+                    if c > 0:
+                        _prefetch(flat_postings, (c - 1) * stride + lo * width)
+                        _prefetch(flat_postings, (c - 1) * stride + hi * width - 1)
+                    b_chunk[nb] = c
+                    b_lo[nb] = lo
+                    b_hi[nb] = hi
+                    nb += 1
+            # 3. Blocks of candidate rows (prefetching their hashes), 4. verified together.
             b = 0
             pos = b_lo[0] if nb > 0 else 0
             while b < nb and n >= 0:
@@ -529,31 +734,30 @@ def _search_kernel(
                         for k in range(pos, pos + take):
                             _prefetch(flat_words, k * 4)
                             rows[j] = k
-                            chunks[j] = 0
                             j += 1
                     else:
                         first_byte = (c - 1) * stride
                         for k in range(pos, pos + take):
                             base = first_byte + k * width
-                            row = (
-                                np.int64(flat_postings[base])
-                                | (np.int64(flat_postings[base + 1]) << 8)
-                                | (np.int64(flat_postings[base + 2]) << 16)
-                            )
-                            if width == 4:
-                                row |= np.int64(flat_postings[base + 3]) << 24
+                            if base + 4 <= total_bytes:  # one unaligned load
+                                row = _load_u32(flat_postings, base) & posting_mask
+                            else:  # the very last posting of 3 bytes
+                                row = (
+                                    np.int64(flat_postings[base])
+                                    | (np.int64(flat_postings[base + 1]) << 8)
+                                    | (np.int64(flat_postings[base + 2]) << 16)
+                                )
                             _prefetch(flat_words, row * 4)
                             rows[j] = row
-                            chunks[j] = c
                             j += 1
                     pos += take
                     if pos == b_hi[b]:
                         b += 1
                         if b < nb:
                             pos = b_lo[b]
-                n = _verify(
-                    words, ids, tombs, radii, qc, query, threshold, rows, chunks, j, qi, out, n
-                )
+                n = _verify(words, query, threshold, rows, j, qi, out, n)
+            if n > start_n:
+                n = _finish(out, start_n, n, ids, tombs)
         if n >= 0 and dcount > 0:
             n = _scan(dwords, dids, no_tombs, dcount, query, threshold, qi, out, n)
         if n < 0:
@@ -564,16 +768,20 @@ def _search_kernel(
 
 
 @_jit
-def _structure_ok(offsets: U32, postings: U8, width: int, nrows: int) -> bool:
+def _structure_ok(offsets: U32, postings: U8, width: int, nrows: int, bases: I64) -> bool:
     """Whether the tables can be searched without reading out of bounds (monotone offsets from
     0 to ``nrows`` for every chunk, every posting a row below ``nrows``)."""
-    for c in range(_CHUNKS):
-        if offsets[c, 0] != 0 or np.int64(offsets[c, _BUCKETS]) != nrows:
+    if offsets.shape[0] != bases[-1]:
+        return False
+    for c in range(bases.shape[0] - 1):
+        lo = bases[c]
+        hi = bases[c + 1] - 1
+        if offsets[lo] != 0 or np.int64(offsets[hi]) != nrows:
             return False
-        for v in range(_BUCKETS):
-            if offsets[c, v + 1] < offsets[c, v]:
+        for at in range(lo, hi):
+            if offsets[at + 1] < offsets[at]:
                 return False
-    for c in range(1, _CHUNKS):
+    for c in range(1, bases.shape[0] - 1):
         for k in range(nrows):
             if _posting(postings, c, k, width) >= nrows:
                 return False
@@ -594,7 +802,8 @@ class _BuildMethod:
             """Index uint8[N, 32] ``hashes`` under int64[N] ``ids`` (replacing any contents)."""
             index = owner() if obj is None else obj
             words = _words(hashes)
-            index._set_main(words, _ids(ids, words.shape[0]))
+            none = np.zeros(0, dtype=np.uint8)
+            index._set_main(words, _ids(ids, words.shape[0]), none, words[:0], none.view(np.int64))
             return index
 
         return build
@@ -615,28 +824,47 @@ class PdqIndex:
 
     build = _BuildMethod()
 
-    def __init__(self, *, delta_limit: int = DEFAULT_DELTA_LIMIT) -> None:
-        """An empty index."""
+    def __init__(
+        self, *, delta_limit: int = DEFAULT_DELTA_LIMIT, chunks: int | None = None
+    ) -> None:
+        """An empty index. ``chunks``: how many chunks the hashes are cut into (16, 14, 13 or
+        12); by default chosen by size at every rebuild (see :func:`_choose_chunks`)."""
         if delta_limit < 0:
             raise ValueError("delta_limit is a number of hashes, at least 0")
+        if chunks is not None and chunks not in (16, *_CHUNK_CHOICES):
+            raise ValueError(f"chunks is one of 16, {', '.join(map(str, _CHUNK_CHOICES))}")
         self.delta_limit = delta_limit
-        self._set_main(np.zeros((0, 4), dtype=np.uint64), np.zeros(0, dtype=np.int64))
+        self.chunks = chunks
+        empty_words = np.zeros((0, 4), dtype=np.uint64)
+        empty_ids = np.zeros(0, dtype=np.int64)
+        self._set_main(empty_words, empty_ids, np.zeros(0, dtype=np.uint8), empty_words, empty_ids)
 
     # -- state ---------------------------------------------------------------------------------
 
-    def _set_main(self, words: U64, ids: I64) -> None:
-        """Rebuild the main tables from ``words`` and ``ids`` and empty the delta segment."""
-        n = words.shape[0]
+    def _set_main(self, words: U64, ids: I64, tombs: U8, more_words: U64, more_ids: I64) -> None:
+        """Rebuild the main tables from the live rows of ``words`` (``tombs``: their tombstone
+        bits, or empty) and every row of ``more_words``, and empty the delta segment."""
+        live = words.shape[0]
+        if tombs.shape[0]:
+            live -= int(np.unpackbits(tombs, count=words.shape[0], bitorder="little").sum())
+        n = live + more_words.shape[0]
         if n > _MAX_ROWS:
             raise ValueError(f"an index holds at most {_MAX_ROWS} hashes")
+        layout = _layout(self.chunks if self.chunks is not None else _choose_chunks(n))
         sorted_words = _aligned_words(n)
         sorted_ids = np.empty(n, dtype=np.int64)
-        offsets = np.empty((_CHUNKS, _BUCKETS + 1), dtype=np.uint32)
-        _sort_by_chunk0(words, ids, sorted_words, sorted_ids, offsets)
+        offsets = np.empty(layout.offsets_size, dtype=np.uint32)
+        start, bits = int(layout.starts[0]), int(layout.widths[0])
+        _sort_by_chunk0(
+            words, ids, tombs, more_words, more_ids, sorted_words, sorted_ids, offsets, start, bits
+        )
         width = _posting_width(n)
-        postings = np.empty((_CHUNKS - 1, n * width), dtype=np.uint8)
-        _fill_chunks(sorted_words, offsets, postings, width)
+        postings = np.empty((layout.count - 1, n * width), dtype=np.uint8)
+        _fill_chunks(
+            sorted_words, offsets, postings, width, layout.starts, layout.widths, layout.bases
+        )
         self._adopt(
+            layout,
             sorted_words,
             sorted_ids,
             np.zeros((n + 7) // 8, dtype=np.uint8),
@@ -648,6 +876,7 @@ class PdqIndex:
 
     def _adopt(
         self,
+        layout: _Layout,
         words: U64,
         ids: I64,
         tombs: U8,
@@ -656,6 +885,7 @@ class PdqIndex:
         postings: U8,
         width: int,
     ) -> None:
+        self._layout = layout
         self._words = words
         self._ids = ids
         self._tombs = tombs
@@ -666,6 +896,11 @@ class PdqIndex:
         self._dwords: U64 = _aligned_words(16)
         self._dids: I64 = np.zeros(16, dtype=np.int64)
         self._dcount = 0
+
+    @property
+    def chunk_count(self) -> int:
+        """How many chunks the main tables cut each hash into."""
+        return self._layout.count
 
     def __len__(self) -> int:
         """How many hashes the index holds (removed ones excluded)."""
@@ -734,13 +969,17 @@ class PdqIndex:
         parts: list[I64] = []
         start = 0
         while True:
+            layout = self._layout
             out, n, done = _search_kernel(
                 words[start:],
                 threshold,
                 threshold > MAX_MIH_THRESHOLD,
-                _RADII[min(threshold, MAX_MIH_THRESHOLD)],
-                _MASKS,
-                _MASK_COUNTS,
+                layout.radii[min(threshold, MAX_MIH_THRESHOLD)],
+                layout.starts,
+                layout.widths,
+                layout.bases,
+                layout.masks,
+                layout.mask_counts,
                 self._words,
                 self._ids,
                 self._tombs,
@@ -766,18 +1005,20 @@ class PdqIndex:
 
     # -- changes -------------------------------------------------------------------------------
 
-    def add(self, hashes: npt.ArrayLike, ids: npt.ArrayLike) -> None:
+    def add(self, hashes: npt.ArrayLike, ids: npt.ArrayLike, *, merge: bool = True) -> None:
         """Add uint8[N, 32] ``hashes`` under int64[N] ``ids``, without rebuilding the tables.
 
         They go to the delta segment; once it holds more than ``delta_limit`` hashes everything
-        is merged into new tables (a rebuild, so its cost is amortised over the adds).
+        is merged into new tables (a rebuild, so its cost is amortised over the adds). With
+        ``merge=False`` the delta segment grows instead, until the caller swaps in
+        :meth:`merged` (built while searches go on, see :attr:`wants_merge`).
         """
         words = _words(hashes)
         new_ids = _ids(ids, words.shape[0])
         k = words.shape[0]
         if k == 0:
             return
-        if self._dcount + k > self.delta_limit:
+        if merge and self._dcount + k > self.delta_limit:
             self._merge(words, new_ids)
             return
         need = self._dcount + k
@@ -792,7 +1033,7 @@ class PdqIndex:
         self._dids[self._dcount : need] = new_ids
         self._dcount = need
 
-    def remove(self, ids: npt.ArrayLike) -> int:
+    def remove(self, ids: npt.ArrayLike, *, merge: bool = True) -> int:
         """Remove every entry stored under any of ``ids``; returns how many entries went.
 
         Removed rows of the main tables become tombstones (one bit each, skipped by searches);
@@ -828,25 +1069,44 @@ class PdqIndex:
                 np.bitwise_or.at(self._tombs, rows >> 3, (1 << (rows & 7)).astype(np.uint8))
                 self._dead += int(rows.size)
                 removed += int(rows.size)
-            if self._dead * 4 > self._words.shape[0]:
+            if merge and self._dead * 4 > self._words.shape[0]:
                 self.compact()
         return removed
+
+    @property
+    def wants_merge(self) -> bool:
+        """Whether the delta segment is over ``delta_limit`` or over a quarter of the rows are
+        removed (what ``add`` and ``remove`` merge at, unless told not to)."""
+        return self._dcount > self.delta_limit or self._dead * 4 > self._words.shape[0] > 0
+
+    def merged(self) -> PdqIndex:
+        """A new index with the same contents, merged and compacted; this one is only read.
+
+        So a caller can build it while searches of this index go on, then swap it in: at 10M
+        hashes a merge takes seconds, and holding searches up for that long would stall them.
+        (``add``, ``remove`` and ``compact`` must still not run meanwhile.) Peak memory: both
+        indexes, plus about 16 bytes per hash while sorting.
+        """
+        other = PdqIndex(delta_limit=self.delta_limit, chunks=self.chunks)
+        tombs = self._tombs if self._dead else self._tombs[:0]
+        other._set_main(
+            self._words,
+            self._ids,
+            tombs,
+            self._dwords[: self._dcount],
+            self._dids[: self._dcount],
+        )
+        return other
 
     def compact(self) -> None:
         """Merge the delta segment into the main tables and drop removed rows (a rebuild)."""
         self._merge(np.zeros((0, 4), dtype=np.uint64), np.zeros(0, dtype=np.int64))
 
     def _merge(self, words: U64, ids: I64) -> None:
-        live = self._live_rows()
-        self._set_main(
-            np.concatenate([self._words[live], self._dwords[: self._dcount], words]),
-            np.concatenate([self._ids[live], self._dids[: self._dcount], ids]),
-        )
-
-    def _live_rows(self) -> npt.NDArray[np.bool_]:
-        n = self._words.shape[0]
-        dead = np.unpackbits(self._tombs, count=n, bitorder="little").astype(np.bool_)
-        return ~dead
+        more_words = np.concatenate([self._dwords[: self._dcount], words])
+        more_ids = np.concatenate([self._dids[: self._dcount], ids])
+        tombs = self._tombs if self._dead else self._tombs[:0]
+        self._set_main(self._words, self._ids, tombs, more_words, more_ids)
 
     # -- persistence ---------------------------------------------------------------------------
 
@@ -876,6 +1136,7 @@ class PdqIndex:
             "removed": self._dead,
             "delta": self._dcount,
             "width": self._width,
+            "chunk_widths": self._layout.widths.tolist(),
             "count": len(self),
         }
         (folder / _HEADER).write_text(json.dumps(header, sort_keys=True) + "\n")
@@ -899,11 +1160,14 @@ class PdqIndex:
         header = json.loads((folder / _HEADER).read_text())
         if not isinstance(header, dict) or header.get("format") != _FORMAT:
             raise ValueError(f"{folder} holds no {_FORMAT}")
-        if header.get("version") != _VERSION:
-            raise ValueError(f"unsupported {_FORMAT} version {header.get('version')!r}")
+        version = header.get("version")
+        if version not in (1, _VERSION):
+            raise ValueError(f"unsupported {_FORMAT} version {version!r}")
         try:
             rows, width = int(header["rows"]), int(header["width"])
             dcount, dead, count = int(header["delta"]), int(header["removed"]), int(header["count"])
+            widths = [16] * 16 if version == 1 else [int(w) for w in header["chunk_widths"]]
+            layout = _Layout(widths)
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"the index header in {folder} is incomplete") from exc
         # Copy-on-write mappings: never written, but typed writeable, so numba reuses the code it
@@ -930,17 +1194,20 @@ class PdqIndex:
             words = aligned
         ids = read("ids", "<i8", (rows,), True)
         tombs = read("tombstones", "|u1", ((rows + 7) // 8,), False)
-        offsets = read("offsets", "<u4", (_CHUNKS, _BUCKETS + 1), True)
-        postings = read("postings", "|u1", (_CHUNKS - 1, rows * width), True)
+        if version == 1:  # the same flat offsets, stored as a (16, 65537) table
+            offsets = read("offsets", "<u4", (16, 65537), True).reshape(-1)
+        else:
+            offsets = read("offsets", "<u4", (layout.offsets_size,), True)
+        postings = read("postings", "|u1", (layout.count - 1, rows * width), True)
         dwords = read("delta_hashes", "<u8", (dcount, 4), False)
         dids = read("delta_ids", "<i8", (dcount,), False)
-        if not _structure_ok(offsets, postings, width, rows):
+        if not _structure_ok(offsets, postings, width, rows, layout.bases):
             raise ValueError(f"the tables in {folder} are damaged")
         counted = int(np.unpackbits(tombs, count=rows, bitorder="little").sum()) if rows else 0
         if counted != dead or count != rows - dead + dcount:
             raise ValueError("the index header disagrees with its tombstones")
         index = cls(delta_limit=delta_limit)
-        index._adopt(words, ids, tombs, dead, offsets, postings, width)
+        index._adopt(layout, words, ids, tombs, dead, offsets, postings, width)
         if dcount:
             index.add(_bytes_view(dwords), dids)
         return index
