@@ -105,6 +105,12 @@ def _log_config(level: str) -> dict[str, Any]:
         "level": level.upper(),
         "propagate": False,
     }
+    # The matcher says how its PDQ index came to be (loaded, built) and how long it took.
+    config["loggers"]["tarcza.matcher"] = {
+        "handlers": ["default"],
+        "level": level.upper(),
+        "propagate": False,
+    }
     return config
 
 

@@ -6,6 +6,14 @@ the database, saved under ``var/index/`` and, on the next start, loaded and brou
 from the ``signal_changes`` log: the matcher remembers the last change it applied, so adding a
 signal never needs a rebuild.
 
+Starting at millions of signals (see ``bench/worker_start.py``): a saved index is memory-mapped
+(page cache shared by every process, no copy) with the sorted array of its signal ids (an
+:class:`IdSet`, 4 bytes an id, not a Python set), then caught up from the log in batches; a
+start that loaded a snapshot writes none (only ``save_every`` changes later, and then only when
+no other process saved a recent enough one). Without a usable snapshot one process builds it,
+streaming the rows from the database in batches into numpy arrays, saves it and serves from
+the saved files; the other processes sharing the folder wait for it and load what it saved.
+
 vPDQ signals (videos) match by the vPDQ algorithm (:mod:`tarcza.hashing.vpdq`): a second
 :class:`PdqIndex` holds the usable frames (deduplicated, quality >= 50) of every vPDQ signal
 under the signal's id, built from the database at start and kept up to date from the same log.
@@ -50,11 +58,21 @@ from sqlalchemy.orm import Session
 
 from tarcza.hashing import banks, vpdq
 from tarcza.hashing.banks import BankKind, SignalType
-from tarcza.hashing.index import PdqIndex, hex_to_hashes
+from tarcza.hashing.idset import IdSet
+from tarcza.hashing.index import HASH_BYTES, PdqIndex, hex_to_bytes, hex_to_hashes
 from tarcza.hashing.models import Bank, BankSignal, EvidenceMatch, SignalChange
 from tarcza.hashing.pdq import MIN_USEFUL_QUALITY
 from tarcza.hashing.service import FileHashes
-from tarcza.hashing.snapshots import Snapshot, load_snapshot, save_snapshot
+from tarcza.hashing.snapshots import (
+    Snapshot,
+    building,
+    current_name,
+    current_seq,
+    load_snapshot,
+    load_snapshot_at,
+    save_snapshot,
+    saving,
+)
 from tarcza.hashing.videos import VideoHashes
 from tarcza.store.engine import Database
 
@@ -62,6 +80,8 @@ log = logging.getLogger("tarcza.matcher")
 
 _CHUNK = 500
 _CATCH_UP_BATCH = 10_000
+# Rows read from the database at a time when building the PDQ index.
+_BUILD_BATCH = 50_000
 
 
 @dataclass(frozen=True)
@@ -188,12 +208,14 @@ class Matcher:
         self._stopping = threading.Event()
         self.caught_up_at = 0.0
         self._index = PdqIndex()
-        self._present: set[int] = set()
+        self._present = IdSet()
         self._videos = PdqIndex()
         self._video_ids: set[int] = set()
         self._seq = 0
         self._unsaved = 0
         self._started = False
+        # How the PDQ index came to be at start: "loaded" (a snapshot), "built" (the database).
+        self.source = ""
 
     # -- keeping the index ----------------------------------------------------------------
 
@@ -213,41 +235,123 @@ class Matcher:
         return len(self._video_ids)
 
     def start(self) -> None:
-        """Load the saved index (or build it from the database), then catch up."""
+        """Load the saved index (or build it from the database), then catch up.
+
+        A start that loaded a snapshot writes none: only a built index is saved at once."""
         with self._update:
             if self._started:
                 return
-            with self._db.reading() as session:
-                head = _head_seq(session)
-            snapshot = load_snapshot(self._dir) if self._dir else None
-            if snapshot is not None and snapshot.seq <= head:
-                self._index, self._present, self._seq = snapshot.index, snapshot.ids, snapshot.seq
-            else:
-                self._build()
+            started = time.monotonic()
+            self._load_or_build()
             # The vPDQ frame index is not saved: built at or after the PDQ index's change, it is
             # brought to the same point by replaying the log (applying a change is idempotent).
             self._build_videos()
             self._started = True
-            self.catch_up()
-            if self._unsaved or snapshot is None or snapshot.seq != self._seq:
-                self.save()
+            caught_up = self.catch_up()
+            log.info(
+                "the matcher started in %.2f s: PDQ index %s, %d hashes; %d changes caught up "
+                "to change %d",
+                time.monotonic() - started,
+                self.source,
+                len(self._present),
+                caught_up,
+                self._seq,
+            )
+
+    def _load_or_build(self) -> None:
+        if self._dir is None:
+            self._build()
+            return
+        seen = current_name(self._dir)
+        if self._load():
+            return
+        # One process builds; the others sharing the folder wait here, then load its snapshot.
+        with building(self._dir):
+            if current_name(self._dir) != seen and self._load():
+                return
+            self._build()
+            self._save_built()
+
+    def _load(self) -> bool:
+        """Adopt the current snapshot; False when there is none or it cannot be used."""
+        assert self._dir is not None
+        started = time.monotonic()
+        snapshot = load_snapshot(self._dir)
+        if snapshot is None:
+            return False
+        with self._db.reading() as session:
+            head = _head_seq(session)
+        if snapshot.seq > head:  # e.g. the database was restored from an older backup
+            log.warning(
+                "the saved PDQ index %s reflects change %d, the database only %d: rebuilding it",
+                snapshot.path,
+                snapshot.seq,
+                head,
+            )
+            return False
+        self._index, self._present, self._seq = snapshot.index, snapshot.ids, snapshot.seq
+        self._unsaved = 0
+        self.source = "loaded"
+        log.info(
+            "loaded the PDQ index from %s: %d hashes up to change %d (%d behind) in %.2f s",
+            snapshot.path,
+            len(snapshot.ids),
+            snapshot.seq,
+            head - snapshot.seq,
+            time.monotonic() - started,
+        )
+        return True
 
     def _build(self) -> None:
+        started = time.monotonic()
+        id_parts: list[np.ndarray] = []
+        hash_parts: list[np.ndarray] = []
         with self._db.reading() as session:
             # The head is read before the signals: changes in between are replayed, harmlessly.
             seq = _head_seq(session)
-            rows = session.execute(
-                select(BankSignal.id, BankSignal.value).where(
-                    BankSignal.signal_type == SignalType.PDQ.value,
-                    BankSignal.removed_at.is_(None),
+            # Streamed (a server-side cursor on PostgreSQL), a batch of rows at a time, through
+            # Core: ORM rows would cost twice the CPU.
+            table = BankSignal.__table__
+            result = (
+                session.connection()
+                .execution_options(yield_per=_BUILD_BATCH)
+                .execute(
+                    select(table.c.id, table.c.value).where(
+                        table.c.signal_type == SignalType.PDQ.value,
+                        table.c.removed_at.is_(None),
+                    )
                 )
-            ).all()
-        ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
-        hashes = hex_to_hashes(row[1] for row in rows)
+            )
+            for part in result.partitions():
+                id_parts.append(np.fromiter((r[0] for r in part), dtype=np.int64, count=len(part)))
+                hash_parts.append(decode_pdq([r[1] for r in part]))
+        ids = np.concatenate(id_parts) if id_parts else np.zeros(0, dtype=np.int64)
+        id_parts.clear()
+        hashes = np.concatenate(hash_parts) if hash_parts else np.zeros((0, HASH_BYTES), np.uint8)
+        hash_parts.clear()
+        present = IdSet(ids)
         index = PdqIndex.build(hashes, ids)
-        self._index, self._present, self._seq = index, {int(i) for i in ids}, seq
-        self._unsaved = len(rows)
-        log.info("built the PDQ index from the database: %d hashes up to change %d", len(rows), seq)
+        count = len(ids)
+        del hashes, ids
+        self._index, self._present, self._seq = index, present, seq
+        self._unsaved = count
+        self.source = "built"
+        log.info(
+            "built the PDQ index from the database: %d hashes up to change %d in %.2f s",
+            count,
+            seq,
+            time.monotonic() - started,
+        )
+
+    def _save_built(self) -> None:
+        """Save the index just built and serve from the saved files, memory-mapped: the heap
+        the build took goes back to the system and the processes share one page cache."""
+        path = self._write(only_if_behind=False)
+        if path is None:
+            return
+        saved = load_snapshot_at(path)
+        if saved is not None and saved.seq == self._seq and len(saved.ids) == len(self._present):
+            self._index, self._present = saved.index, saved.ids
 
     def _build_videos(self) -> None:
         with self._db.reading() as session:
@@ -283,19 +387,14 @@ class Matcher:
                         self._banks = _enabled_banks(session)
                     rows = _changes_after(session, self._seq)
                 with self._lock:
-                    for seq, op, signal_id, signal_type, value in rows:
-                        if signal_type == SignalType.PDQ.value:
-                            self._apply(op, signal_id, value)
-                        elif signal_type == SignalType.VPDQ.value:
-                            self._apply_video(op, signal_id, value)
-                        self._seq = seq
+                    self._apply_changes(rows)
                 applied += len(rows)
                 if len(rows) < _CATCH_UP_BATCH:
                     break
             self.caught_up_at = time.monotonic()
             self._unsaved += applied
             if self._unsaved >= self._save_every:
-                self.save()
+                self._write(only_if_behind=True)
             return applied
 
     def start_refreshing(self) -> None:
@@ -329,14 +428,40 @@ class Matcher:
         """True when a background thread keeps the matcher up to date."""
         return self._refresher is not None and self._refresher.is_alive() and self._started
 
-    def _apply(self, op: str, signal_id: int, value: str) -> None:
-        # Idempotent, so that replaying changes a snapshot already holds does no harm.
-        if op == "add" and signal_id not in self._present:
-            self._index.add(hex_to_hashes([value]), np.array([signal_id], dtype=np.int64))
-            self._present.add(signal_id)
-        elif op == "remove" and signal_id in self._present:
-            self._index.remove(np.array([signal_id], dtype=np.int64))
-            self._present.discard(signal_id)
+    def _apply_changes(self, rows: Sequence[tuple[int, str, int, str, str]]) -> None:
+        """Apply logged changes in order, the PDQ ones to the index in batches (one pass over
+        the index's ids removes any number of signals). Idempotent, so that replaying changes
+        a snapshot already holds does no harm."""
+        adds: dict[int, np.ndarray] = {}
+        removes: set[int] = set()
+
+        def flush() -> None:
+            if removes:
+                self._index.remove(np.fromiter(removes, dtype=np.int64, count=len(removes)))
+                removes.clear()
+            if adds:
+                ids = np.fromiter(adds, dtype=np.int64, count=len(adds))
+                self._index.add(np.stack(list(adds.values())), ids)
+                adds.clear()
+
+        try:
+            for seq, op, signal_id, signal_type, value in rows:
+                if signal_type == SignalType.PDQ.value:
+                    if op == "add" and signal_id not in self._present:
+                        decoded = hex_to_bytes(value)  # a malformed value stops here, unapplied
+                        if signal_id in removes:  # removed and restored in this batch
+                            flush()
+                        adds[signal_id] = decoded
+                        self._present.add(signal_id)
+                    elif op == "remove" and signal_id in self._present:
+                        if adds.pop(signal_id, None) is None:
+                            removes.add(signal_id)
+                        self._present.discard(signal_id)
+                elif signal_type == SignalType.VPDQ.value:
+                    self._apply_video(op, signal_id, value)
+                self._seq = seq
+        finally:  # what was applied to the ids is applied to the index, whatever happened
+            flush()
 
     def _apply_video(self, op: str, signal_id: int, value: str) -> None:
         if op == "add" and signal_id not in self._video_ids:
@@ -350,19 +475,43 @@ class Matcher:
             self._video_ids.discard(signal_id)
 
     def save(self) -> None:
-        """Write the index and the last applied change under the index folder (if any).
+        """Write the index and the last applied change under the index folder (if any),
+        unless another process is writing a snapshot right now.
 
         Holds the update lock (nothing changes the index meanwhile), not the search lock:
         lookups go on while the snapshot is written."""
         with self._update:
+            self._write(only_if_behind=False)
+
+    def _write(self, *, only_if_behind: bool) -> Path | None:
+        """Save a snapshot; with ``only_if_behind``, only when the folder's current snapshot
+        (perhaps another process's) is ``save_every`` changes or more behind this index."""
+        with self._update:
             if self._dir is None:
-                return
-            try:
-                save_snapshot(self._dir, Snapshot(self._index, self._present, self._seq))
-            except OSError:
-                log.exception("could not save the PDQ index under %s", self._dir)
-                return
+                return None
+            with saving(self._dir) as held:
+                if not held:
+                    log.info("another process is saving the PDQ index: this one does not")
+                    return None
+                saved = current_seq(self._dir) if only_if_behind else None
+                if saved is not None and self._seq - saved < self._save_every:
+                    self._unsaved = max(self._seq - saved, 0)  # what a loader would replay
+                    return None
+                started = time.monotonic()
+                try:
+                    path = save_snapshot(self._dir, Snapshot(self._index, self._present, self._seq))
+                except OSError:
+                    log.exception("could not save the PDQ index under %s", self._dir)
+                    return None
             self._unsaved = 0
+            log.info(
+                "saved the PDQ index to %s: %d hashes up to change %d in %.2f s",
+                path,
+                len(self._present),
+                self._seq,
+                time.monotonic() - started,
+            )
+            return path
 
     # -- matching -------------------------------------------------------------------------
 
@@ -537,6 +686,20 @@ class Matcher:
                     if score.reaches(bank.vpdq_query_pct, bank.vpdq_compared_pct):
                         out.append((number, _video_match(row, bank, score)))
         return out
+
+
+def decode_pdq(values: Sequence[str]) -> np.ndarray:
+    """PDQ hashes in hex as uint8[N, 32], decoded in one call (at about 1 us a hash);
+    ValueError naming the problem when any is not 64 hex digits."""
+    count = len(values)
+    if count and max(map(len, values)) == 64 and sum(map(len, values)) == 64 * count:
+        try:
+            raw = bytes.fromhex("".join(values))
+        except (TypeError, ValueError):
+            raw = b""
+        if len(raw) == count * HASH_BYTES:  # fromhex skips white space: a short answer
+            return np.frombuffer(raw, dtype=np.uint8).reshape(count, HASH_BYTES)
+    return hex_to_hashes(values)  # checks each value: raises for the malformed one
 
 
 def _usable_frames(value: str) -> list[str]:
