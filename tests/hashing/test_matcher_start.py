@@ -131,7 +131,7 @@ def test_a_process_waiting_for_another_to_build_loads_what_it_saved(
         assert thread.is_alive()  # it waits for the lock
         other = Matcher(db, None)
         other.start()  # builds in memory; saved as the other process would
-        save_snapshot(folder, Snapshot(other._index, other._present, other.applied_seq))
+        save_snapshot(folder, Snapshot(other._pdq, other._present, other.applied_seq))
     thread.join(60)
     assert not failures, failures
     assert second.source == "loaded" and found(second, stored) == [True]
@@ -199,10 +199,10 @@ def test_one_catch_up_applies_additions_removals_and_restorations_in_order(
     remove(db, "known", dropped)
     assert matcher.catch_up() == 8
     assert found(matcher, kept, dropped, restored, brief) == [True, False, True, False]
-    assert matcher.pdq_count == len(matcher._index) == 2
+    assert matcher.pdq_count == len(matcher._pdq) == 2
     restarted = Matcher(db, tmp_path / "index")  # replays the same log over the snapshot
     assert found(restarted, kept, dropped, restored, brief) == [True, False, True, False]
-    assert restarted.pdq_count == len(restarted._index) == 2
+    assert restarted.pdq_count == len(restarted._pdq) == 2
 
 
 def test_a_malformed_value_in_the_log_stops_the_catch_up_before_it(
@@ -218,7 +218,7 @@ def test_a_malformed_value_in_the_log_stops_the_catch_up_before_it(
         matcher._apply_changes(rows)
     assert matcher.applied_seq == seq + 1  # the good change applied, the bad one not
     assert 10_001 in matcher._present and 10_002 not in matcher._present
-    assert len(matcher._index) == 1
+    assert len(matcher._pdq) == 1
 
 
 @pytest.mark.parametrize(
@@ -248,3 +248,10 @@ def test_a_matcher_without_a_folder_builds_in_memory(db: Database) -> None:
     assert found(matcher, stored) == [True] and matcher.source == "built"
     matcher.save()  # nothing to save to: no error
     assert matcher.match([[SignalQuery(SignalType.PDQ, secrets.token_hex(32))]])[0].matches == ()
+
+
+def test_a_build_array_grows_keeping_its_rows() -> None:
+    rows = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    bigger = matcher_module._grown(rows, 4)
+    assert bigger.shape == (4, 4) and np.array_equal(bigger[:3], rows)
+    assert matcher_module._grown(np.arange(10), 11).shape == (15,)

@@ -207,9 +207,11 @@ class Matcher:
         self._refresher: threading.Thread | None = None
         self._stopping = threading.Event()
         self.caught_up_at = 0.0
-        self._index = PdqIndex()
+        # Made at start (an empty PdqIndex already costs numba's start-up: a CLI command that
+        # never matches should not pay it); read through _pdq and _frames.
+        self._index: PdqIndex | None = None
         self._present = IdSet()
-        self._videos = PdqIndex()
+        self._videos: PdqIndex | None = None
         self._video_ids: set[int] = set()
         self._seq = 0
         self._unsaved = 0
@@ -218,6 +220,18 @@ class Matcher:
         self.source = ""
 
     # -- keeping the index ----------------------------------------------------------------
+
+    @property
+    def _pdq(self) -> PdqIndex:
+        if self._index is None:
+            self._index = PdqIndex()
+        return self._index
+
+    @property
+    def _frames(self) -> PdqIndex:
+        if self._videos is None:
+            self._videos = PdqIndex()
+        return self._videos
 
     @property
     def applied_seq(self) -> int:
@@ -304,34 +318,34 @@ class Matcher:
 
     def _build(self) -> None:
         started = time.monotonic()
-        id_parts: list[np.ndarray] = []
-        hash_parts: list[np.ndarray] = []
+        table = BankSignal.__table__
+        live = and_(table.c.signal_type == SignalType.PDQ.value, table.c.removed_at.is_(None))
         with self._db.reading() as session:
             # The head is read before the signals: changes in between are replayed, harmlessly.
             seq = _head_seq(session)
+            # Filled in place (no list of parts to join: half the peak, and no heap left in
+            # pieces); the count may be off by what changes meanwhile: grown or cut below.
+            expected = int(session.scalar(select(func.count()).select_from(table).where(live)) or 0)
+            ids = np.empty(expected, dtype=np.int64)
+            hashes = np.empty((expected, HASH_BYTES), dtype=np.uint8)
+            count = 0
             # Streamed (a server-side cursor on PostgreSQL), a batch of rows at a time, through
             # Core: ORM rows would cost twice the CPU.
-            table = BankSignal.__table__
             result = (
                 session.connection()
                 .execution_options(yield_per=_BUILD_BATCH)
-                .execute(
-                    select(table.c.id, table.c.value).where(
-                        table.c.signal_type == SignalType.PDQ.value,
-                        table.c.removed_at.is_(None),
-                    )
-                )
+                .execute(select(table.c.id, table.c.value).where(live))
             )
             for part in result.partitions():
-                id_parts.append(np.fromiter((r[0] for r in part), dtype=np.int64, count=len(part)))
-                hash_parts.append(decode_pdq([r[1] for r in part]))
-        ids = np.concatenate(id_parts) if id_parts else np.zeros(0, dtype=np.int64)
-        id_parts.clear()
-        hashes = np.concatenate(hash_parts) if hash_parts else np.zeros((0, HASH_BYTES), np.uint8)
-        hash_parts.clear()
+                end = count + len(part)
+                if end > len(ids):
+                    ids, hashes = _grown(ids, end), _grown(hashes, end)
+                ids[count:end] = np.fromiter((r[0] for r in part), np.int64, count=len(part))
+                hashes[count:end] = decode_pdq([r[1] for r in part])
+                count = end
+        ids, hashes = ids[:count], hashes[:count]
         present = IdSet(ids)
         index = PdqIndex.build(hashes, ids)
-        count = len(ids)
         del hashes, ids
         self._index, self._present, self._seq = index, present, seq
         self._unsaved = count
@@ -437,11 +451,11 @@ class Matcher:
 
         def flush() -> None:
             if removes:
-                self._index.remove(np.fromiter(removes, dtype=np.int64, count=len(removes)))
+                self._pdq.remove(np.fromiter(removes, dtype=np.int64, count=len(removes)))
                 removes.clear()
             if adds:
                 ids = np.fromiter(adds, dtype=np.int64, count=len(adds))
-                self._index.add(np.stack(list(adds.values())), ids)
+                self._pdq.add(np.stack(list(adds.values())), ids)
                 adds.clear()
 
         try:
@@ -468,10 +482,10 @@ class Matcher:
             frames = _usable_frames(value)
             if frames:
                 ids = np.full(len(frames), signal_id, dtype=np.int64)
-                self._videos.add(hex_to_hashes(frames), ids)
+                self._frames.add(hex_to_hashes(frames), ids)
             self._video_ids.add(signal_id)
         elif op == "remove" and signal_id in self._video_ids:
-            self._videos.remove(np.array([signal_id], dtype=np.int64))
+            self._frames.remove(np.array([signal_id], dtype=np.int64))
             self._video_ids.discard(signal_id)
 
     def save(self) -> None:
@@ -487,7 +501,7 @@ class Matcher:
         """Save a snapshot; with ``only_if_behind``, only when the folder's current snapshot
         (perhaps another process's) is ``save_every`` changes or more behind this index."""
         with self._update:
-            if self._dir is None:
+            if self._dir is None or self._index is None:  # nothing loaded or built yet
                 return None
             with saving(self._dir) as held:
                 if not held:
@@ -499,7 +513,7 @@ class Matcher:
                     return None
                 started = time.monotonic()
                 try:
-                    path = save_snapshot(self._dir, Snapshot(self._index, self._present, self._seq))
+                    path = save_snapshot(self._dir, Snapshot(self._pdq, self._present, self._seq))
                 except OSError:
                     log.exception("could not save the PDQ index under %s", self._dir)
                     return None
@@ -572,9 +586,9 @@ class Matcher:
             return None
         threshold = max(bank.threshold for bank in live.values())
         with self._lock:
-            if len(self._index) == 0:
+            if len(self._pdq) == 0:
                 return [ItemResult() for _ in items]
-            _, ids, _ = self._index.search_batch(hex_to_hashes(values), threshold)
+            _, ids, _ = self._pdq.search_batch(hex_to_hashes(values), threshold)
         return [ItemResult() for _ in items] if len(ids) == 0 else None
 
     def match_files(self, files: Sequence[FileHashes]) -> list[ItemResult]:
@@ -621,9 +635,9 @@ class Matcher:
             return []
         threshold = max(bank.threshold for bank in live.values())
         with self._lock:
-            if len(self._index) == 0:
+            if len(self._pdq) == 0:
                 return []
-            query_idx, ids, distances = self._index.search_batch(
+            query_idx, ids, distances = self._pdq.search_batch(
                 hex_to_hashes(value for _, value in owners), threshold
             )
         hits: dict[int, list[tuple[int, int]]] = defaultdict(list)
@@ -658,9 +672,9 @@ class Matcher:
             [np.full(len(frames), k, dtype=np.int64) for k, (_, frames) in enumerate(owners)]
         )
         with self._lock:
-            if len(self._videos) == 0:
+            if len(self._frames) == 0:
                 return []
-            query_idx, ids, _ = self._videos.search_batch(
+            query_idx, ids, _ = self._frames.search_batch(
                 hex_to_hashes(h for _, frames in owners for h in frames),
                 vpdq.DEFAULT_DISTANCE_THRESHOLD,
             )
@@ -686,6 +700,13 @@ class Matcher:
                     if score.reaches(bank.vpdq_query_pct, bank.vpdq_compared_pct):
                         out.append((number, _video_match(row, bank, score)))
         return out
+
+
+def _grown(array: np.ndarray, rows: int) -> np.ndarray:
+    """``array`` copied into a larger one of at least ``rows`` rows (1.5 x, to amortise)."""
+    bigger = np.empty((max(rows, len(array) * 3 // 2), *array.shape[1:]), dtype=array.dtype)
+    bigger[: len(array)] = array
+    return bigger
 
 
 def decode_pdq(values: Sequence[str]) -> np.ndarray:
