@@ -154,6 +154,14 @@ def sample_of(url: str) -> tuple[np.ndarray, np.ndarray]:
     return ids, hashes
 
 
+def count_of(url: str) -> int:
+    import psycopg
+
+    with psycopg.connect(url.replace("+psycopg", "")) as conn:
+        row = conn.execute("SELECT count(*) FROM bank_signals WHERE signal_type = 'pdq'").fetchone()
+    return int(row[0]) if row else 0
+
+
 def flipped(hash_row: np.ndarray, bits: int, rng: np.random.Generator) -> str:
     q = hash_row.copy()
     for bit in rng.choice(256, size=bits, replace=False):
@@ -309,7 +317,8 @@ def run(argv: Sequence[str] | None = None) -> int:
             print(f"filled {args.hashes:,} PDQ signals by COPY in {took:.1f} s")
         else:
             sample_ids, sample_hashes = sample_of(url)
-            print(f"reusing database {args.database} (--hashes ignored)")
+            args.hashes = count_of(url)
+            print(f"reusing database {args.database}: {args.hashes:,} PDQ signals")
         partner = f"platform-{time.time_ns()}"
         key = cli(env, "partner", "add", partner, "--bank", "bench").strip().splitlines()[-1]
         rng = np.random.default_rng(3)
