@@ -25,6 +25,8 @@ from tarcza.store.engine import Database
 def _serve(args: argparse.Namespace, services: ServicesFactory) -> int:
     """Serve the web application; with the SQLite queue (or TARCZA_JOBS_IN_PROCESS) this
     process also runs the job worker, since no worker elsewhere can reach that queue."""
+    import logging.config
+
     import uvicorn
 
     from tarcza import app as root
@@ -67,6 +69,11 @@ def _serve(args: argparse.Namespace, services: ServicesFactory) -> int:
                 **common,
             )
         else:
+            # The matcher loads its index while the web application is put together (the
+            # lifespan's own start_refreshing then finds it running); its log lines need the
+            # logging that uvicorn.run would set up only later.
+            logging.config.dictConfig(common["log_config"])
+            application.matcher.start_refreshing()
             web = root.web(application, close_on_shutdown=False)
             uvicorn.run(AccessLog(web, keyed_hash=application.keyring.keyed_hash), **common)
     finally:
@@ -83,6 +90,7 @@ def _logged_web_from_environment() -> Any:
     from tarcza.web.middleware import AccessLog
 
     application = root.build()
+    application.matcher.start_refreshing()  # loading while the web application is made
     web = root.web(application)
     return AccessLog(web, keyed_hash=application.keyring.keyed_hash)
 
@@ -102,6 +110,12 @@ def _log_config(level: str) -> dict[str, Any]:
     }
     config["loggers"]["tarcza.access"] = {
         "handlers": ["tarcza_access"],
+        "level": level.upper(),
+        "propagate": False,
+    }
+    # The matcher says how its PDQ index came to be (loaded, built) and how long it took.
+    config["loggers"]["tarcza.matcher"] = {
+        "handlers": ["default"],
         "level": level.upper(),
         "propagate": False,
     }

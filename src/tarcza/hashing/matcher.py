@@ -6,6 +6,14 @@ the database, saved under ``var/index/`` and, on the next start, loaded and brou
 from the ``signal_changes`` log: the matcher remembers the last change it applied, so adding a
 signal never needs a rebuild.
 
+Starting at millions of signals (see ``bench/worker_start.py``): a saved index is memory-mapped
+(page cache shared by every process, no copy) with the sorted array of its signal ids (an
+:class:`IdSet`, 4 bytes an id, not a Python set), then caught up from the log in batches; a
+start that loaded a snapshot writes none (only ``save_every`` changes later, and then only when
+no other process saved a recent enough one). Without a usable snapshot one process builds it,
+streaming the rows from the database in batches into numpy arrays, saves it and serves from
+the saved files; the other processes sharing the folder wait for it and load what it saved.
+
 vPDQ signals (videos) match by the vPDQ algorithm (:mod:`tarcza.hashing.vpdq`): a second
 :class:`PdqIndex` holds the usable frames (deduplicated, quality >= 50) of every vPDQ signal
 under the signal's id, built from the database at start and kept up to date from the same log.
@@ -50,11 +58,21 @@ from sqlalchemy.orm import Session
 
 from tarcza.hashing import banks, vpdq
 from tarcza.hashing.banks import BankKind, SignalType
-from tarcza.hashing.index import PdqIndex, hex_to_hashes
+from tarcza.hashing.idset import IdSet
+from tarcza.hashing.index import HASH_BYTES, PdqIndex, hex_to_bytes, hex_to_hashes
 from tarcza.hashing.models import Bank, BankSignal, EvidenceMatch, SignalChange
 from tarcza.hashing.pdq import MIN_USEFUL_QUALITY
 from tarcza.hashing.service import FileHashes
-from tarcza.hashing.snapshots import Snapshot, load_snapshot, save_snapshot
+from tarcza.hashing.snapshots import (
+    Snapshot,
+    building,
+    current_name,
+    current_seq,
+    load_snapshot,
+    load_snapshot_at,
+    save_snapshot,
+    saving,
+)
 from tarcza.hashing.videos import VideoHashes
 from tarcza.store.engine import Database
 
@@ -62,6 +80,9 @@ log = logging.getLogger("tarcza.matcher")
 
 _CHUNK = 500
 _CATCH_UP_BATCH = 10_000
+# Rows read from the database at a time when building the PDQ index (at 1M hashes, batches of
+# 10,000 left 4 MB of heap behind after the build, batches of 50,000 13 MB).
+_BUILD_BATCH = 10_000
 
 
 @dataclass(frozen=True)
@@ -187,15 +208,31 @@ class Matcher:
         self._refresher: threading.Thread | None = None
         self._stopping = threading.Event()
         self.caught_up_at = 0.0
-        self._index = PdqIndex()
-        self._present: set[int] = set()
-        self._videos = PdqIndex()
+        # Made at start (an empty PdqIndex already costs numba's start-up: a CLI command that
+        # never matches should not pay it); read through _pdq and _frames.
+        self._index: PdqIndex | None = None
+        self._present = IdSet()
+        self._videos: PdqIndex | None = None
         self._video_ids: set[int] = set()
         self._seq = 0
         self._unsaved = 0
         self._started = False
+        # How the PDQ index came to be at start: "loaded" (a snapshot), "built" (the database).
+        self.source = ""
 
     # -- keeping the index ----------------------------------------------------------------
+
+    @property
+    def _pdq(self) -> PdqIndex:
+        if self._index is None:
+            self._index = PdqIndex()
+        return self._index
+
+    @property
+    def _frames(self) -> PdqIndex:
+        if self._videos is None:
+            self._videos = PdqIndex()
+        return self._videos
 
     @property
     def applied_seq(self) -> int:
@@ -213,41 +250,123 @@ class Matcher:
         return len(self._video_ids)
 
     def start(self) -> None:
-        """Load the saved index (or build it from the database), then catch up."""
+        """Load the saved index (or build it from the database), then catch up.
+
+        A start that loaded a snapshot writes none: only a built index is saved at once."""
         with self._update:
             if self._started:
                 return
-            with self._db.reading() as session:
-                head = _head_seq(session)
-            snapshot = load_snapshot(self._dir) if self._dir else None
-            if snapshot is not None and snapshot.seq <= head:
-                self._index, self._present, self._seq = snapshot.index, snapshot.ids, snapshot.seq
-            else:
-                self._build()
+            started = time.monotonic()
+            self._load_or_build()
             # The vPDQ frame index is not saved: built at or after the PDQ index's change, it is
             # brought to the same point by replaying the log (applying a change is idempotent).
             self._build_videos()
             self._started = True
-            self.catch_up()
-            if self._unsaved or snapshot is None or snapshot.seq != self._seq:
-                self.save()
+            caught_up = self.catch_up()
+            log.info(
+                "the matcher started in %.2f s: PDQ index %s, %d hashes; %d changes caught up "
+                "to change %d",
+                time.monotonic() - started,
+                self.source,
+                len(self._present),
+                caught_up,
+                self._seq,
+            )
+
+    def _load_or_build(self) -> None:
+        if self._dir is None:
+            self._build()
+            return
+        seen = current_name(self._dir)
+        if self._load():
+            return
+        # One process builds; the others sharing the folder wait here, then load its snapshot.
+        with building(self._dir):
+            if current_name(self._dir) != seen and self._load():
+                return
+            self._build()
+            self._save_built()
+
+    def _load(self) -> bool:
+        """Adopt the current snapshot; False when there is none or it cannot be used."""
+        assert self._dir is not None
+        started = time.monotonic()
+        snapshot = load_snapshot(self._dir)
+        if snapshot is None:
+            return False
+        with self._db.reading() as session:
+            head = _head_seq(session)
+        if snapshot.seq > head:  # e.g. the database was restored from an older backup
+            log.warning(
+                "the saved PDQ index %s reflects change %d, the database only %d: rebuilding it",
+                snapshot.path,
+                snapshot.seq,
+                head,
+            )
+            return False
+        self._index, self._present, self._seq = snapshot.index, snapshot.ids, snapshot.seq
+        self._unsaved = 0
+        self.source = "loaded"
+        log.info(
+            "loaded the PDQ index from %s: %d hashes up to change %d (%d behind) in %.2f s",
+            snapshot.path,
+            len(snapshot.ids),
+            snapshot.seq,
+            head - snapshot.seq,
+            time.monotonic() - started,
+        )
+        return True
 
     def _build(self) -> None:
+        started = time.monotonic()
+        table = BankSignal.__table__
+        live = and_(table.c.signal_type == SignalType.PDQ.value, table.c.removed_at.is_(None))
         with self._db.reading() as session:
             # The head is read before the signals: changes in between are replayed, harmlessly.
             seq = _head_seq(session)
-            rows = session.execute(
-                select(BankSignal.id, BankSignal.value).where(
-                    BankSignal.signal_type == SignalType.PDQ.value,
-                    BankSignal.removed_at.is_(None),
-                )
-            ).all()
-        ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
-        hashes = hex_to_hashes(row[1] for row in rows)
+            # Filled in place (no list of parts to join: half the peak, and no heap left in
+            # pieces); the count may be off by what changes meanwhile: grown or cut below.
+            expected = int(session.scalar(select(func.count()).select_from(table).where(live)) or 0)
+            ids = np.empty(expected, dtype=np.int64)
+            hashes = np.empty((expected, HASH_BYTES), dtype=np.uint8)
+            count = 0
+            # Streamed (a server-side cursor on PostgreSQL), a batch of rows at a time, through
+            # Core: ORM rows would cost twice the CPU.
+            result = (
+                session.connection()
+                .execution_options(yield_per=_BUILD_BATCH)
+                .execute(select(table.c.id, table.c.value).where(live))
+            )
+            for part in result.partitions():
+                end = count + len(part)
+                if end > len(ids):
+                    ids, hashes = _grown(ids, end), _grown(hashes, end)
+                ids[count:end] = np.fromiter((r[0] for r in part), np.int64, count=len(part))
+                hashes[count:end] = decode_pdq([r[1] for r in part])
+                count = end
+        ids, hashes = ids[:count], hashes[:count]
+        present = IdSet(ids)
         index = PdqIndex.build(hashes, ids)
-        self._index, self._present, self._seq = index, {int(i) for i in ids}, seq
-        self._unsaved = len(rows)
-        log.info("built the PDQ index from the database: %d hashes up to change %d", len(rows), seq)
+        del hashes, ids
+        self._index, self._present, self._seq = index, present, seq
+        self._unsaved = count
+        self.source = "built"
+        log.info(
+            "built the PDQ index from the database: %d hashes up to change %d in %.2f s",
+            count,
+            seq,
+            time.monotonic() - started,
+        )
+
+    def _save_built(self) -> None:
+        """Save the index just built and serve from the saved files, memory-mapped: the heap
+        the build took goes back to the system and the processes share one page cache."""
+        path = self._write(only_if_behind=False)
+        if path is None:
+            return
+        saved = load_snapshot_at(path)
+        if saved is not None and saved.seq == self._seq and len(saved.ids) == len(self._present):
+            self._index, self._present = saved.index, saved.ids
 
     def _build_videos(self) -> None:
         with self._db.reading() as session:
@@ -283,19 +402,14 @@ class Matcher:
                         self._banks = _enabled_banks(session)
                     rows = _changes_after(session, self._seq)
                 with self._lock:
-                    for seq, op, signal_id, signal_type, value in rows:
-                        if signal_type == SignalType.PDQ.value:
-                            self._apply(op, signal_id, value)
-                        elif signal_type == SignalType.VPDQ.value:
-                            self._apply_video(op, signal_id, value)
-                        self._seq = seq
+                    self._apply_changes(rows)
                 applied += len(rows)
                 if len(rows) < _CATCH_UP_BATCH:
                     break
             self.caught_up_at = time.monotonic()
             self._unsaved += applied
             if self._unsaved >= self._save_every:
-                self.save()
+                self._write(only_if_behind=True)
             return applied
 
     def start_refreshing(self) -> None:
@@ -329,40 +443,90 @@ class Matcher:
         """True when a background thread keeps the matcher up to date."""
         return self._refresher is not None and self._refresher.is_alive() and self._started
 
-    def _apply(self, op: str, signal_id: int, value: str) -> None:
-        # Idempotent, so that replaying changes a snapshot already holds does no harm.
-        if op == "add" and signal_id not in self._present:
-            self._index.add(hex_to_hashes([value]), np.array([signal_id], dtype=np.int64))
-            self._present.add(signal_id)
-        elif op == "remove" and signal_id in self._present:
-            self._index.remove(np.array([signal_id], dtype=np.int64))
-            self._present.discard(signal_id)
+    def _apply_changes(self, rows: Sequence[tuple[int, str, int, str, str]]) -> None:
+        """Apply logged changes in order, the PDQ ones to the index in batches (one pass over
+        the index's ids removes any number of signals). Idempotent, so that replaying changes
+        a snapshot already holds does no harm."""
+        adds: dict[int, np.ndarray] = {}
+        removes: set[int] = set()
+
+        def flush() -> None:
+            if removes:
+                self._pdq.remove(np.fromiter(removes, dtype=np.int64, count=len(removes)))
+                removes.clear()
+            if adds:
+                ids = np.fromiter(adds, dtype=np.int64, count=len(adds))
+                self._pdq.add(np.stack(list(adds.values())), ids)
+                adds.clear()
+
+        try:
+            for seq, op, signal_id, signal_type, value in rows:
+                if signal_type == SignalType.PDQ.value:
+                    if op == "add" and signal_id not in self._present:
+                        decoded = hex_to_bytes(value)  # a malformed value stops here, unapplied
+                        if signal_id in removes:  # removed and restored in this batch
+                            flush()
+                        adds[signal_id] = decoded
+                        self._present.add(signal_id)
+                    elif op == "remove" and signal_id in self._present:
+                        if adds.pop(signal_id, None) is None:
+                            removes.add(signal_id)
+                        self._present.discard(signal_id)
+                elif signal_type == SignalType.VPDQ.value:
+                    self._apply_video(op, signal_id, value)
+                self._seq = seq
+        finally:  # what was applied to the ids is applied to the index, whatever happened
+            flush()
 
     def _apply_video(self, op: str, signal_id: int, value: str) -> None:
         if op == "add" and signal_id not in self._video_ids:
             frames = _usable_frames(value)
             if frames:
                 ids = np.full(len(frames), signal_id, dtype=np.int64)
-                self._videos.add(hex_to_hashes(frames), ids)
+                self._frames.add(hex_to_hashes(frames), ids)
             self._video_ids.add(signal_id)
         elif op == "remove" and signal_id in self._video_ids:
-            self._videos.remove(np.array([signal_id], dtype=np.int64))
+            self._frames.remove(np.array([signal_id], dtype=np.int64))
             self._video_ids.discard(signal_id)
 
     def save(self) -> None:
-        """Write the index and the last applied change under the index folder (if any).
+        """Write the index and the last applied change under the index folder (if any),
+        unless another process is writing a snapshot right now.
 
         Holds the update lock (nothing changes the index meanwhile), not the search lock:
         lookups go on while the snapshot is written."""
         with self._update:
-            if self._dir is None:
-                return
-            try:
-                save_snapshot(self._dir, Snapshot(self._index, self._present, self._seq))
-            except OSError:
-                log.exception("could not save the PDQ index under %s", self._dir)
-                return
+            self._write(only_if_behind=False)
+
+    def _write(self, *, only_if_behind: bool) -> Path | None:
+        """Save a snapshot; with ``only_if_behind``, only when the folder's current snapshot
+        (perhaps another process's) is ``save_every`` changes or more behind this index."""
+        with self._update:
+            if self._dir is None or self._index is None:  # nothing loaded or built yet
+                return None
+            with saving(self._dir) as held:
+                if not held:
+                    log.info("another process is saving the PDQ index: this one does not")
+                    return None
+                saved = current_seq(self._dir) if only_if_behind else None
+                if saved is not None and self._seq - saved < self._save_every:
+                    self._unsaved = max(self._seq - saved, 0)  # what a loader would replay
+                    return None
+                started = time.monotonic()
+                try:
+                    path = save_snapshot(self._dir, Snapshot(self._pdq, self._present, self._seq))
+                except OSError:
+                    log.exception("could not save the PDQ index under %s", self._dir)
+                    return None
             self._unsaved = 0
+            log.info(
+                "saved the PDQ index to %s: %d hashes up to change %d in %.2f s",
+                path,
+                len(self._present),
+                self._seq,
+                time.monotonic() - started,
+            )
+            return path
 
     # -- matching -------------------------------------------------------------------------
 
@@ -423,9 +587,9 @@ class Matcher:
             return None
         threshold = max(bank.threshold for bank in live.values())
         with self._lock:
-            if len(self._index) == 0:
+            if len(self._pdq) == 0:
                 return [ItemResult() for _ in items]
-            _, ids, _ = self._index.search_batch(hex_to_hashes(values), threshold)
+            _, ids, _ = self._pdq.search_batch(hex_to_hashes(values), threshold)
         return [ItemResult() for _ in items] if len(ids) == 0 else None
 
     def match_files(self, files: Sequence[FileHashes]) -> list[ItemResult]:
@@ -472,9 +636,9 @@ class Matcher:
             return []
         threshold = max(bank.threshold for bank in live.values())
         with self._lock:
-            if len(self._index) == 0:
+            if len(self._pdq) == 0:
                 return []
-            query_idx, ids, distances = self._index.search_batch(
+            query_idx, ids, distances = self._pdq.search_batch(
                 hex_to_hashes(value for _, value in owners), threshold
             )
         hits: dict[int, list[tuple[int, int]]] = defaultdict(list)
@@ -509,9 +673,9 @@ class Matcher:
             [np.full(len(frames), k, dtype=np.int64) for k, (_, frames) in enumerate(owners)]
         )
         with self._lock:
-            if len(self._videos) == 0:
+            if len(self._frames) == 0:
                 return []
-            query_idx, ids, _ = self._videos.search_batch(
+            query_idx, ids, _ = self._frames.search_batch(
                 hex_to_hashes(h for _, frames in owners for h in frames),
                 vpdq.DEFAULT_DISTANCE_THRESHOLD,
             )
@@ -537,6 +701,27 @@ class Matcher:
                     if score.reaches(bank.vpdq_query_pct, bank.vpdq_compared_pct):
                         out.append((number, _video_match(row, bank, score)))
         return out
+
+
+def _grown(array: np.ndarray, rows: int) -> np.ndarray:
+    """``array`` copied into a larger one of at least ``rows`` rows (1.5 x, to amortise)."""
+    bigger = np.empty((max(rows, len(array) * 3 // 2), *array.shape[1:]), dtype=array.dtype)
+    bigger[: len(array)] = array
+    return bigger
+
+
+def decode_pdq(values: Sequence[str]) -> np.ndarray:
+    """PDQ hashes in hex as uint8[N, 32], decoded in one call (at about 1 us a hash);
+    ValueError naming the problem when any is not 64 hex digits."""
+    count = len(values)
+    if count and max(map(len, values)) == 64 and sum(map(len, values)) == 64 * count:
+        try:
+            raw = bytes.fromhex("".join(values))
+        except (TypeError, ValueError):
+            raw = b""
+        if len(raw) == count * HASH_BYTES:  # fromhex skips white space: a short answer
+            return np.frombuffer(raw, dtype=np.uint8).reshape(count, HASH_BYTES)
+    return hex_to_hashes(values)  # checks each value: raises for the malformed one
 
 
 def _usable_frames(value: str) -> list[str]:
