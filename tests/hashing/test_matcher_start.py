@@ -255,3 +255,38 @@ def test_a_build_array_grows_keeping_its_rows() -> None:
     bigger = matcher_module._grown(rows, 4)
     assert bigger.shape == (4, 4) and np.array_equal(bigger[:3], rows)
     assert matcher_module._grown(np.arange(10), 11).shape == (15,)
+
+
+def test_a_due_merge_is_built_aside_while_lookups_go_on_then_swapped_in(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    values = [secrets.token_hex(32) for _ in range(12)]
+    bank(db, "known", Entry(SignalType.PDQ, values[0]))
+    matcher = Matcher(db, tmp_path / "index")
+    matcher.start()
+    before = matcher._pdq
+    before.delta_limit = 4
+    # While the merged copy is being built, a lookup gets the search lock and is answered
+    # from the index as it was (the merge does not hold that lock).
+    answered_meanwhile: list[bool] = []
+    real_merged = before.merged
+
+    def merged_while_looking_up() -> object:
+        looker = threading.Thread(
+            target=lambda: answered_meanwhile.extend(found(matcher, values[0]))
+        )
+        looker.start()
+        looker.join(timeout=20)
+        assert not looker.is_alive(), "a lookup waited for the merge"
+        return real_merged()
+
+    monkeypatch.setattr(before, "merged", merged_while_looking_up)
+    # As in a web worker, whose background thread keeps the matcher current: lookups do not
+    # catch up themselves.
+    monkeypatch.setattr(Matcher, "refreshing", property(lambda self: True))
+    add(db, "known", *values[1:])
+    assert matcher.catch_up() == 11
+    assert answered_meanwhile == [True]
+    after = matcher._pdq
+    assert after is not before and after._dcount == 0 and len(after) == 12
+    assert found(matcher, *values) == [True] * 12

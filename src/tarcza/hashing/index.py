@@ -396,17 +396,6 @@ def _distance(
 
 
 @_jit
-def _posting(postings: U8, c: int, k: int, width: int) -> np.int64:
-    """Row number at position ``k`` of chunk ``c``'s postings (packed little-endian)."""
-    base = k * width
-    p = postings[c - 1]
-    row = np.int64(p[base]) | (np.int64(p[base + 1]) << 8) | (np.int64(p[base + 2]) << 16)
-    if width == 4:
-        row |= np.int64(p[base + 3]) << 24
-    return row
-
-
-@_jit
 def _order_by_value(vals: U32, bits: int, offsets: U32, base: int, order: U32, tmp: I64) -> None:
     """A stable counting sort of items ``0..n-1`` by ``vals`` (each below ``2**bits``):
     ``order[k]`` is the k-th item in value order and ``offsets[base + v]`` the position of the
@@ -747,9 +736,10 @@ def _search_kernel(
                                     | (np.int64(flat_postings[base + 1]) << 8)
                                     | (np.int64(flat_postings[base + 2]) << 16)
                                 )
-                            _prefetch(flat_words, row * 4)
-                            rows[j] = row
-                            j += 1
+                            if row < nmain:  # a damaged saved posting is skipped
+                                _prefetch(flat_words, row * 4)
+                                rows[j] = row
+                                j += 1
                     pos += take
                     if pos == b_hi[b]:
                         b += 1
@@ -768,9 +758,9 @@ def _search_kernel(
 
 
 @_jit
-def _structure_ok(offsets: U32, postings: U8, width: int, nrows: int, bases: I64) -> bool:
-    """Whether the tables can be searched without reading out of bounds (monotone offsets from
-    0 to ``nrows`` for every chunk, every posting a row below ``nrows``)."""
+def _structure_ok(offsets: U32, nrows: int, bases: I64) -> bool:
+    """Whether the offsets can be followed without reading out of bounds (monotone, from 0 to
+    ``nrows`` for every chunk). Postings are bounded where they are read (see the kernel)."""
     if offsets.shape[0] != bases[-1]:
         return False
     for c in range(bases.shape[0] - 1):
@@ -780,10 +770,6 @@ def _structure_ok(offsets: U32, postings: U8, width: int, nrows: int, bases: I64
             return False
         for at in range(lo, hi):
             if offsets[at + 1] < offsets[at]:
-                return False
-    for c in range(1, bases.shape[0] - 1):
-        for k in range(nrows):
-            if _posting(postings, c, k, width) >= nrows:
                 return False
     return True
 
@@ -1201,7 +1187,13 @@ class PdqIndex:
         postings = read("postings", "|u1", (layout.count - 1, rows * width), True)
         dwords = read("delta_hashes", "<u8", (dcount, 4), False)
         dids = read("delta_ids", "<i8", (dcount,), False)
-        if not _structure_ok(offsets, postings, width, rows, layout.bases):
+        # Postings: the kernel skips a row number past the table, so damage there can lose
+        # matches but never read out of bounds; the top byte of every posting is checked here
+        # (one strided pass, not a decode of each: 0.1 s rather than 2 s at 10M hashes).
+        top = postings[:, width - 1 :: width]
+        if not _structure_ok(offsets, rows, layout.bases) or (
+            top.size and int(top.max()) > (rows - 1) >> (8 * (width - 1))
+        ):
             raise ValueError(f"the tables in {folder} are damaged")
         counted = int(np.unpackbits(tombs, count=rows, bitorder="little").sum()) if rows else 0
         if counted != dead or count != rows - dead + dcount:

@@ -403,6 +403,7 @@ class Matcher:
                     rows = _changes_after(session, self._seq)
                 with self._lock:
                     self._apply_changes(rows)
+                self._merge_if_due()
                 applied += len(rows)
                 if len(rows) < _CATCH_UP_BATCH:
                     break
@@ -452,11 +453,13 @@ class Matcher:
 
         def flush() -> None:
             if removes:
-                self._pdq.remove(np.fromiter(removes, dtype=np.int64, count=len(removes)))
+                self._pdq.remove(
+                    np.fromiter(removes, dtype=np.int64, count=len(removes)), merge=False
+                )
                 removes.clear()
             if adds:
                 ids = np.fromiter(adds, dtype=np.int64, count=len(adds))
-                self._pdq.add(np.stack(list(adds.values())), ids)
+                self._pdq.add(np.stack(list(adds.values())), ids, merge=False)
                 adds.clear()
 
         try:
@@ -477,6 +480,22 @@ class Matcher:
                 self._seq = seq
         finally:  # what was applied to the ids is applied to the index, whatever happened
             flush()
+
+    def _merge_if_due(self) -> None:
+        """Merge the PDQ index's delta segment and tombstones once they are due, into a copy
+        built while lookups go on searching the current index (only the update lock is held:
+        nothing changes the index meanwhile), then swapped in under the search lock. At 10M
+        hashes a merge takes seconds; made in place, it would hold every lookup up."""
+        index = self._index
+        if index is None or not index.wants_merge:
+            return
+        started = time.monotonic()
+        merged = index.merged()
+        with self._lock:
+            self._index = merged
+        log.info(
+            "merged the PDQ index: %d hashes in %.1f s", len(merged), time.monotonic() - started
+        )
 
     def _apply_video(self, op: str, signal_id: int, value: str) -> None:
         if op == "add" and signal_id not in self._video_ids:
