@@ -11,7 +11,14 @@ random hashes (they do not). Reports lookups/s, p50/p99 latency, the server's CP
 against a brute-force search of the same hashes (exact results).
 
     PYTHONPATH=src .venv/bin/python bench/lookup_http.py [--hashes 100000] [--seconds 15]
-        [--connections 64] [--workers 2]
+        [--connections 64] [--workers 2] [--batch 100] [--keep-db NAME] [--reference SRC]
+
+``--reference SRC`` starts a second server from another source tree (e.g. a ``git archive``
+of the commit before a change, its ``src``) on the same database, and drives the two in
+alternating phases (reference, this tree, reference, this tree; ``--seconds`` in all for
+each), so that both are measured under the same load; the ratio of this tree to the
+reference is printed. ``--keep-db NAME`` keeps (and reuses) the database with its imported
+hashes instead of a fresh one dropped at the end.
 
 No wrk on this machine: the load generator is ``--generator`` (this file, ``_drive``).
 """
@@ -32,26 +39,32 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import IO, Any
 
 import numpy as np
 
 PG_ADMIN_URL = os.environ.get("TARCZA_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+Timings = list[tuple[float, int]]  # (seconds, status) of each request
 
 
 @contextlib.contextmanager
-def fresh_database() -> Iterator[str]:
+def fresh_database(keep: str | None = None) -> Iterator[tuple[str, bool]]:
+    """A database URL, and whether it is new; ``keep``: that database, kept afterwards."""
     import psycopg
 
-    name = f"tarcza_bench_{uuid.uuid4().hex[:10]}"
+    name = keep or f"tarcza_bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
     try:
-        yield f"{base.replace('postgresql://', 'postgresql+psycopg://', 1)}/{name}"
+        yield f"{base.replace('postgresql://', 'postgresql+psycopg://', 1)}/{name}", not exists
     finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if keep is None:
+            with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def environment(database_url: str, folder: Path) -> dict[str, str]:
@@ -137,7 +150,9 @@ def free_port() -> int:
 # -- the load generator (a separate process) ---------------------------------------------------
 
 
-async def _connection(port: int, paths: list[bytes], key: str, stop: float, out: list) -> None:
+async def _connection(
+    port: int, paths: list[bytes], key: str, stop: float, out: list[tuple[float, int]]
+) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     head = f"Host: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n".encode()
     i = 0
@@ -163,8 +178,10 @@ async def _connection(port: int, paths: list[bytes], key: str, stop: float, out:
     writer.close()
 
 
-async def _drive_all(port: int, paths: list[bytes], key: str, seconds: float, conns: int) -> list:
-    out: list = []
+async def _drive_all(
+    port: int, paths: list[bytes], key: str, seconds: float, conns: int
+) -> list[tuple[float, int]]:
+    out: list[tuple[float, int]] = []
     stop = time.perf_counter() + seconds
     offset = len(paths) // max(conns, 1)
     await asyncio.gather(
@@ -224,6 +241,55 @@ def check_sample(port: int, key: str, bank: np.ndarray, queries: np.ndarray, n: 
     return wrong
 
 
+Server = tuple[subprocess.Popen[bytes], int, IO[str]]
+
+
+def prebuild_index(env: dict[str, str]) -> None:
+    """Build and save the PDQ index under the server's var folder, which its workers then load.
+
+    A worker building a big index itself reads every hash in one fetch, which holds the GIL
+    for seconds (3-5 s at 1M under load): uvicorn's 5 s health check then takes it for hung
+    and kills it, and its replacement the same (a crash loop, seen at 1M)."""
+    code = "from tarcza import app; a = app.build(); a.matcher.start(); a.close()"
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"building the index failed:\n{done.stderr}")
+
+
+def start_server(env: dict[str, str], folder: Path, name: str, workers: int) -> Server:
+    port = free_port()
+    log = (folder / f"server-{name}.log").open("w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tarcza.cli", "serve", "--port", str(port),
+         "--workers", str(workers), "--log-level", "warning"],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    return server, port, log
+
+
+def drive(
+    folder: Path, port: int, key: str, paths: list[str], seconds: float, conns: int
+) -> dict[str, Any]:
+    spec = folder / "spec.json"
+    spec.write_text(
+        json.dumps({"port": port, "key": key, "paths": paths, "seconds": seconds, "conns": conns})
+    )
+    load = subprocess.run(
+        [sys.executable, __file__, "--generator", str(spec)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return dict(json.loads(load.stdout))
+
+
+def request_paths(hexes: list[str], batch: int) -> list[str]:
+    if not batch:
+        return [f"/m/lookup?signal_type=pdq&signal={h}" for h in hexes]
+    return [
+        json.dumps({"signals": [{"signal_type": "pdq", "signal": h} for h in hexes[i : i + batch]]})
+        for i in range(0, len(hexes) - batch + 1, batch)
+    ]
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--hashes", type=int, default=100_000)
@@ -235,6 +301,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         "--batch", type=int, default=0, help="drive POST /api/v1/match with batches of this size"
     )
     parser.add_argument("--check", type=int, default=200, help="answers checked by brute force")
+    parser.add_argument("--keep-db", help="keep (and reuse) the database of this name")
+    parser.add_argument("--reference", help="a source tree to compare with, side by side")
     parser.add_argument("--generator", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.generator:
@@ -242,89 +310,89 @@ def run(argv: Sequence[str] | None = None) -> int:
         return 0
     bank = random_hashes(args.hashes, 1)
     queries = make_queries(bank, 20_000, args.hit_share, 2)
-    with tempfile.TemporaryDirectory() as tmp, fresh_database() as url:
+    servers: dict[str, Server] = {}
+    phases: list[tuple[str, dict[str, Any], float]] = []
+    with tempfile.TemporaryDirectory() as tmp, fresh_database(args.keep_db) as (url, new):
         folder = Path(tmp)
         env = environment(url, folder)
-        cli(env, "db", "upgrade")
-        cli(env, "bank", "create", "bench")
-        (folder / "bank.te").write_text("\n".join(to_hex(bank)) + "\n")
-        started = time.monotonic()
-        cli(
-            env,
-            "bank",
-            "import",
-            "bench",
-            str(folder / "bank.te"),
-            "--format",
-            "te",
-            "--type",
-            "pdq",
-        )
-        imported = time.monotonic() - started
-        import psycopg
-
-        with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as conn:
-            conn.execute("ANALYZE")
-        key = cli(env, "partner", "add", "platform", "--bank", "bench").strip().splitlines()[-1]
-        port = free_port()
-        log = (folder / "server.log").open("w")
-        server = subprocess.Popen(
-            [sys.executable, "-m", "tarcza.cli", "serve", "--port", str(port),
-             "--workers", str(args.workers), "--log-level", "warning"],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        try:
-            wait_for(port)
+        imported = 0.0
+        if new:
+            cli(env, "db", "upgrade")
+            cli(env, "bank", "create", "bench")
+            (folder / "bank.te").write_text("\n".join(to_hex(bank)) + "\n")
             started = time.monotonic()
-            wrong = check_sample(port, key, bank, queries, args.check)  # also warms every worker
-            warm = time.monotonic() - started
-            hexes = to_hex(queries)
-            if args.batch:
-                paths = [
-                    json.dumps(
-                        {
-                            "signals": [
-                                {"signal_type": "pdq", "signal": h}
-                                for h in hexes[i : i + args.batch]
-                            ]
-                        }
+            cli(env, "bank", "import", "bench", str(folder / "bank.te"), "--format", "te",
+                "--type", "pdq")  # fmt: skip
+            imported = time.monotonic() - started
+            import psycopg
+
+            with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as conn:
+                conn.execute("ANALYZE")
+        # A new partner (and key) each run: a kept database gathers a few.
+        partner = f"platform{uuid.uuid4().hex[:8]}"
+        key = cli(env, "partner", "add", partner, "--bank", "bench").strip().splitlines()[-1]
+        trees = {"this": env}
+        if args.reference:
+            reference = dict(env, PYTHONPATH=args.reference, TARCZA_VAR_DIR=str(folder / "ref"))
+            trees = {"reference": reference, "this": env}
+        try:
+            for name, tree_env in trees.items():
+                prebuild_index(tree_env)
+                servers[name] = start_server(tree_env, folder, name, args.workers)
+            checks: dict[str, tuple[int, float]] = {}
+            for name, (_server, port, _) in servers.items():
+                wait_for(port)
+                started = time.monotonic()
+                wrong = check_sample(port, key, bank, queries, args.check)  # warms every worker
+                checks[name] = (wrong, time.monotonic() - started)
+            paths = request_paths(to_hex(queries), args.batch)
+            rounds = 2 if args.reference else 1
+            for _ in range(rounds):
+                for name, (server, port, _) in servers.items():
+                    cpu_before = tree_cpu(server.pid)
+                    result = drive(
+                        folder, port, key, paths, args.seconds / rounds, args.connections
                     )
-                    for i in range(0, len(hexes) - args.batch + 1, args.batch)
-                ]
-            else:
-                paths = [f"/m/lookup?signal_type=pdq&signal={h}" for h in hexes]
-            spec = folder / "spec.json"
-            spec.write_text(
-                json.dumps(
-                    {"port": port, "key": key, "paths": paths, "seconds": args.seconds,
-                     "conns": args.connections}
-                )
-            )  # fmt: skip
-            cpu_before = tree_cpu(server.pid)
-            load = subprocess.run(
-                [sys.executable, __file__, "--generator", str(spec)],
-                capture_output=True, text=True, check=True,
-            )  # fmt: skip
-            cpu = tree_cpu(server.pid) - cpu_before
+                    phases.append((name, result, tree_cpu(server.pid) - cpu_before))
             loadavg = Path("/proc/loadavg").read_text().split()[:3]
+        except BaseException:
+            for name, (_, _, log) in servers.items():
+                log.flush()
+                tail = (folder / f"server-{name}.log").read_text()[-3000:]
+                print(f"-- server {name} log (tail):\n{tail}", file=sys.stderr)
+            raise
         finally:
-            server.terminate()
-            server.wait(30)
-            log.close()
-    result = json.loads(load.stdout)
-    rate = result["count"] / result["elapsed"]
+            for server, _, log in servers.values():
+                server.terminate()
+                server.wait(30)
+                log.close()
     print(f"hashes {args.hashes}  import {imported:.1f} s  workers {args.workers}  "
-          f"connections {args.connections}  hit share {args.hit_share}")  # fmt: skip
-    if args.batch:
-        print(f"POST /api/v1/match, {args.batch} signals a request: "
-              f"{rate * args.batch:,.0f} signals/s ({rate:,.0f} requests/s)")  # fmt: skip
-    print(f"requests/s {rate:,.0f}  p50 {result['p50'] * 1000:.1f} ms  "
-          f"p99 {result['p99'] * 1000:.1f} ms  statuses {result['statuses']}")  # fmt: skip
-    print(f"server CPU per request {cpu / max(result['count'], 1) * 1e3:.3f} ms  "
+          f"connections {args.connections}  hit share {args.hit_share}  "
           f"load average {' '.join(loadavg)}")  # fmt: skip
-    print(f"brute-force check: {args.check - wrong}/{args.check} answers exact "
-          f"(first {args.check} queries, {warm:.1f} s)")  # fmt: skip
-    return 1 if wrong else 0
+    figures: dict[str, tuple[float, float]] = {}
+    for name in servers:
+        mine = [(r, c) for n, r, c in phases if n == name]
+        count = sum(r["count"] for r, _ in mine)
+        rate = count / sum(r["elapsed"] for r, _ in mine)
+        cpu = sum(c for _, c in mine) / max(count, 1)
+        figures[name] = (rate, cpu)
+        statuses: dict[str, int] = {}
+        for r, _ in mine:
+            for status, n in r["statuses"].items():
+                statuses[status] = statuses.get(status, 0) + n
+        p50 = max(r["p50"] for r, _ in mine) * 1000
+        p99 = max(r["p99"] for r, _ in mine) * 1000
+        what = f"POST /api/v1/match x{args.batch}" if args.batch else "GET /m/lookup"
+        per = f" = {rate * args.batch:,.0f} signals/s" if args.batch else ""
+        wrong, warm = checks[name]
+        print(f"[{name}] {what}: {rate:,.0f} requests/s{per}  p50 {p50:.1f} ms  "
+              f"p99 {p99:.1f} ms  server CPU {cpu * 1e3:.3f} ms/request  statuses {statuses}  "
+              f"exact {args.check - wrong}/{args.check} ({warm:.1f} s)")  # fmt: skip
+    if "reference" in figures:
+        (ref_rate, ref_cpu), (rate, cpu) = figures["reference"], figures["this"]
+        print(f"this / reference: throughput x{rate / ref_rate:.2f}, "
+              f"CPU per request x{cpu / ref_cpu:.2f} (p50/p99: worst phase of each)")  # fmt: skip
+    return 1 if any(wrong for wrong, _ in checks.values()) else 0
 
 
 if __name__ == "__main__":

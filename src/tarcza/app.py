@@ -66,6 +66,7 @@ from tarcza.store.rates import DatabaseStorage, Quota, SharedRates, make_storage
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+    from starlette.types import ASGIApp
 
 # Each concept's templates folder, in the order the loader searches them.
 TEMPLATE_PACKAGES = (
@@ -510,7 +511,7 @@ def web(application: Application, *, close_on_shutdown: bool = True) -> FastAPI:
     from tarcza.selfprotect import pages as selfprotect_pages
     from tarcza.selfprotect import routes as selfprotect_routes
     from tarcza.web import errors
-    from tarcza.web.middleware import BodyLimit, SecurityHeaders
+    from tarcza.web.middleware import BodyLimit, SecurityHeaders, security_headers
     from tarcza.web.render import Site, make_templates
     from tarcza.web.uploads import UploadSlots
 
@@ -595,10 +596,17 @@ def web(application: Application, *, close_on_shutdown: bool = True) -> FastAPI:
             return settings.max_multipart_bytes
         return settings.max_json_bytes
 
-    # Innermost: partner lookups it can answer from memory skip the routing (its docstring).
-    app.add_middleware(LookupFastPath, services=application.services)
     app.add_middleware(BodyLimit, limit_for=limit_for)
     app.add_middleware(SecurityHeaders, hsts=settings.production)
+    # Outermost, before even FastAPI's own middleware: the partner lookups it can answer from
+    # memory skip the framework (see its docstring); it adds the security headers itself.
+    build_stack = app.build_middleware_stack
+
+    def middleware_stack() -> ASGIApp:
+        headers = security_headers(hsts=settings.production)
+        return LookupFastPath(build_stack(), services=application.services, headers=headers)
+
+    app.build_middleware_stack = middleware_stack  # type: ignore[method-assign]
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

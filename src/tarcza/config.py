@@ -68,8 +68,10 @@ class Settings(BaseSettings):
     partner_lookup_rate: str = "200/second;200000/hour"
     # Partner lookups' staleness bound, in seconds: a web process's matcher catches up from a
     # background thread (every half of it), so a signal added or a bank enabled is answered
-    # within it, and a partner key's scope is kept in memory for it, so a key disabled or
-    # re-scoped takes effect within it. 0: every lookup reads the database (slow; tests).
+    # within it — and by the /m/ lookups (answered from memory) a signal removed or a bank
+    # disabled no longer after it — and a partner key's scope is kept in memory for it, so a
+    # key disabled or re-scoped takes effect within it. 0: every lookup reads the database
+    # (slow; tests).
     lookup_staleness_seconds: float = Field(default=1.0, ge=0, le=60)
     # A partner's CyberTipline-shaped report (/ispws) not finished within this many hours is
     # deleted with its files by the worker's tick (audited).

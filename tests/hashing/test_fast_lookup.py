@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
 from tarcza.config import Settings
 from tarcza.hashing.matcher import Matcher
@@ -63,6 +64,45 @@ def test_a_miss_from_memory_is_answered_as_the_route_answers_it(
 def refreshed_or_plain(settings: Settings, db: Database) -> Iterator[TestClient]:
     with TestClient(make_app(settings, db), base_url="http://127.0.0.1") as client:
         yield client
+
+
+def test_hits_from_memory_are_answered_as_the_route_answers_them(
+    fast: tuple[TestClient, Fixture], settings: Settings, db: Database
+) -> None:
+    client, world = fast
+    asks = [
+        {"signal_type": "pdq", "signal": flip(world.known_pdq, 4)},
+        {"signal_type": "pdq", "signal": world.benign_pdq},  # an allow-list bank suppresses it
+        {"signal_type": "pdq", "signal": world.known_pdq, "banks": "KNOWN,OTHER"},
+        {"signal_type": "pdq", "signal": world.other_pdq},  # outside the key's banks
+    ]
+    for params in asks:  # the key and the signals are known from now on
+        assert client.get("/m/lookup", params=params, headers=auth(world)).status_code == 200
+    statements: list[str] = []
+
+    def note(*args: object) -> None:
+        if "signal_changes" not in str(args[2]):  # not the refresher's catch-up
+            statements.append(str(args[2]))
+
+    event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        answers = [client.get("/m/lookup", params=p, headers=auth(world)) for p in asks]
+    finally:
+        event.remove(db.engine, "before_cursor_execute", note)
+    assert [s for s in statements if "bank_signals" in s or "partners" in s] == []
+    for slow in refreshed_or_plain(settings, db):  # no bound: every hit read from the database
+        references = [slow.get("/m/lookup", params=p, headers=auth(world)) for p in asks]
+    drop = {"date", "x-request-id"}
+    for answer, reference in zip(answers, references, strict=True):
+        assert (answer.status_code, answer.content) == (reference.status_code, reference.content)
+        assert {k: v for k, v in answer.headers.items() if k not in drop} == {
+            k: v for k, v in reference.headers.items() if k not in drop
+        }
+    known = world.known_ids[world.known_pdq]
+    assert answers[0].json() == {"KNOWN": [{"bank_content_id": known, "distance": "4"}]}
+    assert answers[1].json() == {} and answers[1].headers["x-tarcza-suppressed-matches"] == "1"
+    assert answers[2].json() == {"KNOWN": [{"bank_content_id": known, "distance": "0"}]}
+    assert answers[3].json() == {} and answers[3].headers["x-tarcza-suppressed-matches"] == "0"
 
 
 def test_hits_and_errors_are_the_routes(fast: tuple[TestClient, Fixture]) -> None:

@@ -1,8 +1,10 @@
 """The lookup path's bounded staleness, on SQLite and PostgreSQL.
 
 A refreshed matcher (``staleness`` > 0, a background thread) answers a signal added within the
-bound and never one removed; a lookup it can answer from memory touches no database; a partner
-key's remembered scope is trusted for the bound only, so a disabled key is refused after it.
+bound; ``match`` never answers one removed, ``match_in_memory`` (the ``/m/`` lookups) no later
+than the bound, nor a disabled bank's; a lookup it can answer from memory touches no database;
+a partner key's remembered scope is trusted for the bound only, so a disabled key is refused
+after it.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from tarcza.config import Settings, load_keys
 from tarcza.crypto import KeyRing
 from tarcza.hashing import bank_service
 from tarcza.hashing.banks import Entry, SignalType
-from tarcza.hashing.matcher import Matcher, SignalQuery
-from tarcza.hashing.models import Partner
+from tarcza.hashing.matcher import ItemResult, Matcher, SignalQuery
+from tarcza.hashing.models import Bank, Partner
 from tarcza.hashing.partners import PartnerKeys, create_partner
 from tarcza.store.engine import Database
 from tests.hashing.test_matcher import ACTOR, NOW, bank, flip, pdq_query
@@ -76,22 +78,79 @@ def test_a_removed_signal_is_never_answered_even_before_the_refresh(
 def test_a_miss_touches_no_database_and_a_lookup_never_catches_up(
     db: Database, refreshed: Matcher
 ) -> None:
-    value = secrets.token_hex(32)
+    value, newer = secrets.token_hex(32), secrets.token_hex(32)
     bank(db, "known", Entry(SignalType.PDQ, value))
     assert found_within(refreshed, value, 5 * BOUND) is not None
+    with db.transaction() as session:
+        bank_service.add_signals(
+            session, "known", [Entry(SignalType.PDQ, newer)], actor=ACTOR, now=NOW
+        )
     refreshed.stop_refreshing()
+    refreshed.catch_up()  # the index holds ``newer``; no answer has read it yet
     refreshed._refresher = _Alive()  # type: ignore[assignment]  # as if still refreshing
     statements: list[str] = []
     event.listen(db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
     miss = [SignalQuery(SignalType.PDQ, flip(value, 128))]
-    assert refreshed.match_in_memory([miss]) is not None
+    assert refreshed.match_in_memory([miss]) == [ItemResult()]
     assert refreshed.match([miss])[0].matches == ()
+    # A hit on a signal an answer has read is answered from memory too.
+    hit = refreshed.match_in_memory([pdq_query(flip(value, 5))])
+    assert hit is not None and [m.distance for m in hit[0].matches] == [5]
     assert statements == []
-    # A hit is checked against the database (one statement), never a catch-up of the log.
-    assert refreshed.match_in_memory([pdq_query(value)]) is None
-    assert refreshed.match([pdq_query(value)])[0].matches
+    # A signal no answer has read yet: match_in_memory hands it on, and match checks it
+    # against the database (one statement), never a catch-up of the log.
+    assert refreshed.match_in_memory([pdq_query(newer)]) is None
+    assert refreshed.match([pdq_query(newer)])[0].matches
     queries = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
     assert len(queries) == 1 and "signal_changes" not in queries[0]
+    issued = len(statements)
+    answer = refreshed.match_in_memory([pdq_query(newer)])
+    assert answer is not None and answer[0].matches[0].signal == newer
+    assert len(statements) == issued  # read once, then answered from memory
+
+
+def gone_from_memory_within(matcher: Matcher, value: str, seconds: float) -> float | None:
+    """Seconds until match_in_memory answers ``value`` with no match (None: not within)."""
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        answer = matcher.match_in_memory([pdq_query(value)])
+        assert answer is not None  # the signal was read by an answer: memory answers
+        if answer[0].matches == ():
+            return time.monotonic() - started
+        time.sleep(0.01)
+    return None
+
+
+def test_a_removed_signal_leaves_the_answers_from_memory_within_the_bound(
+    db: Database, refreshed: Matcher
+) -> None:
+    value = secrets.token_hex(32)
+    bank(db, "known", Entry(SignalType.PDQ, value))
+    assert found_within(refreshed, value, 5 * BOUND) is not None
+    answer = refreshed.match_in_memory([pdq_query(value)])
+    assert answer is not None and answer[0].matches
+    with db.transaction() as session:
+        bank_service.remove_signal(session, "known", SignalType.PDQ, value, actor=ACTOR, now=NOW)
+    assert refreshed.match([pdq_query(value)])[0].matches == ()  # match: at once
+    took = gone_from_memory_within(refreshed, value, 5 * BOUND)
+    assert took is not None and took < BOUND + 0.5  # as test_a_signal_added_is_found…
+
+
+def test_a_disabled_bank_leaves_the_answers_from_memory_within_the_bound(
+    db: Database, refreshed: Matcher
+) -> None:
+    value = secrets.token_hex(32)
+    bank(db, "known", Entry(SignalType.PDQ, value))
+    assert found_within(refreshed, value, 5 * BOUND) is not None
+    with db.transaction() as session:
+        session.execute(update(Bank).values(enabled=False))
+    assert refreshed.match([pdq_query(value)])[0].matches == ()
+    took = gone_from_memory_within(refreshed, value, 5 * BOUND)
+    assert took is not None and took < BOUND + 0.5
+    # Enabled again: answered again (the matcher still knows the signal).
+    with db.transaction() as session:
+        session.execute(update(Bank).values(enabled=True))
+    assert found_within(refreshed, value, 5 * BOUND) is not None
 
 
 class _Alive:

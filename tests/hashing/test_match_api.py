@@ -237,3 +237,20 @@ def test_a_key_over_its_rate_gets_429_with_retry_after(
     body = {"signals": [{"signal_type": "md5", "signal": world.known_md5}]}
     batch = tight_client.post("/api/v1/match", json=body, headers=auth(world))
     assert batch.status_code == 429
+
+
+def test_the_batch_answer_is_the_documented_model() -> None:
+    """``POST /api/v1/match`` writes its JSON without the models: the same fields, in order."""
+    from tarcza.hashing.banks import BankKind as Kind
+    from tarcza.hashing.matcher import Match
+    from tarcza.hashing.routes import match_out
+    from tarcza.hashing.schemas import MatchOut
+
+    for pct in (None, 87.5):
+        match = Match(
+            signal_id=7, signal_type=SignalType.VPDQ, signal="x", bank_id=1, bank="KNOWN",
+            kind=Kind.BLOCK, label="ą-label", source="TEST", distance=13,
+            query_match_pct=pct, compared_match_pct=pct,
+        )  # fmt: skip
+        assert match_out(match) == MatchOut.of(match).model_dump(mode="json")
+        assert list(match_out(match)) == list(MatchOut.model_fields)

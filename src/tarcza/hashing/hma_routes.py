@@ -88,7 +88,8 @@ def hma_distance(match: Match) -> str:
     return NO_DISTANCE
 
 
-def _scope(partner: PartnerScope, banks_param: str | None) -> frozenset[int]:
+def partner_banks(partner: PartnerScope, banks_param: str | None) -> frozenset[int]:
+    """The ids of the partner's banks a lookup's ``banks`` parameter names (all when none)."""
     if not banks_param:
         return partner.bank_ids
     # Names outside the partner's scope are dropped silently, exactly like unknown names.
@@ -103,6 +104,13 @@ def _by_bank(result: ItemResult) -> dict[str, list[dict[str, Any]]]:
             {"bank_content_id": m.signal_id, "distance": hma_distance(m)}
         )
     return answer
+
+
+def lookup_answer(result: ItemResult) -> bytes:
+    """The body of ``GET /m/lookup``'s answer (compact JSON, banks in the order matched)."""
+    if not result.matches:
+        return b"{}"
+    return json.dumps(_by_bank(result), separators=(",", ":")).encode()
 
 
 def _say_suppressed(response: Response, results: Sequence[ItemResult]) -> None:
@@ -124,7 +132,7 @@ def raw_lookup(
     ``{"matches": [{"bank_content_id": id, "distance": "4"}, ...]}``."""
     spend(limiter, partner, 1)
     query = signal_query(signal_type, signal, ["query"])
-    result = matcher.match([[query]], scope=_scope(partner, banks_param))[0]
+    result = matcher.match([[query]], scope=partner_banks(partner, banks_param))[0]
     _say_suppressed(response, [result])
     if include_distance:
         return {
@@ -160,8 +168,13 @@ async def lookup(
     matches fully here. Looking up by ``url`` is not offered (tarcza fetches nothing).
 
     The hot path of the API: on the event loop, with no database round trip when the key's
-    scope is remembered, the lease holds units and the PDQ search finds no candidate; else
-    one hop to a worker thread for what needs the database.
+    scope is remembered, the lease holds units and the matcher answers from memory (see
+    ``Matcher.match_in_memory``); else one hop to a worker thread for what needs the database.
+    Most are answered before FastAPI even sees them (``tarcza.hashing.fast_lookup``).
+
+    Staleness: the key's scope, and a hit's signal, bank and threshold, are at most
+    ``TARCZA_LOOKUP_STALENESS_SECONDS`` old (1 s by default): a signal removed, or a bank
+    disabled, is no longer answered after that bound.
     """
     if url:
         message = "url lookups are not offered: send signal_type and signal"
@@ -171,15 +184,14 @@ async def lookup(
         raise _refuse(["query", "signal" if not signal else "signal_type"], "missing", message)
     await spend_async(limiter, partner, 1)
     items = [[signal_query(signal_type, signal, ["query"])]]
-    scope = _scope(partner, banks_param)
+    scope = partner_banks(partner, banks_param)
     results = matcher.match_in_memory(items, scope=scope)
     if results is None:
         results = await anyio.to_thread.run_sync(
             functools.partial(matcher.match, items, scope=scope)
         )
-    answer = json.dumps(_by_bank(results[0]), separators=(",", ":")).encode()
     headers = {SUPPRESSED_HEADER: str(results[0].withheld)}
-    return Response(answer, media_type="application/json", headers=headers)
+    return Response(lookup_answer(results[0]), media_type="application/json", headers=headers)
 
 
 # -- a lookup by uploaded photo ----------------------------------------------------------------
@@ -279,7 +291,7 @@ async def lookup_upload(
         hashes = await anyio.to_thread.run_sync(hash_image_bytes, upload.data, limits)
     except ImageRejected as exc:
         raise _refuse(["body", upload.content_type], exc.code, exc.message) from None
-    scope = _scope(partner, banks_param)
+    scope = partner_banks(partner, banks_param)
     answer, results = await anyio.to_thread.run_sync(_match_photo, matcher, hashes, scope)
     _say_suppressed(response, results)
     return answer

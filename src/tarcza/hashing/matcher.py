@@ -23,17 +23,27 @@ frames; it matches when both reach its bank's vPDQ thresholds. The cost grows wi
 of frames hit, not with the size of the banks. A query video with no usable frame can still
 match a bank signal of exactly the same frames.
 
-Every answer is checked against the database (the signal is still in the bank, the bank is
-enabled, the distance is within the bank's own threshold), so a stale index can miss a very new
-signal for an instant but never answers with a removed one. A match in an enabled allow-list
-bank suppresses every block match of the same item (a file, or one looked-up signal).
+Every answer of :meth:`Matcher.match` is checked against the database (the signal is still in
+the bank, the bank is enabled, the distance is within the bank's own threshold), so a stale
+index can miss a very new signal for an instant but never answers with a removed one. A match
+in an enabled allow-list bank suppresses every block match of the same item (a file, or one
+looked-up signal).
+
+The partner lookups of ``/m/`` ask :meth:`Matcher.match_in_memory` first, which answers PDQ
+lookups from memory alone, hits included, once an answer of :meth:`Matcher.match` has read the
+signals hit (their bank, value and label are remembered): a hit is live when the index holds
+the signal and the enabled banks (re-read at each refresh) hold its bank, and within that
+bank's threshold as read then. Those lookups therefore answer a removed signal, a disabled bank
+or an old threshold no later than the staleness bound below (not never), and touch no database.
 
 Staleness, bounded: a matcher built with ``staleness`` > 0 and :meth:`Matcher.start_refreshing`
 catches up from a background thread every ``staleness / 2`` seconds and never inside a lookup;
 the enabled banks (names, thresholds) are re-read at the same time. A signal added, or a bank
 enabled, is therefore answered within ``staleness`` seconds (one refresh period plus the
-catch-up's own round trip); a removed signal or a disabled bank is never answered (the check
-above reads the database). A PDQ lookup that finds no candidate touches no database at all.
+catch-up's own round trip); a removed signal or a disabled bank is never answered by
+:meth:`Matcher.match` (the check above reads the database), and by
+:meth:`Matcher.match_in_memory` not after ``staleness`` seconds. A PDQ lookup that finds no
+candidate touches no database at all.
 Without the thread (``staleness`` 0, the CLI, tests) every match catches up first, as before;
 evidence files (``match_files``, on arrival) always do: the bound is the lookups' only.
 The search lock is held only while the in-memory index is searched or changed, never across
@@ -51,6 +61,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from sqlalchemy import ColumnElement, and_, func, select
@@ -83,6 +94,8 @@ _CATCH_UP_BATCH = 10_000
 # Rows read from the database at a time when building the PDQ index (at 1M hashes, batches of
 # 10,000 left 4 MB of heap behind after the build, batches of 50,000 13 MB).
 _BUILD_BATCH = 10_000
+#: How many signals match_in_memory remembers (then it starts afresh).
+_KNOWN_MOST = 200_000
 
 
 @dataclass(frozen=True)
@@ -120,6 +133,16 @@ class ItemResult:
     matches: tuple[Match, ...] = ()
     suppressed: bool = False
     withheld: int = 0
+
+
+class _Signal(NamedTuple):
+    """What an answer says of a bank signal (all but the label never change)."""
+
+    id: int
+    bank_id: int
+    signal_type: str
+    value: str
+    label: str | None
 
 
 @dataclass(frozen=True)
@@ -219,6 +242,9 @@ class Matcher:
         self._started = False
         # How the PDQ index came to be at start: "loaded" (a snapshot), "built" (the database).
         self.source = ""
+        # PDQ signals lately read for an answer (immutable but for the label): see
+        # match_in_memory. Replaced, never mutated in place by a reader.
+        self._known: dict[int, _Signal] = {}
 
     # -- keeping the index ----------------------------------------------------------------
 
@@ -556,7 +582,7 @@ class Matcher:
         scope: frozenset[int] | None = None,
         fresh: bool = False,
     ) -> list[ItemResult]:
-        """The block matches of each item, in order.
+        """The block matches of each item, in order, every hit checked against the database.
 
         ``scope``: the bank ids whose block matches may be answered (None: every bank).
         Enabled allow-list banks suppress matches whatever the scope. ``fresh``: catch up
@@ -568,14 +594,14 @@ class Matcher:
         live = self._banks
         if not live:
             return [ItemResult() for _ in items]
-        quick = self._without_database(items, live, scope)
-        if quick is not None:
-            return quick
+        hits = self._search_pdq(items, live)
+        if not hits and all(q.signal_type is SignalType.PDQ for item in items for q in item):
+            return [ItemResult() for _ in items]  # no candidate: no database round trip
         with self._db.reading() as session:
             found: dict[int, list[Match]] = defaultdict(list)
             for item, match in self._exact(session, items, live):
                 found[item].append(match)
-            for item, match in self._similar(session, items, live):
+            for item, match in self._similar(session, hits, live):
                 found[item].append(match)
             for item, match in self._similar_videos(session, items, live):
                 found[item].append(match)
@@ -584,32 +610,63 @@ class Matcher:
     def match_in_memory(
         self, items: Sequence[Sequence[SignalQuery]], *, scope: frozenset[int] | None = None
     ) -> list[ItemResult] | None:
-        """:meth:`match`'s answer when it needs no database (a refreshed matcher, PDQ queries
-        that find no candidate), else None: then call :meth:`match` (from a worker thread)."""
+        """:meth:`match`'s answer from memory alone, within the staleness bound, or None when
+        the database must be asked (then call :meth:`match`, from a worker thread).
+
+        Only a refreshed matcher answers, and only PDQ items whose every candidate is a
+        signal the matcher already knows (one :meth:`match` answered lately): the signal is
+        live when the index holds it and its bank when the enabled banks hold it, both as of
+        the last refresh, and the distance is checked against the bank's threshold read
+        then. A removed signal or a disabled bank is therefore answered no later than the
+        staleness bound; a label is the one last read (the ``/m/`` answers show none).
+        """
         if not self.refreshing:
             return None
         live = self._banks
         if not live:
             return [ItemResult() for _ in items]
-        return self._without_database(items, live, scope)
-
-    def _without_database(
-        self,
-        items: Sequence[Sequence[SignalQuery]],
-        live: dict[int, _BankRow],
-        scope: frozenset[int] | None,
-    ) -> list[ItemResult] | None:
-        """The answer of PDQ-only items whose search finds no candidate at all (no match can
-        then be), or None when the database must be asked."""
-        values = [q.value for item in items for q in item if q.signal_type is SignalType.PDQ]
-        if len(values) != sum(len(item) for item in items):
+        if any(q.signal_type is not SignalType.PDQ for item in items for q in item):
             return None
+        found: dict[int, list[Match]] = defaultdict(list)
+        known = self._known
+        for number, signal_id, distance in self._search_pdq(items, live):
+            signal = known.get(signal_id)
+            if signal is None:
+                return None
+            bank = live.get(signal.bank_id)
+            if bank is not None and distance <= bank.threshold:
+                found[number].append(_match(signal, bank, distance))
+        if not found:
+            return [ItemResult() for _ in items]
+        return [_decide(found.get(i, []), scope) for i in range(len(items))]
+
+    def _search_pdq(
+        self, items: Sequence[Sequence[SignalQuery]], live: dict[int, _BankRow]
+    ) -> list[tuple[int, int, int]]:
+        """(item, signal id, distance) of every PDQ candidate within the largest threshold of
+        the enabled banks, in item order."""
+        owners = [
+            (number, query.value)
+            for number, item in enumerate(items)
+            for query in item
+            if query.signal_type is SignalType.PDQ
+        ]
+        if not owners:
+            return []
         threshold = max(bank.threshold for bank in live.values())
+        hashes = hex_to_hashes(value for _, value in owners)
         with self._lock:
             if len(self._pdq) == 0:
-                return [ItemResult() for _ in items]
-            _, ids, _ = self._pdq.search_batch(hex_to_hashes(values), threshold)
-        return [ItemResult() for _ in items] if len(ids) == 0 else None
+                return []
+            query_idx, ids, distances = self._pdq.search_batch(hashes, threshold)
+        if len(ids) == 0:
+            return []
+        return [
+            (owners[q][0], signal_id, distance)
+            for q, signal_id, distance in zip(
+                query_idx.tolist(), ids.tolist(), distances.tolist(), strict=True
+            )
+        ]
 
     def match_files(self, files: Sequence[FileHashes]) -> list[ItemResult]:
         """Match each evidence file by its MD5, SHA-256 and (useful) PDQ, against the bank as
@@ -637,44 +694,41 @@ class Matcher:
                     BankSignal.signal_type == signal_type,
                     BankSignal.lookup_key.in_(keys[start : start + _CHUNK]),
                 )
-                for row in _live_signals(session, condition, live):
-                    for number in wanted[(row.signal_type, row.lookup_key)]:
+                for row in _live_signal_rows(session, condition, live):
+                    for number in wanted[(row.signal_type, banks.lookup_key(row.value))]:
                         out.append((number, _match(row, live[row.bank_id], 0)))
         return out
 
     def _similar(
-        self, session: Session, items: Sequence[Sequence[SignalQuery]], live: dict[int, _BankRow]
+        self, session: Session, hits: list[tuple[int, int, int]], live: dict[int, _BankRow]
     ) -> list[tuple[int, Match]]:
-        owners = [
-            (number, query.value)
-            for number, item in enumerate(items)
-            for query in item
-            if query.signal_type is SignalType.PDQ
-        ]
-        if not owners:
+        """The PDQ ``hits`` (see :meth:`_search_pdq`) still live in the database; the signals
+        read are remembered for :meth:`match_in_memory`."""
+        if not hits:
             return []
-        threshold = max(bank.threshold for bank in live.values())
-        with self._lock:
-            if len(self._pdq) == 0:
-                return []
-            query_idx, ids, distances = self._pdq.search_batch(
-                hex_to_hashes(value for _, value in owners), threshold
-            )
-        hits: dict[int, list[tuple[int, int]]] = defaultdict(list)
-        for q, signal_id, distance in zip(
-            query_idx.tolist(), ids.tolist(), distances.tolist(), strict=True
-        ):
-            hits[int(signal_id)].append((owners[int(q)][0], int(distance)))
+        by_signal: dict[int, list[tuple[int, int]]] = defaultdict(list)
+        for number, signal_id, distance in hits:
+            by_signal[signal_id].append((number, distance))
         out: list[tuple[int, Match]] = []
-        candidates = list(hits)
+        candidates = list(by_signal)
+        rows: list[_Signal] = []
         for start in range(0, len(candidates), _CHUNK):
             condition = BankSignal.id.in_(candidates[start : start + _CHUNK])
-            for row in _live_signals(session, condition, live):
-                bank = live[row.bank_id]
-                for number, distance in hits[row.id]:
-                    if distance <= bank.threshold:
-                        out.append((number, _match(row, bank, distance)))
+            rows.extend(_live_signal_rows(session, condition, live))
+        self._remember(rows)
+        for row in rows:
+            bank = live[row.bank_id]
+            for number, distance in by_signal[row.id]:
+                if distance <= bank.threshold:
+                    out.append((number, _match(row, bank, distance)))
         return out
+
+    def _remember(self, rows: Sequence[_Signal]) -> None:
+        known = self._known
+        if len(known) + len(rows) > _KNOWN_MOST:
+            self._known = known = {}
+        for row in rows:
+            known[row.id] = row
 
     def _similar_videos(
         self, session: Session, items: Sequence[Sequence[SignalQuery]], live: dict[int, _BankRow]
@@ -711,7 +765,7 @@ class Matcher:
         candidates = list(wanted)
         for start in range(0, len(candidates), _CHUNK):
             condition = BankSignal.id.in_(candidates[start : start + _CHUNK])
-            for row in _live_signals(session, condition, live):
+            for row in _live_signal_rows(session, condition, live):
                 bank = live[row.bank_id]
                 stored = _usable_frames(row.value)
                 for k in wanted[row.id]:
@@ -751,7 +805,7 @@ def _usable_frames(value: str) -> list[str]:
         return []
 
 
-def _video_match(row: BankSignal, bank: _BankRow, score: vpdq.VpdqScore) -> Match:
+def _video_match(row: _Signal, bank: _BankRow, score: vpdq.VpdqScore) -> Match:
     return replace(
         _match(row, bank, math.ceil(100 - score.query_match_pct)),
         query_match_pct=round(score.query_match_pct, 2),
@@ -768,7 +822,7 @@ def _decide(found: list[Match], scope: frozenset[int] | None) -> ItemResult:
     return ItemResult(matches=tuple(visible))
 
 
-def _match(row: BankSignal, bank: _BankRow, distance: int) -> Match:
+def _match(row: _Signal, bank: _BankRow, distance: int) -> Match:
     return Match(
         signal_id=row.id,
         signal_type=SignalType(row.signal_type),
@@ -782,20 +836,23 @@ def _match(row: BankSignal, bank: _BankRow, distance: int) -> Match:
     )
 
 
-def _live_signals(
+def _live_signal_rows(
     session: Session, condition: ColumnElement[bool], live: dict[int, _BankRow]
-) -> list[BankSignal]:
+) -> list[_Signal]:
     # The bank's enabled flag is read here too: the matcher's list of banks may be stale.
+    # Its bank among ``live`` is checked here, not in SQL: with ``bank_id IN`` there, SQLite
+    # walks the bank's every signal instead of looking the ids up by primary key.
     enabled = select(Bank.id).where(Bank.id == BankSignal.bank_id, Bank.enabled.is_(True))
-    rows = session.scalars(
-        select(BankSignal).where(
-            condition,
-            BankSignal.removed_at.is_(None),
-            BankSignal.bank_id.in_(list(live)),
-            enabled.exists(),
-        )
+    rows = session.execute(
+        select(
+            BankSignal.id,
+            BankSignal.bank_id,
+            BankSignal.signal_type,
+            BankSignal.value,
+            BankSignal.label,
+        ).where(condition, BankSignal.removed_at.is_(None), enabled.exists())
     )
-    return list(rows)
+    return [_Signal(*row) for row in rows if row[1] in live]
 
 
 def _enabled_banks(session: Session) -> dict[int, _BankRow]:

@@ -30,14 +30,20 @@ SECURITY_HEADERS = [
 PRIVATE_PATHS = ("/staff", "/api/v1/staff", "/api/v1/audit")
 
 
+def security_headers(*, hsts: bool) -> list[tuple[bytes, bytes]]:
+    """The headers every answer carries (HSTS too when ``hsts``)."""
+    headers = list(SECURITY_HEADERS)
+    if hsts:
+        headers.append((b"strict-transport-security", b"max-age=31536000"))
+    return headers
+
+
 class SecurityHeaders:
     """Adds the security headers to every answer."""
 
     def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
         self.app = app
-        self.headers = list(SECURITY_HEADERS)
-        if hsts:
-            self.headers.append((b"strict-transport-security", b"max-age=31536000"))
+        self.headers = security_headers(hsts=hsts)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -169,6 +175,7 @@ class AccessLog:
         self.app = app
         self.keyed_hash = keyed_hash
         self.today = today or (lambda: time.strftime("%Y-%m-%d", time.gmtime()))
+        self._peer: tuple[str, str, str] = ("", "", "")  # (day, host, peer) last computed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -186,15 +193,19 @@ class AccessLog:
         try:
             await self.app(scope, receive, noting_send)
         finally:
-            millis = (time.perf_counter() - started) * 1000
-            _ACCESS.info(
-                "%s %s %d %.1fms %s",
-                scope.get("method", "-"),
-                self._path(scope),
-                status,
-                millis,
-                self._who(scope),
-            )
+            if _ACCESS.isEnabledFor(logging.INFO):
+                self._log(scope, status, started)
+
+    def _log(self, scope: Scope, status: int, started: float) -> None:
+        millis = (time.perf_counter() - started) * 1000
+        _ACCESS.info(
+            "%s %s %d %.1fms %s",
+            scope.get("method", "-"),
+            self._path(scope),
+            status,
+            millis,
+            self._who(scope),
+        )
 
     def _path(self, scope: Scope) -> str:
         path = str(scope.get("path", ""))
@@ -210,7 +221,11 @@ class AccessLog:
         host = str(client[0]) if client else "-"
         if str(scope.get("path", "")).startswith(PRIVATE_PATHS):
             return f"client={host}"
-        peer = self.keyed_hash(f"access-log:{self.today()}", host)[:12]
+        day = self.today()
+        last_day, last_host, peer = self._peer
+        if (day, host) != (last_day, last_host):  # one client's requests hash it once a day
+            peer = self.keyed_hash(f"access-log:{day}", host)[:12]
+            self._peer = (day, host, peer)
         return f"peer={peer}"
 
 
