@@ -10,7 +10,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
+from psycopg.types.json import Json
 from sqlalchemy import Table, insert, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -32,7 +34,7 @@ from tarcza.intake.contacts import help_directory
 from tarcza.intake.evidence_store import EvidenceStore, EvidenceWriter
 from tarcza.intake.models import Evidence, IdempotencyRecord, Report, ReportMessage
 from tarcza.intake.progress import advance_public_stage as advance_public_stage
-from tarcza.store import throttle
+from tarcza.store import driver, throttle
 from tarcza.store.base import utcnow
 from tarcza.store.engine import Database
 from tarcza.store.rates import Charge, Quota, RateLimited, SharedRates
@@ -313,13 +315,23 @@ class IntakeService:
         quotas = self._quotas
         if reporter is None or quotas is None:
             return []
+        # A quota without rates (switched off) counts nothing: it is left out.
         if reporter.partner is not None:
-            return [(quotas.per_partner, str(reporter.partner))]
+            return [(quotas.per_partner, str(reporter.partner))] if quotas.per_partner.rates else []
         if reporter.network is not None:
-            # Counted under a keyed hash: the rate store never holds an address.
-            client = self._keys.keyed_hash("rate-client", reporter.network)
-            return [(quotas.per_client, client), (quotas.overall, "all")]
+            charges: list[Charge] = []
+            if quotas.per_client.rates:
+                # Counted under a keyed hash: the rate store never holds an address.
+                client = self._keys.keyed_hash("rate-client", reporter.network)
+                charges.append((quotas.per_client, client))
+            if quotas.overall.rates:
+                charges.append((quotas.overall, "all"))
+            return charges
         return []
+
+    def limits_reports_of(self, reporter: Reporter | None) -> bool:
+        """Whether any limit on new reports applies to ``reporter`` (no store is asked)."""
+        return self._rates is not None and bool(self._charges(reporter))
 
     def check_report_rate(self, reporter: Reporter | None) -> None:
         """ReportsLimited when ``reporter`` may not send a report now; counts nothing.
@@ -468,9 +480,9 @@ class IntakeService:
             row = self._report_row(new, reference, pin, now, matched=matched_any)
             try:
                 with self._db.transaction() as session:
-                    # A Core INSERT (compiled once, cached): the ORM's unit of work cost more
-                    # CPU than the rest of the report's statements together (issue 16).
-                    report_id: int = session.connection().execute(_INSERT_REPORT, row).scalar_one()
+                    # Not the ORM's unit of work: it cost more CPU than the rest of the
+                    # report's statements together (issue 16).
+                    report_id = _insert_report(session, row)
                     matched = (
                         _add_evidence_rows(session, report_id, hashes, storage_keys, found, now)
                         if hashes
@@ -820,9 +832,26 @@ def _add_evidence_rows(
     return len(matches)
 
 
-# A new report's row: a Core statement, compiled once (SQLAlchemy's cache) for every report.
+# A new report's row: a Core statement, compiled once (SQLAlchemy's cache) for every report;
+# on PostgreSQL the same INSERT straight to the driver (store.driver), its JSON column wrapped.
 _REPORTS = cast(Table, Report.__table__)
 _INSERT_REPORT = insert(_REPORTS).returning(_REPORTS.c.id)
+# Compiled once for psycopg: SQLAlchemy's text of the same statement, every column but the id.
+_INSERT_REPORT_PG = str(
+    _INSERT_REPORT.compile(
+        dialect=postgresql.psycopg.dialect(),  # type: ignore[no-untyped-call]
+        column_keys=[c.key for c in _REPORTS.columns if c.key != "id"],
+    )
+)
+
+
+def _insert_report(session: Session, row: dict[str, Any]) -> int:
+    """Insert a new report's row (every column but the id); its id."""
+    if driver.is_postgresql(session):
+        params = {**row, "urls": Json(row["urls"])}
+        [(report_id,)] = driver.fetch(session, _INSERT_REPORT_PG, params)
+        return int(report_id)
+    return int(session.connection().execute(_INSERT_REPORT, row).scalar_one())
 
 
 def _reference_taken(db: Database, reference: str) -> bool:

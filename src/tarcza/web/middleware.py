@@ -186,15 +186,18 @@ class AccessLog:
         try:
             await self.app(scope, receive, noting_send)
         finally:
-            millis = (time.perf_counter() - started) * 1000
-            _ACCESS.info(
-                "%s %s %d %.1fms %s",
-                scope.get("method", "-"),
-                self._path(scope),
-                status,
-                millis,
-                self._who(scope),
-            )
+            if _ACCESS.isEnabledFor(logging.INFO):  # the line costs a keyed hash: none unread
+                self._log(scope, status, (time.perf_counter() - started) * 1000)
+
+    def _log(self, scope: Scope, status: int, millis: float) -> None:
+        _ACCESS.info(
+            "%s %s %d %.1fms %s",
+            scope.get("method", "-"),
+            self._path(scope),
+            status,
+            millis,
+            self._who(scope),
+        )
 
     def _path(self, scope: Scope) -> str:
         path = str(scope.get("path", ""))
