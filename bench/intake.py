@@ -72,6 +72,7 @@ class Tally:
     lat: list[float] = field(default_factory=list)
     codes: list[int] = field(default_factory=list)
     references: list[str] = field(default_factory=list)
+    cpu: float = 0.0  # the server's CPU seconds over the round
 
 
 async def client(
@@ -154,7 +155,15 @@ def backends(db: object, name: str) -> list[int]:
         return [int(r[0]) for r in rows]
 
 
-def one_round(port: int, pgid: int, variant: str, db: object, name: str | None, args) -> Tally:  # type: ignore[no-untyped-def]
+def one_round(
+    port: int,
+    pgid: int,
+    variant: str,
+    db: object,
+    name: str | None,
+    args: argparse.Namespace,
+    label: str = "",
+) -> Tally:
     pg_before = backends(db, name) if name else []
     cpu0, pg0 = group_cpu(pgid), pids_cpu(pg_before)  # backends by pid
     tally = asyncio.run(load(port, variant, args))
@@ -173,8 +182,10 @@ def one_round(port: int, pgid: int, variant: str, db: object, name: str | None, 
     pg_note = ""
     if name:
         pg_note = f"  db CPU {1000 * db_cpu / total:.2f} ms/report" if visible else "  db CPU n/a"
+    tally.cpu = cpu1 - cpu0
     print(
-        f"  {variant:8} 201s {ok:6}  other {len(tally.codes) - ok:4}  {rate:6.0f} reports/s  "
+        f"  {label}{variant:8} 201s {ok:6}  other {len(tally.codes) - ok:4}  "
+        f"{rate:6.0f} reports/s  "
         f"p50 {q[49]:6.1f}  p90 {q[89]:6.1f}  p99 {q[98]:6.1f}  max {ms[-1]:6.1f} ms  "
         f"server CPU {1000 * (cpu1 - cpu0) / total:.2f} ms/report{pg_note}  "
         f"load {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
@@ -183,43 +194,77 @@ def one_round(port: int, pgid: int, variant: str, db: object, name: str | None, 
     return tally
 
 
-def run(backend: str, url: str, args: argparse.Namespace) -> bool:
-    migrate.upgrade(url)
-    db = make_database(url)
-    name = url.rsplit("/", 1)[1] if backend == "postgresql" else None
-    results: dict[str, list[Tally]] = {v: [] for v in VARIANTS}
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        running_server(url, Path(tmp), workers=args.workers) as srv,
-    ):
-        port = int(srv.url.rsplit(":", 1)[1])
+def run(backend: str, url: str, args: argparse.Namespace, reference_url: str | None = None) -> bool:
+    """The target's verdict for this version (and, with a reference, the CPU ratio to it)."""
+    # Each version serves its own database of the same kind (a reference: another src folder,
+    # PYTHONPATH for its server), rounds alternating between them.
+    versions: dict[str, tuple[str, dict[str, str]]] = {"": (url, {})}
+    if reference_url is not None:
+        versions = {"this ": (url, {}), "ref  ": (reference_url, {"PYTHONPATH": args.reference})}
+    results: dict[tuple[str, str], list[Tally]] = {
+        (label, v): [] for label in versions for v in VARIANTS
+    }
+    with ExitStack() as stack:
+        servers = {}
+        for label, (version_url, env) in versions.items():
+            migrate.upgrade(version_url)
+            db = make_database(version_url)
+            stack.callback(db.dispose)
+            tmp = stack.enter_context(tempfile.TemporaryDirectory())
+            srv = stack.enter_context(
+                running_server(version_url, Path(tmp), workers=args.workers, timeout=120, **env)
+            )
+            name = version_url.rsplit("/", 1)[1] if backend == "postgresql" else None
+            servers[label] = (int(srv.url.rsplit(":", 1)[1]), srv.process.pid, db, name)
         print(f"{backend}:")
         for r in range(args.rounds):
-            order = VARIANTS if r % 2 == 0 else VARIANTS[::-1]
-            for variant in order:
-                results[variant].append(one_round(port, srv.process.pid, variant, db, name, args))
+            for i, variant in enumerate(VARIANTS if r % 2 == 0 else VARIANTS[::-1]):
+                labels = list(servers) if (r + i) % 2 == 0 else list(servers)[::-1]
+                for label in labels:
+                    port, pgid, db, name = servers[label]
+                    tally = one_round(port, pgid, variant, db, name, args, label)
+                    results[label, variant].append(tally)
+        passed = True
+        for label, (_, _, db, _) in servers.items():
+            passed &= verdict(label, {v: results[label, v] for v in VARIANTS}, db, args)
+    if reference_url is not None:
+        for variant in VARIANTS:
+            cpu = {
+                label: sum(t.cpu for t in results[label, variant])
+                / max(1, sum(len(t.references) for t in results[label, variant]))
+                for label in versions
+            }
+            print(
+                f"  {variant:8} server CPU per report: this {1000 * cpu['this ']:.2f} ms, "
+                f"reference {1000 * cpu['ref  ']:.2f} ms, this/reference "
+                f"{cpu['this '] / cpu['ref  ']:.2f}"
+            )
+    return passed
+
+
+def verdict(label: str, results: dict[str, list[Tally]], db: object, args) -> bool:  # type: ignore[no-untyped-def]
+    """Print one version's figures over all rounds and check its rows and audit chain."""
     passed = True
     for variant, tallies in results.items():
         ms = sorted(x * 1000 for t in tallies for x in t.lat)
         ok = sum(t.codes.count(201) for t in tallies)
         rate = ok / (args.seconds * len(tallies))
         p99 = statistics.quantiles(ms, n=100)[98]
-        verdict = rate >= 500 and p99 < 100
-        passed &= verdict
+        good = rate >= 500 and p99 < 100
+        passed &= good
         print(
-            f"  {variant:8} all rounds: {rate:6.0f} reports/s  p50 "
+            f"  {label}{variant:8} all rounds: {rate:6.0f} reports/s  p50 "
             f"{statistics.quantiles(ms, n=100)[49]:.1f} ms  p99 {p99:.1f} ms  "
-            f"{'PASS' if verdict else 'FAIL'} (>= 500/s, p99 < 100 ms)"
+            f"{'PASS' if good else 'FAIL'} (>= 500/s, p99 < 100 ms)"
         )
     sent = {ref for ts in results.values() for t in ts for ref in t.references}
-    with db.sessions() as session:
+    with db.sessions() as session:  # type: ignore[attr-defined]
         rows = set(session.scalars(select(Report.reference)))
         count = session.scalar(select(func.count()).select_from(Report)) or 0
         intact = verify_log(session).ok
-    db.dispose()
     missing = len(sent - rows)
     print(
-        f"  201s {len(sent)}  rows {count}  201s without a row {missing}  "
+        f"  {label}201s {len(sent)}  rows {count}  201s without a row {missing}  "
         f"audit {'intact' if intact else 'BROKEN'}"
     )
     return passed and missing == 0 and intact
@@ -233,6 +278,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="postgresql")
+    parser.add_argument(
+        "--reference",
+        metavar="SRC",
+        help="another version's src folder (e.g. git archive BASE src): served too, on a "
+        "database of its own, rounds alternating; prints the server CPU ratio",
+    )
     args = parser.parse_args()
     print(
         f"{os.cpu_count()} cores, Python {platform.python_version()}, {args.clients} clients, "
@@ -242,9 +293,12 @@ def main() -> None:
     with ExitStack() as stack:
         if args.backend in ("sqlite", "both"):
             tmp = stack.enter_context(tempfile.TemporaryDirectory())
-            run("sqlite", f"sqlite:///{tmp}/bench.sqlite3", args)
+            ref = f"sqlite:///{tmp}/reference.sqlite3" if args.reference else None
+            run("sqlite", f"sqlite:///{tmp}/bench.sqlite3", args, ref)
         if args.backend in ("postgresql", "both"):
-            ok = run("postgresql", stack.enter_context(fresh_postgres_database()), args)
+            url = stack.enter_context(fresh_postgres_database())
+            ref = stack.enter_context(fresh_postgres_database()) if args.reference else None
+            ok = run("postgresql", url, args, ref)
             print(f"target on PostgreSQL: {'PASS' if ok else 'FAIL'}")
 
 

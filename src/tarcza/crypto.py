@@ -37,6 +37,8 @@ _TAG_BYTES = 16
 #: Plaintext bytes per chunk of a sealed stream.
 STREAM_CHUNK = 1024 * 1024
 _MAX_CHUNK = 64 * 1024 * 1024
+#: Keyed hashes: how many purposes' keyed states are kept (then they are made again).
+_HMAC_STARTS_KEPT = 64
 
 
 class DecryptionError(Exception):
@@ -50,6 +52,7 @@ class KeyRing:
         self._ciphers = {kid: AESGCM(key) for kid, key in keys.data_keys.items()}
         self._current = keys.current_key_id
         self._hmac_key = keys.hmac_key
+        self._hmac_starts: dict[str, hmac.HMAC] = {}
 
     def seal(self, plaintext: bytes, context: str) -> bytes:
         """Encrypt ``plaintext`` bound to ``context`` with the current key."""
@@ -129,8 +132,17 @@ class KeyRing:
 
     def keyed_hash(self, purpose: str, value: str) -> str:
         """HMAC-SHA256 hex of ``value`` for ``purpose``; stable across restarts."""
-        msg = purpose.encode() + b"\x00" + value.encode("utf-8")
-        return hmac.new(self._hmac_key, msg, hashlib.sha256).hexdigest()
+        # HMAC(key, purpose | 0 | value), continued from the purpose's keyed state: the key
+        # schedule is paid once per purpose, not on every hash.
+        start = self._hmac_starts.get(purpose)
+        if start is None:
+            if len(self._hmac_starts) >= _HMAC_STARTS_KEPT:  # a purpose a day (the access log)
+                self._hmac_starts.clear()
+            start = hmac.new(self._hmac_key, purpose.encode() + b"\x00", hashlib.sha256)
+            self._hmac_starts[purpose] = start
+        mac = start.copy()
+        mac.update(value.encode("utf-8"))
+        return mac.hexdigest()
 
     def verify_keyed_hash(self, purpose: str, value: str, expected: str) -> bool:
         """Constant-time comparison of :meth:`keyed_hash` with ``expected``."""

@@ -17,17 +17,19 @@ entry that a surviving entry chains to.
 
 from __future__ import annotations
 
+import string
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
 import psycopg
-from psycopg import sql
-from sqlalchemy import exc, select, text
+from psycopg.adapt import Transformer
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from tarcza.audit import chain
 from tarcza.audit.models import AuditEntry
+from tarcza.store import driver
 
 # Any constant will do; it names the one advisory lock that serialises appends.
 _PG_CHAIN_LOCK = 0x7A72_6361
@@ -81,7 +83,7 @@ def append(
     agency: str | None = None,
     reason: str | None = None,
     details: Mapping[str, Any] | None = None,
-) -> AuditEntry:
+) -> chain.Entry:
     """Add one entry at the head of the chain, in the caller's transaction.
 
     Call it last before committing: the chain lock is held until the commit.
@@ -113,7 +115,7 @@ def append_and_commit(
     agency: str | None = None,
     reason: str | None = None,
     details: Mapping[str, Any] | None = None,
-) -> AuditEntry:
+) -> chain.Entry:
     """Append as :func:`append` does, as the last act of the caller's transaction, and commit.
 
     On PostgreSQL the COMMIT goes with the entry (the chain's lock is never held while the
@@ -136,32 +138,45 @@ def append_and_commit(
     )
 
 
-def _append(session: Session, fields: dict[str, Any], *, commit: bool) -> AuditEntry:
+def _append(session: Session, fields: dict[str, Any], *, commit: bool) -> chain.Entry:
     if session.get_bind().dialect.name == "postgresql":
         return _append_pg(session, fields, commit=commit)
     return _append_orm(session, fields)
 
 
-def _append_pg(session: Session, fields: dict[str, Any], *, commit: bool) -> AuditEntry:
+def _template(text_: str) -> list[tuple[bytes, str | None]]:
+    """``text_`` cut at its ``{name}`` fields: (the text before, the name), in order."""
+    return [(before.encode(), name) for before, name, _, _ in string.Formatter().parse(text_)]
+
+
+_PG_APPEND_ONLY = _template(_PG_APPEND)
+_PG_APPEND_COMMIT = _template(_PG_ASYNC + _PG_APPEND + _PG_COMMIT_DURABLY)
+
+
+def _append_pg(session: Session, fields: dict[str, Any], *, commit: bool) -> chain.Entry:
     session.flush()  # the transaction's other rows go first (and commit with the entry)
     parts = chain.body_parts(**fields)
-    text_ = _PG_ASYNC + _PG_APPEND + _PG_COMMIT_DURABLY if commit else _PG_APPEND
-    statement = sql.SQL(text_).format(
-        lock=sql.Literal(_PG_CHAIN_LOCK),
-        genesis=sql.Literal(chain.GENESIS),
-        before_prev=sql.Literal(parts.before_prev),
-        before_seq=sql.Literal(parts.before_seq),
-        after_seq=sql.Literal(parts.after_seq),
-        **{k: sql.Literal(v) for k, v in fields.items()},
+    values = {
+        "lock": _PG_CHAIN_LOCK,
+        "genesis": chain.GENESIS,
+        "before_prev": parts.before_prev,
+        "before_seq": parts.before_seq,
+        "after_seq": parts.after_seq,
+        **fields,
+    }
+    connection = driver.connection_of(session)
+    # The values as the driver's literals (one adapter context for them all: psycopg.sql's
+    # Literal makes one each, and parses the template on every call).
+    literal = Transformer(connection).as_literal
+    statement = b"".join(
+        before + (literal(values[name]) if name is not None else b"")
+        for before, name in (_PG_APPEND_COMMIT if commit else _PG_APPEND_ONLY)
     )
-    connection = session.connection().connection.driver_connection
-    with connection.cursor() as cursor:  # type: ignore[union-attr]
+    with connection.cursor() as cursor:
         try:
             cursor.execute(statement, prepare=False)
         except psycopg.Error as error:  # raised as SQLAlchemy raises every other driver error
-            raise exc.DBAPIError.instance(
-                "audit append", None, error, psycopg.Error, ismulti=False
-            ) from error
+            raise driver.as_sqlalchemy_error(error) from error
         row = None
         while row is None:  # one result per statement: the entry's is the one with its hash
             names = [c.name for c in cursor.description or ()]
@@ -170,20 +185,19 @@ def _append_pg(session: Session, fields: dict[str, Any], *, commit: bool) -> Aud
             elif not cursor.nextset():
                 raise RuntimeError("the audit entry was not returned")
     seq, prev_hash, entry_hash = row
-    return AuditEntry(seq=seq, prev_hash=prev_hash, entry_hash=entry_hash, **fields)
+    return chain.Entry(seq=seq, prev_hash=prev_hash, entry_hash=entry_hash, **fields)
 
 
-def _append_orm(session: Session, fields: dict[str, Any]) -> AuditEntry:
+def _append_orm(session: Session, fields: dict[str, Any]) -> chain.Entry:
     _lock_chain(session)
     head = session.execute(
         select(AuditEntry.seq, AuditEntry.entry_hash).order_by(AuditEntry.seq.desc()).limit(1)
     ).first()
     seq, prev_hash = (head[0] + 1, head[1]) if head else (1, chain.GENESIS)
-    entry = AuditEntry(seq=seq, prev_hash=prev_hash, **fields)
-    entry.entry_hash = chain.entry_hash(seq=seq, prev_hash=prev_hash, **fields)
-    session.add(entry)
+    entry_hash = chain.entry_hash(seq=seq, prev_hash=prev_hash, **fields)
+    session.add(AuditEntry(seq=seq, prev_hash=prev_hash, entry_hash=entry_hash, **fields))
     session.flush()
-    return entry
+    return chain.Entry(seq=seq, prev_hash=prev_hash, entry_hash=entry_hash, **fields)
 
 
 def _stored_entries(session: Session, batch: int = 5000) -> Iterator[chain.Entry]:

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+import psycopg
+from psycopg import pq
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -69,6 +71,29 @@ def _configure_sqlite(engine: Engine) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _ping_on_checkout(engine: Engine) -> None:
+    """Every connection taken from the pool is tried first; a dead one is replaced.
+
+    What ``pool_pre_ping`` does, for a fifth of its CPU: one empty query on libpq's own
+    connection (an answer and nothing parsed), where SQLAlchemy's ping switches the driver to
+    autocommit and back around a cursor's ``SELECT 1``. Every transaction pays it (issue 16).
+    """
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+        pgconn = getattr(dbapi_conn, "pgconn", None)
+        if pgconn is None:  # not psycopg: SQLAlchemy's own ping, then
+            if not engine.dialect.do_ping(dbapi_conn):
+                raise exc.DisconnectionError()
+            return
+        try:
+            answer = pgconn.exec_(b"")  # releases the GIL while it waits
+        except psycopg.Error as error:
+            raise exc.DisconnectionError(str(error)) from error
+        if answer.status != pq.ExecStatus.EMPTY_QUERY:
+            raise exc.DisconnectionError(pgconn.get_error_message() or "the ping failed")
+
+
 def ensure_sqlite_folder(url: str) -> None:
     """Create the folder of a SQLite file, so that the first run needs no set-up."""
     parsed = make_url(url)
@@ -86,10 +111,11 @@ def make_database(url: str, settings: Settings | None = None) -> Database:
     else:
         kwargs["pool_size"] = settings.db_pool_size if settings else 10
         kwargs["max_overflow"] = settings.db_max_overflow if settings else 20
-        kwargs["pool_pre_ping"] = True
     engine = create_engine(parsed, **kwargs)
     if parsed.get_backend_name() == "sqlite":
         _configure_sqlite(engine)
+    elif parsed.get_backend_name() == "postgresql":
+        _ping_on_checkout(engine)
     reads = sessionmaker(engine.execution_options(tarcza_reads_only=True), expire_on_commit=False)
     return Database(
         engine=engine, sessions=sessionmaker(engine, expire_on_commit=False), reads=reads
