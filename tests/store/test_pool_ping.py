@@ -28,8 +28,10 @@ def test_a_connection_ended_by_the_server_is_replaced_at_checkout(db: Database) 
         assert admin.execute("SELECT pg_terminate_backend(%s)", [first]).fetchone() == (True,)
         # Until the backend is gone, a ping could still be answered.
         admin.execute(
-            "DO $$ BEGIN WHILE EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = "
-            f"{first}) LOOP PERFORM pg_sleep(0.01); END LOOP; END $$"
+            "DO $$ DECLARE deadline timestamptz := clock_timestamp() + interval '10 s'; "
+            "BEGIN WHILE EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = "
+            f"{first}) AND clock_timestamp() < deadline LOOP PERFORM pg_sleep(0.01); "
+            "END LOOP; END $$"
         )
     second = _backend(db)  # no error: the dead connection was found and replaced
     assert second != first
