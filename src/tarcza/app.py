@@ -521,9 +521,13 @@ def web(application: Application, *, close_on_shutdown: bool = True) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # Lookups never catch up themselves while this thread keeps the matcher current.
         application.matcher.start_refreshing()
+        # Partner keys in use are read ahead, so that none expires under a steady stream.
+        partner_keys = application.services.get(PartnerKeys)
+        partner_keys.start_refreshing()
         try:
             yield
         finally:
+            partner_keys.stop_refreshing()
             application.matcher.stop_refreshing()
             if close_on_shutdown:
                 application.close()

@@ -7,6 +7,7 @@ for that partner.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 import time
@@ -28,6 +29,8 @@ from tarcza.store.rates import LeasedQuota
 KEY_PURPOSE = "partner-api-key"
 KEY_PREFIX = "tzp_"
 MAX_KEY_LENGTH = 200
+
+log = logging.getLogger("tarcza.partners")
 
 
 @dataclass(frozen=True)
@@ -95,17 +98,34 @@ def authenticate(session: Session, keyring: KeyRing, key: str) -> PartnerScope |
     if not key or len(key) > MAX_KEY_LENGTH:
         return None
     # Looked up by a keyed hash, which an attacker cannot aim at a chosen row.
-    partner = session.scalar(
-        select(Partner).where(Partner.key_hash == keyring.keyed_hash(KEY_PURPOSE, key))
-    )
-    if partner is None or not partner.enabled:
-        return None
-    rows = session.execute(
-        select(Bank.name, Bank.id)
-        .join(PartnerBank, PartnerBank.bank_id == Bank.id)
-        .where(PartnerBank.partner_id == partner.id)
-    )
-    return PartnerScope(id=partner.id, name=partner.name, banks={n: i for n, i in rows})
+    key_hash = keyring.keyed_hash(KEY_PURPOSE, key)
+    return scopes_by_key_hash(session, [key_hash]).get(key_hash)
+
+
+def scopes_by_key_hash(session: Session, key_hashes: Sequence[str]) -> dict[str, PartnerScope]:
+    """The scopes of the enabled partners among those holding the keys of ``key_hashes`` (keyed
+    hashes, as stored), by keyed hash; two queries for up to 500 keys."""
+    found: dict[str, PartnerScope] = {}
+    for start in range(0, len(key_hashes), 500):
+        part = list(key_hashes[start : start + 500])
+        partners = session.execute(
+            select(Partner.id, Partner.name, Partner.key_hash).where(
+                Partner.key_hash.in_(part), Partner.enabled.is_(True)
+            )
+        ).all()
+        if not partners:
+            continue
+        banks_of: dict[int, dict[str, int]] = {row.id: {} for row in partners}
+        rows = session.execute(
+            select(PartnerBank.partner_id, Bank.name, Bank.id)
+            .join(Bank, PartnerBank.bank_id == Bank.id)
+            .where(PartnerBank.partner_id.in_(list(banks_of)))
+        )
+        for partner_id, bank_name, bank_id in rows:
+            banks_of[partner_id][bank_name] = bank_id
+        for row in partners:
+            found[row.key_hash] = PartnerScope(id=row.id, name=row.name, banks=banks_of[row.id])
+    return found
 
 
 class LookupQuota(LeasedQuota):
@@ -121,9 +141,18 @@ class PartnerKeys:
     removed is refused (or answered with its new scope) within ``ttl`` seconds in every
     process. An unknown key is never remembered: it is asked of the database each time (and
     the cache cannot be filled by guessing). ``ttl`` 0 reads the database on every call.
+
+    Read ahead: with :meth:`start_refreshing`, a background thread re-reads every
+    ``ttl / 2`` seconds the scopes of the keys used within the last ``IDLE_SECONDS`` (two
+    queries for all of them), so that a key in steady use never reaches the end of its bound
+    and no request waits for the database, nor falls back to the slow path all at once when
+    its entry would expire. A key idle longer is left to expire. Should the thread fall behind
+    (the database away), entries expire as they would without it: the bound holds either way.
     """
 
     MAX_ENTRIES = 10_000
+    #: A key unused for this long is no longer read ahead (its entry then expires).
+    IDLE_SECONDS = 60.0
 
     def __init__(
         self,
@@ -137,17 +166,26 @@ class PartnerKeys:
         self._keyring = keyring
         self.ttl = ttl
         self._clock = clock
+        # keyed hash -> (scope, when its read began); replaced under _lock, read without it.
         self._known: dict[str, tuple[PartnerScope, float]] = {}
+        self._used: dict[str, float] = {}  # keyed hash -> when last remembered
         self._lock = threading.Lock()
+        self._refresher: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     def remembered(self, key: str) -> PartnerScope | None:
         """The scope of ``key`` when it was read within the last ``ttl`` seconds, else None
         (then :meth:`authenticate` must ask the database). Touches no database."""
         if self.ttl <= 0 or not key or len(key) > MAX_KEY_LENGTH:
             return None
-        entry = self._known.get(self._keyring.keyed_hash(KEY_PURPOSE, key))
-        if entry is None or self._clock() - entry[1] >= self.ttl:
+        key_hash = self._keyring.keyed_hash(KEY_PURPOSE, key)
+        entry = self._known.get(key_hash)
+        if entry is None:
             return None
+        now = self._clock()
+        if now - entry[1] >= self.ttl:
+            return None
+        self._used[key_hash] = now
         return entry[0]
 
     def authenticate(self, key: str) -> PartnerScope | None:
@@ -160,8 +198,63 @@ class PartnerKeys:
         with self._db.reading() as session:
             scope = authenticate(session, self._keyring, key)
         if scope is not None and self.ttl > 0:
+            key_hash = self._keyring.keyed_hash(KEY_PURPOSE, key)
             with self._lock:
                 if len(self._known) >= self.MAX_ENTRIES:
                     self._known.clear()
-                self._known[self._keyring.keyed_hash(KEY_PURPOSE, key)] = (scope, read_at)
+                    self._used.clear()
+                self._known[key_hash] = (scope, read_at)
+                self._used[key_hash] = read_at
         return scope
+
+    def refresh(self) -> int:
+        """Re-read the scopes of the keys used within ``IDLE_SECONDS`` (forgetting the keys of
+        partners no longer enabled, and the idle keys' use); returns how many were read."""
+        now = self._clock()
+        with self._lock:
+            idle = [h for h, used in self._used.items() if now - used >= self.IDLE_SECONDS]
+            for key_hash in idle:
+                del self._used[key_hash]
+            wanted = [h for h in self._used if h in self._known]
+        if not wanted:
+            return 0
+        read_at = self._clock()
+        with self._db.reading() as session:
+            scopes = scopes_by_key_hash(session, wanted)
+        with self._lock:
+            for key_hash in wanted:
+                entry = self._known.get(key_hash)
+                if entry is not None and entry[1] > read_at:
+                    continue  # read again meanwhile, later than this read: kept
+                scope = scopes.get(key_hash)
+                if scope is None:  # disabled or removed: refused from now on
+                    self._known.pop(key_hash, None)
+                    self._used.pop(key_hash, None)
+                else:
+                    self._known[key_hash] = (scope, read_at)
+        return len(scopes)
+
+    def start_refreshing(self) -> None:
+        """Start (once) the thread that reads ahead every ``ttl / 2`` seconds (see the class);
+        nothing when ``ttl`` is 0."""
+        if self.ttl <= 0 or self._refresher is not None:
+            return
+        self._stopping.clear()
+        self._refresher = threading.Thread(
+            target=self._refresh, name="tarcza-partner-keys", daemon=True
+        )
+        self._refresher.start()
+
+    def stop_refreshing(self) -> None:
+        """Stop the thread (if any) and wait for it."""
+        thread, self._refresher = self._refresher, None
+        if thread is not None:
+            self._stopping.set()
+            thread.join(timeout=30)
+
+    def _refresh(self) -> None:
+        while not self._stopping.wait(self.ttl / 2):
+            try:
+                self.refresh()
+            except Exception:  # the database may be away for a while: entries expire meanwhile
+                log.exception("partner keys could not be read ahead; retrying")
