@@ -74,7 +74,7 @@ def _serve(args: argparse.Namespace, services: ServicesFactory) -> int:
             # logging that uvicorn.run would set up only later.
             logging.config.dictConfig(common["log_config"])
             application.matcher.start_refreshing()
-            web = root.web(application, close_on_shutdown=False)
+            web = root.web(application, close_on_shutdown=False, freeze=True)
             uvicorn.run(AccessLog(web, keyed_hash=application.keyring.keyed_hash), **common)
     finally:
         if worker is not None:
@@ -91,7 +91,7 @@ def _logged_web_from_environment() -> Any:
 
     application = root.build()
     application.matcher.start_refreshing()  # loading while the web application is made
-    web = root.web(application)
+    web = root.web(application, freeze=True)
     return AccessLog(web, keyed_hash=application.keyring.keyed_hash)
 
 
