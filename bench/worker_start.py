@@ -350,6 +350,12 @@ def run(argv: Sequence[str] | None = None) -> int:
         "its starts alternate with this tree's, on the same database and index folder",
     )
     parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="evict the saved index's files from the page cache before each load start "
+        "(posix_fadvise DONTNEED on them only), as after a reboot",
+    )
+    parser.add_argument(
         "--warmup",
         action="store_true",
         help="one uncounted load start of each tree first (numba's cache of each tree filled)",
@@ -407,6 +413,8 @@ def run(argv: Sequence[str] | None = None) -> int:
             for tree, tree_env, mode, via in starts:
                 if mode == "build":
                     shutil.rmtree(folder / "var" / "index", ignore_errors=True)
+                elif args.cold:
+                    evict(folder / "var" / "index")
                 pick = int(rng.integers(0, len(sample_ids)))
                 hit, expected = flipped(sample_hashes[pick], 5, rng), int(sample_ids[pick])
                 name = f"round {round_} {tree:9} {mode:5}"
@@ -449,6 +457,18 @@ def run(argv: Sequence[str] | None = None) -> int:
                     f"CPU {this[1] / ref[1]:.2f}x"
                 )
     return 0
+
+
+def evict(folder: Path) -> None:
+    """Drop the page cache of every file under ``folder`` (written back first)."""
+    for path in folder.rglob("*"):
+        if path.is_file():
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fdatasync(fd)
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
 
 
 def median_pair(pairs: list[tuple[float, float]]) -> tuple[float, float]:
