@@ -124,21 +124,19 @@ def fill(url: str, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @contextlib.contextmanager
-def database(name: str | None) -> Iterator[tuple[str, bool]]:
-    """A fresh database (dropped afterwards), or the kept database ``name`` (made if missing);
-    its URL and whether it is new."""
-    if name is None:
-        with fresh_database() as url:
-            yield url, True
-        return
-    import psycopg
+def database(name: str | None, *, drop: bool = False) -> Iterator[tuple[str, bool]]:
+    """A fresh database (dropped afterwards), or the kept database ``name`` (made if missing,
+    dropped afterwards only when ``drop``); its URL and whether it is new."""
+    try:
+        with fresh_database(name) as (url, new):
+            yield url, new
+    finally:
+        if name is not None and drop:
+            import psycopg
 
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
-    yield f"{base}/{name}", not exists
+            with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            print(f"dropped database {name}")
 
 
 def sample_of(url: str) -> tuple[np.ndarray, np.ndarray]:
@@ -187,6 +185,15 @@ def cpu_seconds(pid: int) -> float:
     return float("nan")
 
 
+# Lines of the server's log whose arrival splits a start (the first of each, timed from the
+# spawn by polling the log while waiting for the first answer).
+MARKERS = (
+    ("index loaded/built", ("loaded the PDQ index", "built the PDQ index")),
+    ("matcher started", ("the matcher started",)),
+    ("app started", ("Application startup complete",)),
+)
+
+
 def start_serve(
     env: dict[str, str], folder: Path, key: str, hit: str, expected: int, lookups: int
 ) -> dict[str, Any]:
@@ -202,8 +209,17 @@ def start_serve(
             headers = {"Authorization": f"Bearer {key}"}
             params = {"signal_type": "pdq", "signal": hit}
             answer = None
+            seen: dict[str, float] = {}
+
+            def watch() -> None:
+                text = log_path.read_text(errors="replace")
+                for name, needles in MARKERS:
+                    if name not in seen and any(n in text for n in needles):
+                        seen[name] = time.monotonic() - spawned
+
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=900) as client:
                 while time.monotonic() - spawned < 1800:
+                    watch()
                     if server.poll() is not None:
                         raise SystemExit(f"tarcza serve exited:\n{log_path.read_text()}")
                     try:
@@ -216,6 +232,7 @@ def start_serve(
                     time.sleep(0.02)
                 took = time.monotonic() - spawned
                 cpu = cpu_seconds(server.pid)
+                watch()
                 first = proc_status(server.pid)
                 assert answer is not None and answer.status_code == 200, answer
                 found = [m["bank_content_id"] for m in answer.json().get("bench", [])]
@@ -230,7 +247,15 @@ def start_serve(
             server.terminate()
             server.wait(60)
     lines = [line for line in log_path.read_text().splitlines() if "PDQ index" in line]
-    return {"seconds": took, "cpu": cpu, "first": first, "after": after, "log": lines}
+    split = ", ".join(f"{name} {at:.2f} s" for name, at in sorted(seen.items(), key=lambda i: i[1]))
+    return {
+        "seconds": took,
+        "cpu": cpu,
+        "first": first,
+        "after": after,
+        "log": lines,
+        "split": f"{split} (seen in the log, from the spawn)",
+    }
 
 
 MATCHER_CHILD = """
@@ -303,11 +328,55 @@ def run(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--database", help="keep the filled database under this name (and reuse it when there)"
     )
+    parser.add_argument(
+        "--drop", action="store_true", help="drop the --database named at the end (cleaning up)"
+    )
+    parser.add_argument(
+        "--modes",
+        default="build,load",
+        help="the starts of each round, in order: build, load or both (build,load); load alone "
+        "needs a saved index: a --folder that a previous run filled",
+    )
+    parser.add_argument(
+        "--folder",
+        type=Path,
+        help="the server's folder (var/, with the saved index), kept for the next run; "
+        "default: a temporary one",
+    )
+    parser.add_argument(
+        "--reference",
+        type=Path,
+        help="another version's src folder (e.g. a git archive of the commit before a change): "
+        "its starts alternate with this tree's, on the same database and index folder",
+    )
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="evict the saved index's files from the page cache before each load start "
+        "(posix_fadvise DONTNEED on them only), as after a reboot",
+    )
+    parser.add_argument(
+        "--warmup",
+        action="store_true",
+        help="one uncounted load start of each tree first (numba's cache of each tree filled)",
+    )
     args = parser.parse_args(argv)
+    modes = [m for m in args.modes.split(",") if m]
+    if not modes or set(modes) - {"build", "load"}:
+        parser.error("--modes: build, load or build,load")
     results: dict[tuple[str, str], list[float]] = {}
-    with tempfile.TemporaryDirectory() as tmp, database(args.database) as (url, new):
-        folder = Path(tmp)
+    with contextlib.ExitStack() as stack:
+        if args.folder is None:
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        else:
+            folder = args.folder.resolve()
+            folder.mkdir(parents=True, exist_ok=True)
+        url, new = stack.enter_context(database(args.database, drop=args.drop))
         env = environment(url, folder)
+        # numba's compiled kernels: a persistent cache, as a deployment has (else each start
+        # would compile them again, about 10 s).
+        if "NUMBA_CACHE_DIR" in os.environ:
+            env["NUMBA_CACHE_DIR"] = os.environ["NUMBA_CACHE_DIR"]
         if new:
             cli(env, "db", "upgrade")
             cli(env, "bank", "create", "bench")
@@ -323,41 +392,92 @@ def run(argv: Sequence[str] | None = None) -> int:
         key = cli(env, "partner", "add", partner, "--bank", "bench").strip().splitlines()[-1]
         rng = np.random.default_rng(3)
         vias = ("serve", "matcher") if args.via == "both" else (args.via,)
+        trees = [("this", env)]
+        if args.reference is not None:
+            reference = str(args.reference.resolve())
+            trees.append(("reference", {**env, "PYTHONPATH": reference}))
+            print(f"reference: the source tree {reference}, started alternately with this one")
+        starts = [
+            (tree, tree_env, mode, via)
+            for mode in modes
+            for via in vias
+            for tree, tree_env in trees
+        ]
+        for _tree, tree_env, mode, _via in starts[: len(starts) if args.warmup else 0]:
+            # Uncounted: numba's cache is filled for each source tree (its path is the key).
+            pick = int(rng.integers(0, len(sample_ids)))
+            hit, expected = flipped(sample_hashes[pick], 5, rng), int(sample_ids[pick])
+            if mode == "load":
+                start_serve(tree_env, folder, key, hit, expected, 0)
         for round_ in range(1, args.rounds + 1):
-            for mode in ("build", "load"):
-                for via in vias:
-                    if mode == "build":
-                        shutil.rmtree(folder / "var" / "index", ignore_errors=True)
-                    pick = int(rng.integers(0, len(sample_ids)))
-                    hit, expected = flipped(sample_hashes[pick], 5, rng), int(sample_ids[pick])
-                    if via == "serve":
-                        got = start_serve(env, folder, key, hit, expected, args.lookups)
-                        print(
-                            f"round {round_} {mode:5} serve:   first lookup answered "
-                            f"{got['seconds']:6.2f} s after spawn, CPU {got['cpu']:.2f} s; "
-                            f"then {mib(got['first'])}; after {args.lookups} lookups "
-                            f"{mib(got['after'])}"
-                        )
-                        for line in got["log"]:
-                            print(f"    log: {line.strip()}")
-                    else:
-                        got = start_matcher(env, hit, expected)
-                        print(
-                            f"round {round_} {mode:5} matcher: answered {got['seconds']:6.2f} s "
-                            f"after spawn ({got['source']}), CPU {got['cpu']:.2f} s; "
-                            f"{mib(got['first'])}\n    {got['steps']}"
-                        )
-                    results.setdefault((mode, via), []).append(got["seconds"])
-    loadavg = " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    print(f"hashes {args.hashes:,}  load average {loadavg}")
+            for tree, tree_env, mode, via in starts:
+                if mode == "build":
+                    shutil.rmtree(folder / "var" / "index", ignore_errors=True)
+                elif args.cold:
+                    evict(folder / "var" / "index")
+                pick = int(rng.integers(0, len(sample_ids)))
+                hit, expected = flipped(sample_hashes[pick], 5, rng), int(sample_ids[pick])
+                name = f"round {round_} {tree:9} {mode:5}"
+                if via == "serve":
+                    got = start_serve(tree_env, folder, key, hit, expected, args.lookups)
+                    print(
+                        f"{name} serve:   first lookup answered {got['seconds']:6.2f} s after "
+                        f"spawn, CPU {got['cpu']:.2f} s, load average {loadavg()}; then "
+                        f"{mib(got['first'])}; after {args.lookups} lookups {mib(got['after'])}"
+                    )
+                    print(f"    {got['split']}")
+                    for line in got["log"]:
+                        print(f"    log: {line.strip()}")
+                else:
+                    got = start_matcher(tree_env, hit, expected)
+                    print(
+                        f"{name} matcher: answered {got['seconds']:6.2f} s after spawn "
+                        f"({got['source']}), CPU {got['cpu']:.2f} s, load average {loadavg()}; "
+                        f"{mib(got['first'])}\n    {got['steps']}"
+                    )
+                results.setdefault((tree, mode, via), []).append((got["seconds"], got["cpu"]))
+    print(f"hashes {args.hashes:,}  load average {loadavg()}")
+    print("command: " + " ".join([sys.executable, *sys.argv]))
     for via in vias:
-        build = statistics.median(results[("build", via)])
-        load = statistics.median(results[("load", via)])
-        print(
-            f"{via:7}: median start to first answer: rebuild {build:.2f} s, "
-            f"load {load:.2f} s; rebuild/load = {build / load:.1f}x"
-        )
+        for tree, _ in trees:
+            medians = {mode: median_pair(results[(tree, mode, via)]) for mode in modes}
+            line = ", ".join(
+                f"{'rebuild' if m == 'build' else m} {t:.2f} s (CPU {c:.2f} s)"
+                for m, (t, c) in medians.items()
+            )
+            if len(medians) == 2:
+                line += f"; rebuild/load = {medians['build'][0] / medians['load'][0]:.1f}x"
+            print(f"{via:7} {tree:9}: median start to first answer: {line}")
+        if len(trees) == 2:
+            for mode in modes:
+                this = median_pair(results[("this", mode, via)])
+                ref = median_pair(results[("reference", mode, via)])
+                print(
+                    f"{via:7} {mode}: this/reference: time {this[0] / ref[0]:.2f}x, "
+                    f"CPU {this[1] / ref[1]:.2f}x"
+                )
     return 0
+
+
+def evict(folder: Path) -> None:
+    """Drop the page cache of every file under ``folder`` (written back first)."""
+    for path in folder.rglob("*"):
+        if path.is_file():
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fdatasync(fd)
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+
+
+def median_pair(pairs: list[tuple[float, float]]) -> tuple[float, float]:
+    """The medians of (seconds, CPU seconds) pairs."""
+    return (statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs))
+
+
+def loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 if __name__ == "__main__":

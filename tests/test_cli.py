@@ -72,3 +72,38 @@ def test_tarcza_hash_reports_a_non_image_and_exits_1(tmp_path: Path) -> None:
     assert result.returncode == 1
     out = json.loads(result.stdout)
     assert out["pdq"] is None and "error" in out and len(out["sha256"]) == 64
+
+
+def test_serve_reads_the_current_saved_index_ahead_and_nothing_else(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+
+    from tarcza import cli
+    from tarcza.hashing.idset import IdSet
+    from tarcza.hashing.index import PdqIndex
+    from tarcza.hashing.snapshots import Snapshot, save_snapshot
+
+    folder = tmp_path / "index"
+    assert cli._prefetch_index(folder) is None  # no saved index: nothing to read
+    rng = np.random.default_rng(5)
+    hashes, ids = rng.integers(0, 256, (300, 32), dtype=np.uint8), np.arange(1, 301)
+    old = save_snapshot(
+        folder, Snapshot(PdqIndex.build(hashes[:100], ids[:100]), IdSet(ids[:100]), 1)
+    )
+    current = save_snapshot(folder, Snapshot(PdqIndex.build(hashes, ids), IdSet(ids), 2))
+    advised: list[tuple[str, int]] = []
+
+    def fadvise(fd: int, offset: int, length: int, advice: int) -> None:
+        assert (offset, length) == (0, 0)  # the whole file
+        advised.append((os.readlink(f"/proc/self/fd/{fd}"), advice))
+
+    monkeypatch.setattr(os, "posix_fadvise", fadvise)
+    thread = cli._prefetch_index(folder)
+    assert thread is not None
+    thread.join(10)
+    wanted = sorted(str(p) for p in current.rglob("*.npy"))
+    assert len(wanted) == 8  # the index's seven arrays and the ids
+    assert sorted(path for path, _ in advised) == wanted
+    assert {advice for _, advice in advised} == {os.POSIX_FADV_WILLNEED}
+    assert not any(path.startswith(str(old)) for path, _ in advised)

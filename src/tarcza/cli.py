@@ -12,11 +12,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tarcza.config import ConfigError, Keys, Settings
+from tarcza.config import ConfigError, Keys, Settings, load_settings
 from tarcza.crypto import KeyRing
 from tarcza.services import Services, ServicesFactory
 from tarcza.store.engine import Database
@@ -27,17 +28,21 @@ def _serve(args: argparse.Namespace, services: ServicesFactory) -> int:
     process also runs the job worker, since no worker elsewhere can reach that queue."""
     import logging.config
 
+    # The saved PDQ index is read from disk (when not in the page cache already) while the
+    # application's modules are imported.
+    settings = load_settings()
+    _prefetch_index(Path(settings.var_dir) / "index")
+
     import uvicorn
 
     from tarcza import app as root
     from tarcza.web.middleware import AccessLog
 
-    application = root.build()
+    application = root.build(settings)
     in_process = application.settings.jobs_in_process
     if in_process is None:
         in_process = application.settings.jobs_url == ""
     worker = application.worker() if in_process else None
-    settings = application.settings
     common: dict[str, Any] = {
         "host": args.host,
         "port": args.port,
@@ -82,6 +87,35 @@ def _serve(args: argparse.Namespace, services: ServicesFactory) -> int:
         application.checkpoint_audit(at_shutdown=True)
         application.close()
     return 0
+
+
+def _prefetch_index(folder: Path) -> threading.Thread | None:
+    """Ask the kernel to read the current saved PDQ index under ``folder`` into the page cache,
+    in the background (``posix_fadvise(WILLNEED)`` on each of its files, from a thread that is
+    returned); None when there is none. The matcher's load then finds the pages there instead
+    of waiting for the disk a fault at a time (after a reboot: 0.9 GB at 10M hashes)."""
+    from tarcza.hashing.snapshots import current_name
+
+    name = current_name(folder)
+    if name is None or not hasattr(os, "posix_fadvise"):
+        return None
+
+    def advise() -> None:
+        for path in sorted((folder / name).rglob("*.npy")):
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except OSError:
+                continue
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
+
+    thread = threading.Thread(target=advise, name="tarcza-index-prefetch", daemon=True)
+    thread.start()
+    return thread
 
 
 def _logged_web_from_environment() -> Any:

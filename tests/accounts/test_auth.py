@@ -114,6 +114,23 @@ def test_wrong_password_and_unknown_name_fail_the_same_way(desk: Desk) -> None:
     assert len(set(failures)) == 1
 
 
+def test_an_unknown_name_costs_a_full_argon2_verification_that_never_matches() -> None:
+    # The stand-in hash of unknown names is made without hashing (no 0.3 s at every start),
+    # yet has the hasher's own parameters, so verifying against it costs what a real one does.
+    from argon2.exceptions import VerifyMismatchError
+
+    from tarcza.accounts.auth import _HASHER, _unmatchable_hash, hash_password
+
+    stand_in = _unmatchable_hash()
+    real = hash_password(PASSWORD)
+    assert stand_in.split("$")[:4] == real.split("$")[:4]  # argon2id, version, m/t/p
+    assert not _HASHER.check_needs_rehash(stand_in)
+    assert stand_in != _unmatchable_hash()  # a new salt and digest each time
+    for password in (PASSWORD, "", "x" * 100):
+        with pytest.raises(VerifyMismatchError):  # a mismatch, not a malformed hash
+            _HASHER.verify(stand_in, password)
+
+
 def test_five_failures_lock_the_name_even_one_no_account_has(desk: Desk) -> None:
     enrolled(desk)
     for name in ("anna", "ghost"):

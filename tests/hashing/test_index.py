@@ -416,6 +416,35 @@ def test_damaged_saves_are_refused(tmp_path: Path, data: Data) -> None:
     assert len(PdqIndex.load(tmp_path / "ok")) == 1000
 
 
+def test_a_load_builds_nothing_and_checks_its_chunk_widths_and_delta_limit(
+    tmp_path: Path, data: Data
+) -> None:
+    index = PdqIndex(chunks=12).build(data.hashes[:1000], data.ids[:1000])
+    index.save(tmp_path / "ok")
+    # The even cut of every build: the shared layout, not one made again (its flip masks are
+    # most of a load's own cost once the tables are mapped).
+    loaded = PdqIndex.load(tmp_path / "ok", delta_limit=7)
+    assert loaded._layout is index_module._layout(12)
+    assert loaded.delta_limit == 7 and loaded.chunk_count == 12
+    loaded.add(data.queries[:8], np.arange(-8, 0))  # past the delta limit: merged
+    assert_exact(
+        loaded,
+        np.concatenate([data.hashes[:1000], data.queries[:8]]),
+        np.concatenate([data.ids[:1000], np.arange(-8, 0)]),
+        data.queries[:5],
+        [31],
+    )
+    with pytest.raises(ValueError, match="delta_limit"):
+        PdqIndex.load(tmp_path / "ok", delta_limit=-1)
+    header = json.loads((tmp_path / "ok" / "pdq_index.json").read_text())
+    for widths in ([32] * 8, [], [21] * 12):  # too wide, none, not 256 bits
+        (tmp_path / "ok" / "pdq_index.json").write_text(
+            json.dumps({**header, "chunk_widths": widths})
+        )
+        with pytest.raises(ValueError):
+            PdqIndex.load(tmp_path / "ok")
+
+
 # -- inputs and helpers ----------------------------------------------------------------------
 
 

@@ -1153,7 +1153,7 @@ class PdqIndex:
             rows, width = int(header["rows"]), int(header["width"])
             dcount, dead, count = int(header["delta"]), int(header["removed"]), int(header["count"])
             widths = [16] * 16 if version == 1 else [int(w) for w in header["chunk_widths"]]
-            layout = _Layout(widths)
+            layout = _saved_layout(widths)
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"the index header in {folder} is incomplete") from exc
         # Copy-on-write mappings: never written, but typed writeable, so numba reuses the code it
@@ -1198,11 +1198,26 @@ class PdqIndex:
         counted = int(np.unpackbits(tombs, count=rows, bitorder="little").sum()) if rows else 0
         if counted != dead or count != rows - dead + dcount:
             raise ValueError("the index header disagrees with its tombstones")
-        index = cls(delta_limit=delta_limit)
+        # Not through __init__: its empty tables would be built (two kernels loaded, every
+        # layout made) only to be replaced at once.
+        if delta_limit < 0:
+            raise ValueError("delta_limit is a number of hashes, at least 0")
+        index = cls.__new__(cls)
+        index.delta_limit = delta_limit
+        index.chunks = None
         index._adopt(layout, words, ids, tombs, dead, offsets, postings, width)
         if dcount:
             index.add(_bytes_view(dwords), dids)
         return index
+
+
+def _saved_layout(widths: list[int]) -> _Layout:
+    """The layout of a saved index's chunk widths: the shared one when they are the even cut
+    every build makes (its flip masks are not made again), else a new one (ValueError when
+    they do not cut 256 bits)."""
+    if widths and widths == _widths(len(widths)):
+        return _layout(len(widths))
+    return _Layout(widths)
 
 
 def _bytes_view(words: U64) -> U8:
