@@ -509,6 +509,7 @@ def web(
     from tarcza.intake import pages as intake_pages
     from tarcza.intake import routes as intake_routes
     from tarcza.intake.contacts import help_directory
+    from tarcza.intake.fast_path import ReportFastPath
     from tarcza.mail import pages as mail_pages
     from tarcza.mnr import pages as mnr_pages
     from tarcza.mnr import routes as mnr_routes
@@ -621,7 +622,15 @@ def web(
 
     def middleware_stack() -> ASGIApp:
         headers = security_headers(hsts=settings.production)
-        return LookupFastPath(build_stack(), services=application.services, headers=headers)
+        # Plain JSON reports skip the framework as well (intake.fast_path; issue 16).
+        reports = ReportFastPath(
+            build_stack(),
+            intake=application.services.get(IntakeService),
+            headers=headers,
+            answer_error=errors.answerer(app),
+            max_json_bytes=settings.max_json_bytes,
+        )
+        return LookupFastPath(reports, services=application.services, headers=headers)
 
     app.build_middleware_stack = middleware_stack  # type: ignore[method-assign]
 

@@ -44,9 +44,13 @@ class Verdict:
     problem: str | None = None
 
 
+# json.dumps with these options builds an encoder on every call: one, kept (issue 16).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_json(data: Mapping[str, Any]) -> str:
     """The one JSON spelling of ``data`` that the chain hashes."""
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL.encode(data)
 
 
 def timestamp(moment: datetime) -> str:
@@ -111,8 +115,10 @@ def body_parts(
 ) -> BodyParts:
     """The body of :func:`entry_hash` around the two fields only the chain's head decides."""
 
-    def field(key: str, value: Any) -> str:
-        return f"{canonical_json({key: value})[1:-1]}"
+    encode = _CANONICAL.encode
+
+    def field(key: str, value: Any) -> str:  # canonical_json({key: value}) without its braces
+        return f"{encode(key)}:{encode(value)}"
 
     first = (
         ("action", action),

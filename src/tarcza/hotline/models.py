@@ -50,8 +50,9 @@ class ItemReport(Base):
     __table_args__ = (UniqueConstraint("item_id", "report_id", name="uq_item_reports_item_report"),)
 
     id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    # Indexed by uq_item_reports_item_report, which it leads (0019 dropped its own index).
     item_id: Mapped[int] = mapped_column(
-        ForeignKey("content_items.id", ondelete="CASCADE"), nullable=False, index=True
+        ForeignKey("content_items.id", ondelete="CASCADE"), nullable=False
     )
     report_id: Mapped[int] = mapped_column(
         ForeignKey("reports.id", ondelete="CASCADE"), nullable=False, index=True

@@ -8,11 +8,14 @@ errors subclass a base and carry their own API sentence (``detail``).
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette._utils import is_async_callable
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.routing import Match, Mount
 
@@ -67,6 +70,26 @@ def _api(request: Request, detail: Any, message: str, status: int, **headers: st
     """HMA's clients read ``message`` (its /m/ error shape); tarcza's read ``detail``."""
     body = {"message": message, "detail": detail} if _is_hma(request) else {"detail": detail}
     return JSONResponse(body, status_code=status, headers=headers or None)
+
+
+def answerer(app: FastAPI) -> Callable[[Request, Exception], Awaitable[Response]]:
+    """The answer ``app``'s handlers give to an exception (the handler of the nearest class in
+    its MRO, as the framework picks it), for an ASGI layer outside the framework."""
+
+    async def answer(request: Request, exc: Exception) -> Response:
+        for kind in type(exc).__mro__:
+            handler = app.exception_handlers.get(kind)
+            if handler is not None:
+                answered = (
+                    await handler(request, exc)
+                    if is_async_callable(handler)
+                    else await run_in_threadpool(handler, request, exc)
+                )
+                assert isinstance(answered, Response)
+                return answered
+        raise exc
+
+    return answer
 
 
 def install(app: FastAPI) -> None:

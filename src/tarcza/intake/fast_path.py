@@ -1,0 +1,196 @@
+"""The hot path of ``POST /api/v1/reports`` with a JSON body, taken before FastAPI's middleware,
+routing and dependencies (issue 16).
+
+Most of a plain report's cost through FastAPI is the framework's (a dozen middleware layers,
+routing, resolving dependencies, building a request), not the report's. This ASGI layer, outside
+the application like ``hashing.fast_lookup``, takes the commonest request itself: a public
+client's report as ``application/json``, with a ``Content-Length`` within the JSON limit, no
+``Authorization`` (a partner's key goes the route's way) and no ``Idempotency-Key``. It does what
+the route does, in the same order:
+
+- the limits on new reports are checked before the body is read (a worker thread only when a
+  limit applies), counting nothing;
+- the body is read and validated (``ReportIn``, the route's model), then submitted in one worker
+  thread (``IntakeService.submit``): acknowledged only after the commit;
+- the answer is the route's byte for byte (201, ``ReportCreated``'s JSON), with the security
+  headers every answer carries; the access log (outside) names the route's path.
+
+A body that does not validate, is larger than declared, or anything unusual is handed on to the
+application unchanged (what was read of the body is replayed), which answers it as before (the
+route checks the limits again, then answers 422 or 413). An error raised by the service (a limit,
+a refused report, a failure) is answered by the application's own error handlers, as the route's
+would be.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Final
+
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tarcza.intake.rules import client_network
+from tarcza.intake.schemas import ReportCreated, ReportIn
+from tarcza.intake.service import IntakeService, NewReport, Receipt, Reporter
+
+PATH: Final = "/api/v1/reports"
+#: Headers that send a request the route's way (a partner's key; a retry's key; a stream).
+_HANDED_ON: Final = frozenset({b"authorization", b"idempotency-key", b"transfer-encoding"})
+
+# The application's answer to an exception, as its handlers give it.
+ErrorAnswer = Callable[[Request, Exception], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class _Route:
+    """What the access log reads of ``scope["route"]``: the route's path template."""
+
+    path: str
+
+
+_ROUTE: Final = _Route(PATH)
+
+
+class ReportFastPath:
+    """ASGI middleware: takes the plain JSON reports it can (see the module), hands on the rest.
+
+    ``headers``: added to every answer given here (the security headers); ``answer_error``: the
+    application's answer to an exception; ``max_json_bytes``: the JSON body limit.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        intake: IntakeService,
+        headers: list[tuple[bytes, bytes]],
+        answer_error: ErrorAnswer,
+        max_json_bytes: int,
+    ) -> None:
+        self.app = app
+        self._intake = intake
+        self._headers = headers
+        self._answer_error = answer_error
+        self._limit = max_json_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["path"] != PATH
+            or scope["method"] != "POST"
+            or not self._takes(scope)
+        ):
+            await self.app(scope, receive, send)
+            return
+        intake = self._intake
+        client = scope.get("client")
+        reporter = Reporter(network=client_network(str(client[0]) if client else ""))
+        try:
+            if intake.limits_reports_of(reporter):
+                await run_in_threadpool(intake.check_report_rate, reporter)
+        except Exception as exc:  # noqa: BLE001 - answered by the application's handlers
+            await self._error(scope, receive, send, exc)
+            return
+        received: list[Message] = []
+        new = await self._report(receive, received)
+        if new is None:  # the route answers it, from the same bytes
+            await self.app(scope, _replaying(received, receive), send)
+            return
+        try:
+            receipt = await run_in_threadpool(intake.submit, new, (), None, reporter)
+        except Exception as exc:  # noqa: BLE001 - answered by the application's handlers
+            await self._error(scope, receive, send, exc)
+            return
+        await self._created(scope, send, receipt)
+
+    def _takes(self, scope: Scope) -> bool:
+        """Whether the request's headers are a plain JSON report's, within the limit."""
+        content_type = length = None
+        for name, value in scope["headers"]:
+            if name in _HANDED_ON:
+                return False
+            if name == b"content-type":
+                if content_type is not None:
+                    return False
+                content_type = value
+            elif name == b"content-length":
+                if length is not None:
+                    return False
+                length = value
+        if content_type is None or length is None or not length.isdigit():
+            return False
+        if int(length) > self._limit:
+            return False  # BodyLimit answers 413
+        media_type: str = content_type.decode("latin-1").split(";")[0].strip().lower()
+        return media_type == "application/json"
+
+    async def _report(self, receive: Receive, received: list[Message]) -> NewReport | None:
+        """The report in the body, or None to hand the request on (every message read is kept
+        in ``received``)."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            received.append(message)
+            if message["type"] != "http.request":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self._limit:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        try:
+            return ReportIn.model_validate_json(b"".join(chunks)).to_new_report("api")
+        except ValidationError:
+            return None
+
+    async def _created(self, scope: Scope, send: Send, receipt: Receipt) -> None:
+        created = ReportCreated(reference=receipt.reference, pin=receipt.pin, status=receipt.status)
+        body = created.model_dump_json().encode()
+        scope["route"] = _ROUTE
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 201,
+                "headers": [
+                    (b"content-length", str(len(body)).encode()),
+                    (b"content-type", b"application/json"),
+                    *self._headers,
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    async def _error(self, scope: Scope, receive: Receive, send: Send, exc: Exception) -> None:
+        """The application's answer to ``exc``, with the security headers."""
+        scope["route"] = _ROUTE
+        response = await self._answer_error(Request(scope, receive), exc)
+        headers = self._headers
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in headers if k not in present]
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        await response(scope, receive, with_headers)
+
+
+def _replaying(received: list[Message], receive: Receive) -> Receive:
+    """A ``receive`` that gives the messages already read, then the server's."""
+    pending = list(received)
+
+    async def replay() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replay
