@@ -95,6 +95,9 @@ def child(method: str, url: str, file: Path) -> dict[str, Any]:
     with db.transaction() as session:
         bank_service.create_bank(session, "bench", actor="bench", now=now)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    phases = Phases(database if postgres else None)
+    if method == "bulk":
+        phases.watch()
     server_before = sum(backend_cpu(database).values()) if postgres else 0.0
     cpu_before, started = time.process_time(), time.perf_counter()
     content = file.read_bytes().decode("utf-8-sig")  # as the CLI reads it
@@ -157,7 +160,61 @@ def child(method: str, url: str, file: Path) -> dict[str, Any]:
         "plan": plan,
         "lookup_ms": lookup_ms,
         "load": loadavg(),
+        "phases": phases.table(),
     }
+
+
+class Phases:
+    """Where an import's time goes: wall, this process's CPU and the server backends' CPU of
+    each phase, from wrappers around the functions ``import_file`` calls (and the commit)."""
+
+    def __init__(self, database: str | None) -> None:
+        self.database = database
+        self.rows: dict[str, list[float]] = {}
+
+    def now(self) -> tuple[float, float, float]:
+        server = sum(backend_cpu(self.database).values()) if self.database else 0.0
+        return time.perf_counter(), time.process_time(), server
+
+    def add(self, name: str, before: tuple[float, float, float]) -> None:
+        after = self.now()
+        row = self.rows.setdefault(name, [0.0, 0.0, 0.0])
+        for i in range(3):
+            row[i] += after[i] - before[i]
+
+    def wrap(self, module: Any, attribute: str, name: str) -> None:
+        inner = getattr(module, attribute)
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            before = self.now()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                self.add(name, before)
+
+        setattr(module, attribute, timed)
+
+    def watch(self) -> None:
+        from sqlalchemy import event
+        from sqlalchemy.orm import Session
+
+        from tarcza.hashing import bank_service, changes, formats
+
+        self.wrap(formats, "parse", "parse (formats.parse)")
+        self.wrap(bank_service, "lock_changes", "lock_changes")
+        self.wrap(bank_service, "existing_signals", "existing_signals")
+        self.wrap(bank_service, "sort_additions", "sort_additions (lookup keys)")
+        for attribute in dir(changes):
+            if attribute.startswith("_bulk_") or attribute.startswith("_copy_"):
+                self.wrap(changes, attribute, f"  write_new_signals: {attribute}")
+        self.wrap(bank_service, "write_new_signals", "write_new_signals (all)")
+        self.wrap(bank_service, "_analyse", "ANALYZE (own transaction)")
+        marks: list[tuple[float, float, float]] = []
+        event.listen(Session, "before_commit", lambda _s: marks.append(self.now()))
+        event.listen(Session, "after_commit", lambda _s: self.add("commit", marks.pop()))
+
+    def table(self) -> list[tuple[str, float, float, float]]:
+        return [(name, *row) for name, row in self.rows.items()]
 
 
 def _plan_nodes(node: dict[str, Any]) -> str:
@@ -174,7 +231,7 @@ def fresh(backend: str, folder: Path) -> Iterator[str]:
     from tarcza.schema import migrate
 
     if backend == "postgresql":
-        with fresh_database() as url:
+        with fresh_database() as (url, _):
             migrate.upgrade(url)
             yield url
     else:
@@ -210,12 +267,14 @@ def show(run: dict[str, Any]) -> None:
         f"load {run['load']}",
         flush=True,
     )
+    for name, wall, cpu, server in run.get("phases", []):
+        print(f"{'':21}{name:<48} {wall:6.2f} s wall, CPU {cpu:6.2f} s + server {server:6.2f} s")
     if run["plan"]:
         print(f"{'':21}first lookup of 500 keys: {run['lookup_ms']:.1f} ms, {run['plan']}")
 
 
 def time_cli(file: Path, count: int, folder: Path) -> None:
-    with fresh_database() as url:
+    with fresh_database() as (url, _):
         env = environment(url, folder)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [env.get("PYTHONPATH"), "src"]))
         for args in (["db", "upgrade"], ["bank", "create", "bench"]):
