@@ -88,7 +88,6 @@ def test_a_bulk_import_writes_what_adding_row_by_row_writes(db: Database) -> Non
     ]
     fresh = [("pdq", pdq().upper(), f"n{i}") for i in range(49)] + [
         ("pdq", pdq(), "C:\\new\\N \\t"),  # backslashes, as COPY's text must escape them
-
         ("vpdq", vpdq_signal(), ""),
         ("md5", secrets.token_hex(16), ""),
     ]
