@@ -204,9 +204,8 @@ class Phases:
         self.wrap(bank_service, "lock_changes", "lock_changes")
         self.wrap(bank_service, "existing_signals", "existing_signals")
         self.wrap(bank_service, "sort_additions", "sort_additions (lookup keys)")
-        for attribute in dir(changes):
-            if attribute.startswith("_bulk_") or attribute.startswith("_copy_"):
-                self.wrap(changes, attribute, f"  write_new_signals: {attribute}")
+        for attribute in ("_pg_ids", "_copy_signals", "_copy_changes", "_insert_new_signals"):
+            self.wrap(changes, attribute, f"  write_new_signals: {attribute}")
         self.wrap(bank_service, "write_new_signals", "write_new_signals (all)")
         self.wrap(bank_service, "_analyse", "ANALYZE (own transaction)")
         marks: list[tuple[float, float, float]] = []
