@@ -22,6 +22,10 @@ subprocess once at ``--hashes``: the figure issue 16 asks for (< 20 s for 1M).
 
     PYTHONPATH=src .venv/bin/python bench/bank_import.py [--hashes 1000000]
         [--reference-hashes 100000] [--rounds 2] [--backend postgresql|sqlite|both] [--cli]
+        [--cli-reference /work/main/src]
+
+``--cli-reference SRC`` also times the CLI of another source tree (its own migrations build its
+database), interleaved with this tree's round by round: before/after figures of one run.
 
 The machine is shared: read the wall-clock figures with the load average printed next to them.
 """
@@ -272,10 +276,10 @@ def show(run: dict[str, Any]) -> None:
         print(f"{'':21}first lookup of 500 keys: {run['lookup_ms']:.1f} ms, {run['plan']}")
 
 
-def time_cli(file: Path, count: int, folder: Path) -> None:
+def time_cli(file: Path, count: int, folder: Path, src: str | None = None) -> None:
     with fresh_database() as (url, _):
         env = environment(url, folder)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [env.get("PYTHONPATH"), "src"]))
+        env["PYTHONPATH"] = src or os.pathsep.join(filter(None, [env.get("PYTHONPATH"), "src"]))
         for args in (["db", "upgrade"], ["bank", "create", "bench"]):
             subprocess.run([sys.executable, "-m", "tarcza.cli", *args], env=env, check=True,
                            capture_output=True)  # fmt: skip
@@ -297,7 +301,7 @@ def time_cli(file: Path, count: int, folder: Path) -> None:
         if proc.returncode != 0:
             raise SystemExit(f"tarcza bank import failed:\n{out.decode()}\n{err.decode()}")
     print(
-        f"CLI: tarcza bank import of {count:,} PDQ hashes on PostgreSQL: {seconds:.1f} s "
+        f"CLI{f' ({src})' if src else ''}: tarcza bank import of {count:,} PDQ hashes on PostgreSQL: {seconds:.1f} s "
         f"({count / seconds:,.0f} hashes/s); CPU {usage.ru_utime + usage.ru_stime:.1f} s + "
         f"server backends ≈ {sum(server.values()):.1f} s; peak RSS {usage.ru_maxrss / 1024:.0f} MB;"
         f" load {loadavg()}"
@@ -312,6 +316,10 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--backend", choices=["postgresql", "sqlite", "both"], default="both")
     parser.add_argument("--cli", action="store_true", help="also time `tarcza bank import`")
+    parser.add_argument(
+        "--cli-reference",
+        help="a tarcza source tree (e.g. /work/main/src) whose CLI is timed too, interleaved",
+    )
     parser.add_argument("--child", choices=METHODS, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
@@ -358,7 +366,10 @@ def main() -> int:
                 f"reference at {args.reference_hashes:,} hashes)"
             )
         if args.cli and "postgresql" in backends:
-            time_cli(full, args.hashes, folder)
+            for round_ in range(args.rounds if args.cli_reference else 1):
+                sources = [None, args.cli_reference] if args.cli_reference else [None]
+                for src in sources if round_ % 2 == 0 else sources[::-1]:
+                    time_cli(full, args.hashes, folder, src)
     return 1 if failed else 0
 
 
