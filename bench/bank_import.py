@@ -301,7 +301,8 @@ def time_cli(file: Path, count: int, folder: Path, src: str | None = None) -> No
         if proc.returncode != 0:
             raise SystemExit(f"tarcza bank import failed:\n{out.decode()}\n{err.decode()}")
     print(
-        f"CLI{f' ({src})' if src else ''}: tarcza bank import of {count:,} PDQ hashes on PostgreSQL: {seconds:.1f} s "
+        f"CLI ({src or 'this tree'}): tarcza bank import of {count:,} PDQ hashes on PostgreSQL: "
+        f"{seconds:.1f} s "
         f"({count / seconds:,.0f} hashes/s); CPU {usage.ru_utime + usage.ru_stime:.1f} s + "
         f"server backends ≈ {sum(server.values()):.1f} s; peak RSS {usage.ru_maxrss / 1024:.0f} MB;"
         f" load {loadavg()}"
