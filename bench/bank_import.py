@@ -22,6 +22,10 @@ subprocess once at ``--hashes``: the figure issue 16 asks for (< 20 s for 1M).
 
     PYTHONPATH=src .venv/bin/python bench/bank_import.py [--hashes 1000000]
         [--reference-hashes 100000] [--rounds 2] [--backend postgresql|sqlite|both] [--cli]
+        [--cli-reference /work/main/src]
+
+``--cli-reference SRC`` also times the CLI of another source tree (its own migrations build its
+database), interleaved with this tree's round by round: before/after figures of one run.
 
 The machine is shared: read the wall-clock figures with the load average printed next to them.
 """
@@ -95,6 +99,9 @@ def child(method: str, url: str, file: Path) -> dict[str, Any]:
     with db.transaction() as session:
         bank_service.create_bank(session, "bench", actor="bench", now=now)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    phases = Phases(database if postgres else None)
+    if method == "bulk":
+        phases.watch()
     server_before = sum(backend_cpu(database).values()) if postgres else 0.0
     cpu_before, started = time.process_time(), time.perf_counter()
     content = file.read_bytes().decode("utf-8-sig")  # as the CLI reads it
@@ -157,7 +164,60 @@ def child(method: str, url: str, file: Path) -> dict[str, Any]:
         "plan": plan,
         "lookup_ms": lookup_ms,
         "load": loadavg(),
+        "phases": phases.table(),
     }
+
+
+class Phases:
+    """Where an import's time goes: wall, this process's CPU and the server backends' CPU of
+    each phase, from wrappers around the functions ``import_file`` calls (and the commit)."""
+
+    def __init__(self, database: str | None) -> None:
+        self.database = database
+        self.rows: dict[str, list[float]] = {}
+
+    def now(self) -> tuple[float, float, float]:
+        server = sum(backend_cpu(self.database).values()) if self.database else 0.0
+        return time.perf_counter(), time.process_time(), server
+
+    def add(self, name: str, before: tuple[float, float, float]) -> None:
+        after = self.now()
+        row = self.rows.setdefault(name, [0.0, 0.0, 0.0])
+        for i in range(3):
+            row[i] += after[i] - before[i]
+
+    def wrap(self, module: Any, attribute: str, name: str) -> None:
+        inner = getattr(module, attribute)
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            before = self.now()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                self.add(name, before)
+
+        setattr(module, attribute, timed)
+
+    def watch(self) -> None:
+        from sqlalchemy import event
+        from sqlalchemy.orm import Session
+
+        from tarcza.hashing import bank_service, changes, formats
+
+        self.wrap(formats, "parse", "parse (formats.parse)")
+        self.wrap(bank_service, "lock_changes", "lock_changes")
+        self.wrap(bank_service, "existing_signals", "existing_signals")
+        self.wrap(bank_service, "sort_additions", "sort_additions (lookup keys)")
+        for attribute in ("_pg_ids", "_copy_signals", "_copy_changes", "_insert_new_signals"):
+            self.wrap(changes, attribute, f"  write_new_signals: {attribute}")
+        self.wrap(bank_service, "write_new_signals", "write_new_signals (all)")
+        self.wrap(bank_service, "_analyse", "ANALYZE (own transaction)")
+        marks: list[tuple[float, float, float]] = []
+        event.listen(Session, "before_commit", lambda _s: marks.append(self.now()))
+        event.listen(Session, "after_commit", lambda _s: self.add("commit", marks.pop()))
+
+    def table(self) -> list[tuple[str, float, float, float]]:
+        return [(name, *row) for name, row in self.rows.items()]
 
 
 def _plan_nodes(node: dict[str, Any]) -> str:
@@ -174,7 +234,7 @@ def fresh(backend: str, folder: Path) -> Iterator[str]:
     from tarcza.schema import migrate
 
     if backend == "postgresql":
-        with fresh_database() as url:
+        with fresh_database() as (url, _):
             migrate.upgrade(url)
             yield url
     else:
@@ -210,14 +270,16 @@ def show(run: dict[str, Any]) -> None:
         f"load {run['load']}",
         flush=True,
     )
+    for name, wall, cpu, server in run.get("phases", []):
+        print(f"{'':21}{name:<48} {wall:6.2f} s wall, CPU {cpu:6.2f} s + server {server:6.2f} s")
     if run["plan"]:
         print(f"{'':21}first lookup of 500 keys: {run['lookup_ms']:.1f} ms, {run['plan']}")
 
 
-def time_cli(file: Path, count: int, folder: Path) -> None:
-    with fresh_database() as url:
+def time_cli(file: Path, count: int, folder: Path, src: str | None = None) -> None:
+    with fresh_database() as (url, _):
         env = environment(url, folder)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [env.get("PYTHONPATH"), "src"]))
+        env["PYTHONPATH"] = src or os.pathsep.join(filter(None, [env.get("PYTHONPATH"), "src"]))
         for args in (["db", "upgrade"], ["bank", "create", "bench"]):
             subprocess.run([sys.executable, "-m", "tarcza.cli", *args], env=env, check=True,
                            capture_output=True)  # fmt: skip
@@ -239,7 +301,8 @@ def time_cli(file: Path, count: int, folder: Path) -> None:
         if proc.returncode != 0:
             raise SystemExit(f"tarcza bank import failed:\n{out.decode()}\n{err.decode()}")
     print(
-        f"CLI: tarcza bank import of {count:,} PDQ hashes on PostgreSQL: {seconds:.1f} s "
+        f"CLI ({src or 'this tree'}): tarcza bank import of {count:,} PDQ hashes on PostgreSQL: "
+        f"{seconds:.1f} s "
         f"({count / seconds:,.0f} hashes/s); CPU {usage.ru_utime + usage.ru_stime:.1f} s + "
         f"server backends ≈ {sum(server.values()):.1f} s; peak RSS {usage.ru_maxrss / 1024:.0f} MB;"
         f" load {loadavg()}"
@@ -254,6 +317,10 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--backend", choices=["postgresql", "sqlite", "both"], default="both")
     parser.add_argument("--cli", action="store_true", help="also time `tarcza bank import`")
+    parser.add_argument(
+        "--cli-reference",
+        help="a tarcza source tree (e.g. /work/main/src) whose CLI is timed too, interleaved",
+    )
     parser.add_argument("--child", choices=METHODS, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
@@ -300,7 +367,10 @@ def main() -> int:
                 f"reference at {args.reference_hashes:,} hashes)"
             )
         if args.cli and "postgresql" in backends:
-            time_cli(full, args.hashes, folder)
+            for round_ in range(args.rounds if args.cli_reference else 1):
+                sources = [None, args.cli_reference] if args.cli_reference else [None]
+                for src in sources if round_ % 2 == 0 else sources[::-1]:
+                    time_cli(full, args.hashes, folder, src)
     return 1 if failed else 0
 
 

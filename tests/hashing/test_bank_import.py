@@ -86,7 +86,8 @@ def test_a_bulk_import_writes_what_adding_row_by_row_writes(db: Database) -> Non
         Entry(SignalType.PDQ, removed),
         Entry(SignalType.PDQ, relabelled, "old"),
     ]
-    fresh = [("pdq", pdq().upper(), f"n{i}") for i in range(50)] + [
+    fresh = [("pdq", pdq().upper(), f"n{i}") for i in range(49)] + [
+        ("pdq", pdq(), "C:\\new\\N \\t"),  # backslashes, as COPY's text must escape them
         ("vpdq", vpdq_signal(), ""),
         ("md5", secrets.token_hex(16), ""),
     ]
@@ -139,6 +140,29 @@ def test_a_bulk_import_writes_what_adding_row_by_row_writes(db: Database) -> Non
             "origin": "import:csv",
         }
         assert verify_log(session).ok
+
+
+def test_signals_added_after_a_bulk_import_get_the_next_ids(db: Database) -> None:
+    """The bulk import takes its ids as one run; signals added after it (one statement of rows
+    at a time, ids from the table's default) come after the run and never collide with it."""
+    make_bank(db, "known")
+    hashes = [pdq() for _ in range(300)]
+    content = "".join(f"{h}\n" for h in hashes)
+    result = bank_service.import_file(
+        db, "known", ExchangeFormat.TE, content, actor=ACTOR, now=NOW, bare_type=SignalType.PDQ
+    )
+    assert result.added == len(hashes)
+    later = [Entry(SignalType.PDQ, pdq()) for _ in range(3)]
+    with db.transaction() as session:
+        bank_service.add_signals(session, "known", later, actor=ACTOR, now=LATER)
+    signals, log = bank_rows(db, "known")
+    assert [s[1] for s in signals] == hashes + [e.value for e in later]
+    assert log == [(i, "add", NOW) for i in range(300)] + [
+        (i, "add", LATER) for i in range(300, 303)
+    ]
+    with db.sessions() as session:
+        ids = session.scalars(select(BankSignal.id).order_by(BankSignal.id)).all()
+    assert ids[:300] == list(range(ids[0], ids[0] + 300))  # one run, in the file's order
 
 
 def test_reimporting_the_same_file_adds_nothing(db: Database) -> None:

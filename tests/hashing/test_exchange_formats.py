@@ -60,6 +60,28 @@ def test_bare_lines_are_read_as_the_type_given_never_guessed() -> None:
     assert set(mixed.entries) == {Entry(SignalType.PDQ, PDQ), Entry(SignalType.MD5, MD5)}
 
 
+def test_bare_lines_are_canonical_counted_once_and_bad_ones_reported_by_line() -> None:
+    """Bare hex lines (checked on their own fast path) read as normalise_signal reads them."""
+    other = PDQ.replace("f", "0")
+    lines = [
+        f"  {PDQ.upper()} ",  # 1: trimmed and lowercased
+        "# a comment",
+        PDQ,  # 3: the same signal again
+        f"{PDQ} extra",  # 4: read as "<type> <signal>"
+        f"pdq {other}",  # 5: typed
+        PDQ[:-1] + "g",  # 6: not hex
+        other.upper(),  # 7: the typed one again, bare
+        "",
+    ]
+    result = parse_te("\n".join(lines), SignalType.PDQ)
+    assert result.entries == (Entry(SignalType.PDQ, PDQ), Entry(SignalType.PDQ, other))
+    assert result.duplicates == 2
+    assert [(e.line, e.code) for e in result.errors] == [
+        (4, "unknown_signal_type"),
+        (6, "invalid_pdq"),
+    ]
+
+
 _TE_TYPES = [SignalType.MD5, SignalType.SHA256, SignalType.PDQ]
 junk_lines = st.lists(
     st.tuples(

@@ -115,6 +115,16 @@ def normalise_signal(signal_type: SignalType, value: str) -> str:
     return hex_value
 
 
+def hex_length(signal_type: SignalType) -> int | None:
+    """How many hex digits a signal of this type is, or None when it is not plain hex."""
+    return _HEX_LENGTH.get(signal_type)
+
+
+def is_hex(value: str) -> bool:
+    """Whether ``value`` is only hexadecimal digits, two a byte."""
+    return _is_hex(value)
+
+
 def _is_hex(value: str) -> bool:
     """Whether ``value`` is only hexadecimal digits, two a byte (faster than a regex)."""
     try:

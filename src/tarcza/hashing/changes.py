@@ -166,58 +166,96 @@ def write_new_signals(
     The signals get ids in the order given and their changes sequence numbers in the same
     order, as :func:`insert_signals` then :func:`log_changes` would give them; the rows are
     written sorted by (type, lookup key), so that the indexes on the keys fill in order
-    instead of at random. PostgreSQL: ids from the table's sequence, then COPY into both
-    tables. SQLite: the ids above the highest one (the write transaction holds the database's
-    only write lock since BEGIN IMMEDIATE), executemany in batches, then the change log from
-    the new ids. The caller holds :func:`lock_changes`. Returns how many.
+    instead of at random. PostgreSQL: ids from the table's sequence, then COPY of text blocks
+    into both tables. SQLite: the ids above the highest one (the write transaction holds the
+    database's only write lock since BEGIN IMMEDIATE), executemany in batches, then the change
+    log from the new ids. The caller holds :func:`lock_changes`. Returns how many.
     """
     if not new:
         return 0
-    postgres = session.get_bind().dialect.name == "postgresql"
-    if postgres:
-        # Taken from the sequence, they can be no one else's, whoever else inserts.
-        ids = sorted(
-            session.scalars(
-                text(
-                    "SELECT nextval(pg_get_serial_sequence(:table, 'id'))"
-                    " FROM generate_series(1, :n)"
-                ),
-                {"table": "bank_signals", "n": len(new)},
-            )
-        )
-    else:
-        top = session.scalar(select(func.coalesce(func.max(BankSignal.id), 0)))
-        ids = list(range(int(top or 0) + 1, int(top or 0) + 1 + len(new)))
+    if session.get_bind().dialect.name == "postgresql":
+        ids = _pg_ids(session, len(new))
+        created = now.astimezone(UTC).isoformat()
+        _copy_signals(session, bank_id, ids, new, created)
+        _copy_changes(session, ids, created)
+        return len(new)
+    top = int(session.scalar(select(func.coalesce(func.max(BankSignal.id), 0))) or 0)
+    ids = range(top + 1, top + 1 + len(new))
     type_names = {kind: kind.value for kind in SignalType}  # an enum's .value is slow
     rows = [
         (sid, type_names[entry.signal_type], entry.value, key, entry.label)
         for sid, (entry, key) in zip(ids, new, strict=True)
     ]
     rows.sort(key=itemgetter(1, 3))
-    if postgres:
-        _copy_new_signals(session, bank_id, rows, ids, now)
-    else:
-        _insert_new_signals(session, bank_id, rows, ids[0], now)
+    _insert_new_signals(session, bank_id, rows, top + 1, now)
     return len(rows)
 
 
 _Row = tuple[int, str, str, str, str | None]  # id, signal type, value, lookup key, label
+#: Lines of COPY text written at once.
+COPY_LINES = 10_000
+_NULL = "\\N"  # COPY's text format for NULL
+_SEQUENCE = "pg_get_serial_sequence('bank_signals', 'id')"
+_TAKE_IDS = f"SELECT setval({_SEQUENCE}, nextval({_SEQUENCE}) + :n - 1)"
 
 
-def _copy_new_signals(
-    session: Session, bank_id: int, rows: list[_Row], ids: list[int], now: datetime
+def _pg_ids(session: Session, count: int) -> range:
+    """``count`` new signal ids from the table's sequence, ascending: one run, taken by moving
+    the sequence past it in one statement instead of a million ``nextval`` calls.
+
+    Every writer of signals holds the change lock (its inserts take their ids from the same
+    sequence), so no other ``nextval`` falls inside the run; if one ever did, the primary key
+    refuses the second row with that id and the whole import is rolled back.
+    """
+    last = int(session.scalar(text(_TAKE_IDS), {"n": count}) or 0)
+    return range(last - count + 1, last + 1)
+
+
+def _copy_field(value: str) -> str:
+    """``value`` as a field of COPY's text format."""
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        value = value.replace("\\", "\\\\").replace("\t", "\\t")
+        value = value.replace("\n", "\\n").replace("\r", "\\r")
+    return value
+
+
+def _copy_signals(
+    session: Session,
+    bank_id: int,
+    ids: Sequence[int],
+    new: Sequence[tuple[Entry, str]],
+    created: str,
 ) -> None:
-    created = now.astimezone(UTC).isoformat()
+    """COPY the new signals, one text line each, sorted by (type, lookup key).
+
+    Each line starts with the type and the key (a tab sorts below every character either
+    holds, and the keys are distinct), so sorting the lines sorts the rows.
+    """
+    type_names = {kind: kind.value for kind in SignalType}  # an enum's .value is slow
+    tail = f"\t{bank_id}\t{created}\n"
+    lines = [
+        f"{type_names[entry.signal_type]}\t{key}\t{sid}\t{_copy_field(entry.value)}\t"
+        f"{_NULL if entry.label is None else _copy_field(entry.label)}{tail}"
+        for sid, (entry, key) in zip(ids, new, strict=True)
+    ]
+    lines.sort()
+    columns = "signal_type, lookup_key, id, value, label, bank_id, created_at"
+    _copy_lines(session, f"COPY bank_signals ({columns}) FROM STDIN", lines)
+
+
+def _copy_changes(session: Session, ids: Sequence[int], created: str) -> None:
+    """COPY one "add" change per new signal, in the order of their ids."""
+    tail = f"\tadd\t{created}\n"
+    lines = [f"{sid}{tail}" for sid in ids]
+    _copy_lines(session, "COPY signal_changes (signal_id, op, created_at) FROM STDIN", lines)
+
+
+def _copy_lines(session: Session, statement: str, lines: list[str]) -> None:
     driver = session.connection().connection.driver_connection
     assert driver is not None
-    with driver.cursor() as cursor:
-        columns = "id, signal_type, value, lookup_key, label, bank_id, created_at"
-        with cursor.copy(f"COPY bank_signals ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row((*row, bank_id, created))
-        with cursor.copy("COPY signal_changes (signal_id, op, created_at) FROM STDIN") as copy:
-            for sid in ids:
-                copy.write_row((sid, "add", created))
+    with driver.cursor() as cursor, cursor.copy(statement) as copy:
+        for start in range(0, len(lines), COPY_LINES):
+            copy.write("".join(lines[start : start + COPY_LINES]))
 
 
 def _insert_new_signals(

@@ -35,6 +35,8 @@ from tarcza.hashing.banks import (
     Entry,
     InvalidSignal,
     SignalType,
+    hex_length,
+    is_hex,
     make_entry,
     normalise_signal,
     parse_signal_type,
@@ -184,7 +186,18 @@ def parse_te(text: str, bare_type: SignalType | None = None) -> ParseResult:
     Blank lines and lines starting with ``#`` are skipped. The file carries no labels.
     """
     out = _Collector()
+    # Bare lines of a plain hex type are checked here at once: a file of a million of them.
+    length = hex_length(bare_type) if bare_type is not None else None
+    entries = out.entries
     for number, raw in enumerate(text.removeprefix("\ufeff").splitlines(), start=1):
+        if length is not None and bare_type is not None:
+            value = raw.strip().lower()
+            if len(value) == length and is_hex(value):  # what normalise_signal would give
+                if (bare_type, value) in entries:
+                    out.duplicates += 1
+                else:
+                    entries[(bare_type, value)] = Entry(bare_type, value)
+                continue
         line = raw.strip()
         if not line or line.startswith("#"):
             continue

@@ -75,14 +75,15 @@ class SignalChange(Base):
 
     Writers hold the change lock (see hashing.changes) while appending, so a reader that
     remembers the last ``seq`` it applied never skips a change committed later.
+    ``signal_id`` has no foreign key (migration 0020): only hashing.changes writes the log,
+    with ids of signals its transaction holds, and signals are never deleted; a key would
+    check (and on PostgreSQL lock) each signal row again in a bulk import.
     """
 
     __tablename__ = "signal_changes"
 
     seq: Mapped[int] = mapped_column(_BIG_ID, primary_key=True)
-    signal_id: Mapped[int] = mapped_column(
-        ForeignKey("bank_signals.id", ondelete="CASCADE"), nullable=False
-    )
+    signal_id: Mapped[int] = mapped_column(_BIG_ID, nullable=False)
     op: Mapped[str] = mapped_column(String(8), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
 
