@@ -6,7 +6,7 @@ wrote or read, and signals are never deleted (removal is soft), so the check nev
 anything; matchers read the log joined to bank_signals.
 
 Revision ID: 0020
-Revises: 0018
+Revises: 0019
 Create Date: 2026-12-03 08:30:00
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0020"
-down_revision = "0018"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
