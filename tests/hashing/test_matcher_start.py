@@ -213,7 +213,11 @@ def test_a_malformed_value_in_the_log_stops_the_catch_up_before_it(
     matcher = Matcher(db, tmp_path / "index")
     matcher.start()
     seq = matcher.applied_seq
-    rows = [(seq + 1, "add", 10_001, "pdq", good), (seq + 2, "add", 10_002, "pdq", "xyz")]
+    known = next(iter(matcher._banks))
+    rows = [
+        (seq + 1, "add", 10_001, "pdq", good, known),
+        (seq + 2, "add", 10_002, "pdq", "xyz", known),
+    ]
     with pytest.raises(ValueError):
         matcher._apply_changes(rows)
     assert matcher.applied_seq == seq + 1  # the good change applied, the bad one not
