@@ -162,3 +162,20 @@ def test_adopted_tags_are_used_as_they_are_and_checked() -> None:
     for bad in (np.array([4, 5, 6], dtype=np.int64), np.array([4, 5], dtype=np.int32)):
         with pytest.raises(ValueError):
             IdSet.adopt(base, bad)
+
+
+def test_a_lookup_never_converts_the_whole_array(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The id is searched as a scalar of the array's type: numpy would otherwise copy the
+    array to a common type first, at every lookup (1.4 ms at 1M ids)."""
+    searched: list[object] = []
+    real = np.searchsorted
+
+    def spy(array: np.ndarray, value: object, *args: object, **kwargs: object) -> object:
+        searched.append((array.dtype, getattr(value, "dtype", type(value))))
+        return real(array, value, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(np, "searchsorted", spy)
+    for base in (np.array([1, 3, 5]), np.array([3, 2**40])):
+        ids = IdSet(base, np.zeros(len(base), dtype=np.int32))
+        assert 3 in ids and ids.tag_of(3) == 0 and 4 not in ids and 2**70 not in ids
+    assert searched and all(array == value for array, value in searched)

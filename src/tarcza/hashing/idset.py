@@ -32,6 +32,7 @@ DEFAULT_MERGE_ABOVE: Final[int] = 65_536
 
 _U32_MAX: Final = (1 << 32) - 1
 _I32: Final = np.iinfo(np.int32)
+_I64: Final = np.iinfo(np.int64)
 
 
 def compact_ids(ids: npt.ArrayLike) -> npt.NDArray[Any]:
@@ -82,7 +83,9 @@ class IdSet:
             values = _as_tags(tags)
             if ids.ndim != 1 or values.shape != ids.shape:
                 raise ValueError(f"{ids.shape} ids but {values.shape} tags")
-            if ids.size:
+            if ids.size and ids.ndim == 1 and bool(np.all(ids[1:] > ids[:-1])):
+                self._base, self._tags = compact_ids(ids), values  # sorted already: no copy
+            elif ids.size:
                 unique, first = np.unique(ids, return_index=True)
                 self._base, self._tags = compact_ids(unique), values[first]
             else:
@@ -126,7 +129,11 @@ class IdSet:
             return -1
         if base.dtype == np.uint32 and not 0 <= value <= _U32_MAX:
             return -1
-        at = int(np.searchsorted(base, value))
+        if not _I64.min <= value <= _I64.max:
+            return -1
+        # Searched as a scalar of the array's own type: given a Python int, numpy would first
+        # convert the whole array (1.4 ms at 1M ids instead of 3 us).
+        at = int(np.searchsorted(base, base.dtype.type(value)))
         return at if at < base.size and int(base[at]) == value else -1
 
     def _in_base(self, value: int) -> bool:

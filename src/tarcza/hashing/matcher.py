@@ -9,11 +9,11 @@ signal never needs a rebuild.
 Starting at millions of signals (see ``bench/worker_start.py``): a saved index is memory-mapped
 (page cache shared by every process, no copy) with the sorted array of its signal ids and the
 array of their banks (an :class:`IdSet` tagged with bank ids, 8 bytes a signal, not a Python
-set), then caught up from the log in batches; a
-start that loaded a snapshot writes none (only ``save_every`` changes later, and then only when
-no other process saved a recent enough one). Without a usable snapshot one process builds it,
-streaming the rows from the database in batches into numpy arrays, saves it and serves from
-the saved files; the other processes sharing the folder wait for it and load what it saved.
+set), then caught up from the log in batches; a start that loaded a snapshot writes none (only
+``save_every`` changes later, and then only when no other process saved a recent enough one).
+Without a usable snapshot one process builds it, streaming the rows from the database in
+batches into numpy arrays, saves it and serves from the saved files; the other processes
+sharing the folder wait for it and load what it saved.
 
 vPDQ signals (videos) match by the vPDQ algorithm (:mod:`tarcza.hashing.vpdq`): a second
 :class:`PdqIndex` holds the usable frames (deduplicated, quality >= 50) of every vPDQ signal
