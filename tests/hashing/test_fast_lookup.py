@@ -76,20 +76,23 @@ def test_hits_from_memory_are_answered_as_the_route_answers_them(
         {"signal_type": "pdq", "signal": world.known_pdq, "banks": "KNOWN,OTHER"},
         {"signal_type": "pdq", "signal": world.other_pdq},  # outside the key's banks
     ]
-    for params in asks:  # the key and the signals are known from now on
-        assert client.get("/m/lookup", params=params, headers=auth(world)).status_code == 200
+    # The key is remembered from now on; no answer has read any of the signals hit.
+    assert lookup(client, world, signal_type="pdq", signal=secrets.token_hex(32))[0] == 200
     statements: list[str] = []
 
     def note(*args: object) -> None:
         if "signal_changes" not in str(args[2]):  # not the refresher's catch-up
             statements.append(str(args[2]))
 
-    event.listen(db.engine, "before_cursor_execute", note)
+    # The application's own engine (make_app opens one of its own on the same database).
+    engine = client.app.state.services.get(Database).engine  # type: ignore[attr-defined]
+    event.listen(engine, "before_cursor_execute", note)
     try:
         answers = [client.get("/m/lookup", params=p, headers=auth(world)) for p in asks]
     finally:
-        event.remove(db.engine, "before_cursor_execute", note)
+        event.remove(engine, "before_cursor_execute", note)
     assert [s for s in statements if "bank_signals" in s or "partners" in s] == []
+    assert all("FROM banks" in s for s in statements), statements  # the refresher's only
     for slow in refreshed_or_plain(settings, db):  # no bound: every hit read from the database
         references = [slow.get("/m/lookup", params=p, headers=auth(world)) for p in asks]
     drop = {"date", "x-request-id"}

@@ -105,7 +105,28 @@ def assert_exact(index: PdqIndex, hashes: U8, ids: I64, queries: U8, thresholds:
     for t in thresholds:
         for q in queries:
             assert index.search(q, t) == brute(hashes, ids, q, t), f"threshold {t}"
-        assert batch_rows(index, queries, t) == brute_batch(hashes, ids, queries, t)
+        expected = brute_batch(hashes, ids, queries, t)
+        assert batch_rows(index, queries, t) == expected
+        assert_hashes_found(index, hashes, ids, queries, t, expected)
+
+
+def assert_hashes_found(
+    index: PdqIndex,
+    hashes: U8,
+    ids: I64,
+    queries: U8,
+    threshold: int,
+    expected: list[tuple[int, int, int]],
+) -> None:
+    """search_batch_with_hashes: search_batch's rows, and for each match a hash stored under
+    its id at its distance from its query."""
+    qs, found_ids, ds, found = index.search_batch_with_hashes(queries, threshold)
+    assert list(zip(qs.tolist(), found_ids.tolist(), ds.tolist(), strict=True)) == expected
+    assert found.dtype == np.uint8 and found.shape == (len(expected), 32)
+    stored = set(zip(ids.tolist(), map(bytes, hashes), strict=True))
+    assert all((i, bytes(h)) in stored for i, h in zip(found_ids.tolist(), found, strict=True))
+    distances = np.bitwise_count(found ^ queries[qs]).sum(axis=1, dtype=np.int64)
+    assert distances.tolist() == ds.tolist()
 
 
 # -- exactness ---------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from sqlalchemy import event, update
 from tarcza.config import Settings, load_keys
 from tarcza.crypto import KeyRing
 from tarcza.hashing import bank_service
-from tarcza.hashing.banks import Entry, SignalType
+from tarcza.hashing.banks import BankKind, Entry, SignalType
 from tarcza.hashing.matcher import ItemResult, Matcher, SignalQuery
 from tarcza.hashing.models import Bank, Partner
 from tarcza.hashing.partners import PartnerKeys, create_partner
@@ -93,20 +94,58 @@ def test_a_miss_touches_no_database_and_a_lookup_never_catches_up(
     miss = [SignalQuery(SignalType.PDQ, flip(value, 128))]
     assert refreshed.match_in_memory([miss]) == [ItemResult()]
     assert refreshed.match([miss])[0].matches == ()
-    # A hit on a signal an answer has read is answered from memory too.
+    # Hits, on a signal an answer has read and on one none has, are answered from memory.
     hit = refreshed.match_in_memory([pdq_query(flip(value, 5))])
     assert hit is not None and [m.distance for m in hit[0].matches] == [5]
+    answer = refreshed.match_in_memory([pdq_query(newer)])
+    assert answer is not None and [m.signal for m in answer[0].matches] == [newer]
     assert statements == []
-    # A signal no answer has read yet: match_in_memory hands it on, and match checks it
-    # against the database (one statement), never a catch-up of the log.
-    assert refreshed.match_in_memory([pdq_query(newer)]) is None
+    # match checks against the database (one statement), never a catch-up of the log.
     assert refreshed.match([pdq_query(newer)])[0].matches
     queries = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
     assert len(queries) == 1 and "signal_changes" not in queries[0]
-    issued = len(statements)
-    answer = refreshed.match_in_memory([pdq_query(newer)])
-    assert answer is not None and answer[0].matches[0].signal == newer
-    assert len(statements) == issued  # read once, then answered from memory
+
+
+def test_a_hit_never_read_is_answered_from_memory_as_match_answers_it(
+    db: Database, refreshed: Matcher
+) -> None:
+    """Bank, id, distance and value as the database-checked answer, the label left unread;
+    each bank's own threshold, allow-list suppression and the asker's scope applied."""
+    value, other, allowed = (secrets.token_hex(32) for _ in range(3))
+    loose = bank(db, "loose", Entry(SignalType.PDQ, value, "cat-a"), source="NCMEC")
+    tight = bank(db, "tight", Entry(SignalType.PDQ, flip(value, 8)), pdq_threshold=10)
+    bank(db, "also", Entry(SignalType.PDQ, other))
+    bank(db, "allowed", Entry(SignalType.PDQ, allowed), kind=BankKind.ALLOW)
+    probe = flip(value, 20)  # 20 bits from ``value``, 12 from the tight bank's signal
+    assert found_within(refreshed, probe, 5 * BOUND) is not None
+    refreshed.stop_refreshing()
+    refreshed.catch_up()
+    refreshed._refresher = _Alive()  # type: ignore[assignment]  # as if still refreshing
+    statements: list[str] = []
+    event.listen(db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    items = [
+        pdq_query(probe),
+        pdq_query(flip(value, 3)),  # within both banks' thresholds
+        pdq_query(other),
+        [SignalQuery(SignalType.PDQ, flip(other, 2)), SignalQuery(SignalType.PDQ, allowed)],
+        pdq_query(flip(other, 200)),
+    ]
+    for scope in (None, frozenset({loose}), frozenset({tight})):
+        statements.clear()
+        answers = refreshed.match_in_memory(items, scope=scope)
+        assert answers is not None and statements == []
+        checked = refreshed.match(items, scope=scope)
+        assert statements  # the database was asked
+        assert answers == [
+            replace(r, matches=tuple(replace(m, label=None) for m in r.matches)) for r in checked
+        ]
+    answers = refreshed.match_in_memory(items)
+    assert answers is not None
+    assert [(m.bank_id, m.distance) for m in answers[0].matches] == [(loose, 20)]
+    assert [(m.bank_id, m.distance) for m in answers[1].matches] == [(loose, 3), (tight, 5)]
+    first = answers[1].matches[0]
+    assert (first.signal, first.source, first.label) == (value, "NCMEC", None)
+    assert answers[3].suppressed and answers[3].withheld == 1 and answers[4].matches == ()
 
 
 def gone_from_memory_within(matcher: Matcher, value: str, seconds: float) -> float | None:
@@ -114,7 +153,7 @@ def gone_from_memory_within(matcher: Matcher, value: str, seconds: float) -> flo
     started = time.monotonic()
     while time.monotonic() - started < seconds:
         answer = matcher.match_in_memory([pdq_query(value)])
-        assert answer is not None  # the signal was read by an answer: memory answers
+        assert answer is not None  # the index holds it, or held it: memory answers
         if answer[0].matches == ():
             return time.monotonic() - started
         time.sleep(0.01)
@@ -147,10 +186,12 @@ def test_a_disabled_bank_leaves_the_answers_from_memory_within_the_bound(
     assert refreshed.match([pdq_query(value)])[0].matches == ()
     took = gone_from_memory_within(refreshed, value, 5 * BOUND)
     assert took is not None and took < BOUND + 0.5
-    # Enabled again: answered again (the matcher still knows the signal).
+    # Enabled again: answered again, from memory too.
     with db.transaction() as session:
         session.execute(update(Bank).values(enabled=True))
     assert found_within(refreshed, value, 5 * BOUND) is not None
+    answer = refreshed.match_in_memory([pdq_query(value)])
+    assert answer is not None and [m.signal for m in answer[0].matches] == [value]
 
 
 class _Alive:

@@ -5,6 +5,7 @@ folder build once and save cooperatively, and a catch-up applies any mix of chan
 
 from __future__ import annotations
 
+import json
 import secrets
 import threading
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from tarcza.hashing.index import hex_to_hashes
 from tarcza.hashing.matcher import Matcher, SignalQuery, decode_pdq
 from tarcza.hashing.snapshots import (
     CURRENT,
+    FORMAT,
     Snapshot,
     building,
     current_name,
@@ -137,7 +139,10 @@ def test_a_process_waiting_for_another_to_build_loads_what_it_saved(
     assert second.source == "loaded" and found(second, stored) == [True]
 
 
-@pytest.mark.parametrize("damage", ["meta", "ids unsorted", "ids missing", "index header"])
+@pytest.mark.parametrize(
+    "damage",
+    ["meta", "ids unsorted", "ids missing", "banks missing", "banks short", "index header"],
+)
 def test_a_damaged_snapshot_is_rebuilt_from_the_database_and_saved_again(
     db: Database, tmp_path: Path, damage: str
 ) -> None:
@@ -152,6 +157,10 @@ def test_a_damaged_snapshot_is_rebuilt_from_the_database_and_saved_again(
         np.save(folder / "ids.npy", ids[::-1].copy())
     elif damage == "ids missing":
         (folder / "ids.npy").unlink()
+    elif damage == "banks missing":
+        (folder / "banks.npy").unlink()
+    elif damage == "banks short":
+        np.save(folder / "banks.npy", np.load(folder / "banks.npy")[:-1].copy())
     else:
         (folder / "index" / "pdq_index.json").write_text("[]")
     assert load_snapshot(tmp_path / "index") is None
@@ -160,6 +169,59 @@ def test_a_damaged_snapshot_is_rebuilt_from_the_database_and_saved_again(
     assert again.source == "built" and found(again, *values) == [True] * 3
     reloaded = load_snapshot(tmp_path / "index")
     assert reloaded is not None and len(reloaded.ids) == 3
+
+
+def test_a_snapshot_keeps_each_signal_s_bank_memory_mapped_beside_its_id(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second, later = (secrets.token_hex(32) for _ in range(3))
+    one = bank(db, "one", Entry(SignalType.PDQ, first))
+    two = bank(db, "two", Entry(SignalType.PDQ, second))
+    built = Matcher(db, tmp_path / "index")
+    built.start()
+    add(db, "two", later)
+    built.catch_up()
+    built.save()  # the one change caught up is saved with its bank too
+    snapshot = load_snapshot(tmp_path / "index")
+    assert snapshot is not None and snapshot.path is not None
+    ids, banks = snapshot.ids.to_arrays()
+    assert isinstance(banks, np.memmap) and banks.dtype == np.int32
+    assert len(ids) == len(banks) == 3 and sorted(banks.tolist()) == sorted([one, two, two])
+    meta = json.loads((snapshot.path / "meta.json").read_text())
+    assert meta["format"] == FORMAT == 2
+    loaded = no_build(Matcher(db, tmp_path / "index"), monkeypatch)
+    loaded.start()
+    assert loaded.source == "loaded"
+    banks_of = {
+        value: [m.bank_id for m in result.matches]
+        for value, result in zip(
+            (first, second, later),
+            loaded.match([pdq_query(v) for v in (first, second, later)]),
+            strict=True,
+        )
+    }
+    assert banks_of == {first: [one], second: [two], later: [two]}
+    assert [loaded._present.tag_of(m) for m in ids.tolist()] == banks.tolist()
+
+
+def test_a_snapshot_of_the_old_format_is_rebuilt_once_with_the_banks(
+    db: Database, tmp_path: Path
+) -> None:
+    """Format 1 (no banks.npy) counts as no snapshot: rebuilt, then saved in format 2."""
+    values = [secrets.token_hex(32) for _ in range(3)]
+    known = bank(db, "known", *(Entry(SignalType.PDQ, v) for v in values))
+    Matcher(db, tmp_path / "index").start()
+    old = tmp_path / "index" / (tmp_path / "index" / CURRENT).read_text().strip()
+    (old / "banks.npy").unlink()
+    meta = json.loads((old / "meta.json").read_text())
+    (old / "meta.json").write_text(json.dumps({**meta, "format": 1}))
+    assert load_snapshot(tmp_path / "index") is None
+    again = Matcher(db, tmp_path / "index")
+    again.start()
+    assert again.source == "built" and found(again, *values) == [True] * 3
+    assert current_name(tmp_path / "index") != old.name
+    reloaded = load_snapshot(tmp_path / "index")
+    assert reloaded is not None and reloaded.ids.to_arrays()[1].tolist() == [known] * 3  # type: ignore[union-attr]
 
 
 def test_the_build_streams_the_rows_in_batches(
@@ -213,7 +275,11 @@ def test_a_malformed_value_in_the_log_stops_the_catch_up_before_it(
     matcher = Matcher(db, tmp_path / "index")
     matcher.start()
     seq = matcher.applied_seq
-    rows = [(seq + 1, "add", 10_001, "pdq", good), (seq + 2, "add", 10_002, "pdq", "xyz")]
+    known = next(iter(matcher._banks))
+    rows = [
+        (seq + 1, "add", 10_001, "pdq", good, known),
+        (seq + 2, "add", 10_002, "pdq", "xyz", known),
+    ]
     with pytest.raises(ValueError):
         matcher._apply_changes(rows)
     assert matcher.applied_seq == seq + 1  # the good change applied, the bad one not

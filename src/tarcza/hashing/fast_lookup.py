@@ -10,14 +10,14 @@ such lookup directly when every part of the answer is already in memory:
   and every parameter within its documented length; the request has no body;
 - the signal parses (the same ``signal_query`` as the route);
 - the key's scope is remembered (PartnerKeys, within the staleness bound);
-- the matcher answers from memory (``Matcher.match_in_memory``: refreshed, and every
-  candidate a signal it knows; a hit is answered as the index and the enabled banks stood at
-  the last refresh, so within the staleness bound);
+- the matcher answers from memory (``Matcher.match_in_memory``: refreshed; a hit, on any
+  signal the index holds, is answered as the index, its signals' banks and the enabled banks
+  stood at the last refresh, so within the staleness bound);
 - the process's lease of the partner's quota holds a unit (``LeasedQuota.take_held``), taken
   last, so that a request handed on to the route has spent nothing here.
 
-Anything else — an error, a key not seen lately, a candidate the matcher has not read yet, a
-spent lease, anything that raises here — is handed on to the application unchanged, which
+Anything else — an error, a key not seen lately, a matcher not refreshed (yet), a spent
+lease, anything that raises here — is handed on to the application unchanged, which
 answers it as before (``hma_routes.lookup``). The answer here is the route's byte for byte
 (``hma_routes.lookup_answer``), with the security headers every answer carries; the access log
 (outside) names the route's path.

@@ -525,8 +525,8 @@ def _verify(
     words: U64, query: U64, threshold: int, rows: I64, count: int, qi: int, out: I64, n: int
 ) -> int:
     """Check the first ``count`` candidate rows and append those within ``threshold`` as
-    ``out[:, n]`` (query, *row*, distance); the new result count, or -1 when ``out`` is full.
-    :func:`_finish` then turns rows into ids, once each."""
+    ``out[:, n]`` (query, *row*, distance, row); the new result count, or -1 when ``out`` is
+    full. :func:`_finish` then turns rows into ids, once each (``out[3]`` keeps the row)."""
     q0 = query[0]
     q1 = query[1]
     q2 = query[2]
@@ -548,6 +548,7 @@ def _verify(
             out[0, n] = qi
             out[1, n] = row
             out[2, n] = d
+            out[3, n] = row
             n += 1
     return n
 
@@ -577,6 +578,7 @@ def _finish(out: I64, first: int, n: int, ids: I64, tombs: U8) -> int:
             continue
         out[1, kept] = ids[row]
         out[2, kept] = found_distances[k]
+        out[3, kept] = row
         kept += 1
     return kept
 
@@ -592,9 +594,11 @@ def _scan(
     qi: int,
     out: I64,
     n: int,
+    delta: bool,
 ) -> int:
     """Linear scan of the first ``count`` rows (tombstones honoured when ``tombs`` is
-    non-empty); appends matches to ``out`` like :func:`_verify`; -1 when ``out`` is full."""
+    non-empty); appends matches to ``out`` like :func:`_verify`, with their ids (``out[3]``:
+    the row, or ``~row`` in the ``delta`` segment); -1 when ``out`` is full."""
     q0 = query[0]
     q1 = query[1]
     q2 = query[2]
@@ -617,6 +621,7 @@ def _scan(
                 out[0, n] = qi
                 out[1, n] = ids[row]
                 out[2, n] = d
+                out[3, n] = ~row if delta else row
                 n += 1
     return n
 
@@ -645,14 +650,15 @@ def _search_kernel(
 ) -> tuple[I64, int, int]:
     """Every live hash within ``threshold`` bits of each query.
 
-    Returns ``(out, n, done)``: ``out[:, :n]`` holds (query row, id, distance) of the matches of
-    ``queries[:done]``, grouped by query in order, unsorted within a query. ``done`` is less than
+    Returns ``(out, n, done)``: ``out[:, :n]`` holds (query row, id, distance, where) of the
+    matches of ``queries[:done]``, grouped by query in order, unsorted within a query; ``where``
+    is the matching hash's row in ``words``, or ``~row`` in ``dwords``. ``done`` is less than
     the number of queries when ``capacity`` results did not suffice: search the rest again.
 
     No array is ever reassigned here: numba would then pay an atomic reference count per loop
     iteration, which triples the cost of a query.
     """
-    out = np.empty((3, capacity), dtype=np.int64)
+    out = np.empty((4, capacity), dtype=np.int64)
     n = 0
     done = 0
     nmain = words.shape[0]
@@ -678,7 +684,7 @@ def _search_kernel(
         query = queries[qi]
         start_n = n
         if scan_main:
-            n = _scan(words, ids, tombs, nmain, query, threshold, qi, out, n)
+            n = _scan(words, ids, tombs, nmain, query, threshold, qi, out, n, False)
         elif nmain > 0:
             for c in range(nchunks):
                 qc[c] = _chunk(queries, qi, starts[c], widths[c])
@@ -749,7 +755,7 @@ def _search_kernel(
             if n > start_n:
                 n = _finish(out, start_n, n, ids, tombs)
         if n >= 0 and dcount > 0:
-            n = _scan(dwords, dids, no_tombs, dcount, query, threshold, qi, out, n)
+            n = _scan(dwords, dids, no_tombs, dcount, query, threshold, qi, out, n, True)
         if n < 0:
             n = start_n
             break
@@ -925,7 +931,7 @@ class PdqIndex:
         distances in bits. Sorted by distance, then id.
         """
         words = _as_uint8_row(query).view("<u8").astype(np.uint64).reshape(1, 4)
-        _, ids, distances = self._run(words, _check_threshold(threshold))
+        _, ids, distances, _ = self._run(words, _check_threshold(threshold))
         if ids.shape[0] > 8:  # numpy sorts many faster; Python sorts a few faster
             order = np.lexsort((ids, distances))
             return list(zip(ids[order].tolist(), distances[order].tolist(), strict=True))
@@ -942,14 +948,33 @@ class PdqIndex:
         Sorted by query row, then distance, then id.
         """
         words = _words(queries)
-        qs, ids, distances = self._run(words, _check_threshold(threshold))
+        qs, ids, distances, _ = self._run(words, _check_threshold(threshold))
         if qs.shape[0] > 1:
             order = np.lexsort((ids, distances, qs))
             qs, ids, distances = qs[order], ids[order], distances[order]
         return qs, ids, distances
 
-    def _run(self, words: U64, threshold: int) -> tuple[I64, I64, I64]:
-        """(query row, id, distance) of every match, grouped by query, unsorted within one."""
+    def search_batch_with_hashes(
+        self, queries: npt.ArrayLike, threshold: int = DEFAULT_THRESHOLD
+    ) -> tuple[I64, I64, I64, U8]:
+        """:meth:`search_batch`'s three arrays, and the stored hash each match found, as
+        uint8[len, 32] (a copy: it stays right after the index changes)."""
+        words = _words(queries)
+        qs, ids, distances, where = self._run(words, _check_threshold(threshold))
+        if qs.shape[0] == 0:
+            return qs, ids, distances, np.zeros((0, HASH_BYTES), dtype=np.uint8)
+        if qs.shape[0] > 1:
+            order = np.lexsort((ids, distances, qs))
+            qs, ids, distances, where = qs[order], ids[order], distances[order], where[order]
+        found = np.empty((where.shape[0], 4), dtype=np.uint64)
+        main = where >= 0
+        found[main] = self._words[where[main]]
+        found[~main] = self._dwords[~where[~main]]
+        return qs, ids, distances, _bytes_view(found)
+
+    def _run(self, words: U64, threshold: int) -> tuple[I64, I64, I64, I64]:
+        """(query row, id, distance, where) of every match, grouped by query, unsorted within
+        one; ``where``: the row of the hash found in the main tables, or ``~row`` in the delta."""
         total = words.shape[0]
         capacity = 256 if total == 1 else max(1024, 8 * total)
         parts: list[I64] = []
@@ -987,7 +1012,7 @@ class PdqIndex:
                 break
             capacity *= 4
         merged = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
-        return merged[0], merged[1], merged[2]
+        return merged[0], merged[1], merged[2], merged[3]
 
     # -- changes -------------------------------------------------------------------------------
 

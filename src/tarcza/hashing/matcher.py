@@ -7,12 +7,13 @@ from the ``signal_changes`` log: the matcher remembers the last change it applie
 signal never needs a rebuild.
 
 Starting at millions of signals (see ``bench/worker_start.py``): a saved index is memory-mapped
-(page cache shared by every process, no copy) with the sorted array of its signal ids (an
-:class:`IdSet`, 4 bytes an id, not a Python set), then caught up from the log in batches; a
-start that loaded a snapshot writes none (only ``save_every`` changes later, and then only when
-no other process saved a recent enough one). Without a usable snapshot one process builds it,
-streaming the rows from the database in batches into numpy arrays, saves it and serves from
-the saved files; the other processes sharing the folder wait for it and load what it saved.
+(page cache shared by every process, no copy) with the sorted array of its signal ids and the
+array of their banks (an :class:`IdSet` tagged with bank ids, 8 bytes a signal, not a Python
+set), then caught up from the log in batches; a start that loaded a snapshot writes none (only
+``save_every`` changes later, and then only when no other process saved a recent enough one).
+Without a usable snapshot one process builds it, streaming the rows from the database in
+batches into numpy arrays, saves it and serves from the saved files; the other processes
+sharing the folder wait for it and load what it saved.
 
 vPDQ signals (videos) match by the vPDQ algorithm (:mod:`tarcza.hashing.vpdq`): a second
 :class:`PdqIndex` holds the usable frames (deduplicated, quality >= 50) of every vPDQ signal
@@ -30,11 +31,14 @@ in an enabled allow-list bank suppresses every block match of the same item (a f
 looked-up signal).
 
 The partner lookups of ``/m/`` ask :meth:`Matcher.match_in_memory` first, which answers PDQ
-lookups from memory alone, hits included, once an answer of :meth:`Matcher.match` has read the
-signals hit (their bank, value and label are remembered): a hit is live when the index holds
-the signal and the enabled banks (re-read at each refresh) hold its bank, and within that
-bank's threshold as read then. Those lookups therefore answer a removed signal, a disabled bank
-or an old threshold no later than the staleness bound below (not never), and touch no database.
+lookups from memory alone, hits included, on any signal the index holds: the index gives the
+signal's id, the distance and the stored hash (the signal's canonical value), the ids' tags its
+bank, and the enabled banks (re-read at each refresh) the bank's name, kind and threshold. A
+hit is live when the index holds the signal and the enabled banks hold its bank, and within
+that bank's threshold as read then. Those lookups therefore answer a removed signal, a disabled
+bank or an old threshold no later than the staleness bound below (not never), and touch no
+database. What only the database knows is not made up: such a match's ``label`` is None (the
+``/m/`` answers show no label); :meth:`Matcher.match` (``/api/v1/match``, evidence) reads it.
 
 Staleness, bounded: a matcher built with ``staleness`` > 0 and :meth:`Matcher.start_refreshing`
 catches up from a background thread every ``staleness / 2`` seconds and never inside a lookup;
@@ -94,8 +98,6 @@ _CATCH_UP_BATCH = 10_000
 # Rows read from the database at a time when building the PDQ index (at 1M hashes, batches of
 # 10,000 left 4 MB of heap behind after the build, batches of 50,000 13 MB).
 _BUILD_BATCH = 10_000
-#: How many signals match_in_memory remembers (then it starts afresh).
-_KNOWN_MOST = 200_000
 
 
 @dataclass(frozen=True)
@@ -234,7 +236,9 @@ class Matcher:
         # Made at start (an empty PdqIndex already costs numba's start-up: a CLI command that
         # never matches should not pay it); read through _pdq and _frames.
         self._index: PdqIndex | None = None
-        self._present = IdSet()
+        # The signal ids the PDQ index holds, each tagged with its bank (a signal never
+        # changes bank): match_in_memory answers a hit from them.
+        self._present = IdSet(tagged=True)
         self._videos: PdqIndex | None = None
         self._video_ids: set[int] = set()
         self._seq = 0
@@ -242,9 +246,6 @@ class Matcher:
         self._started = False
         # How the PDQ index came to be at start: "loaded" (a snapshot), "built" (the database).
         self.source = ""
-        # PDQ signals lately read for an answer (immutable but for the label): see
-        # match_in_memory. Replaced, never mutated in place by a reader.
-        self._known: dict[int, _Signal] = {}
 
     # -- keeping the index ----------------------------------------------------------------
 
@@ -354,6 +355,7 @@ class Matcher:
             # pieces); the count may be off by what changes meanwhile: grown or cut below.
             expected = int(session.scalar(select(func.count()).select_from(table).where(live)) or 0)
             ids = np.empty(expected, dtype=np.int64)
+            bank_ids = np.empty(expected, dtype=np.int32)
             hashes = np.empty((expected, HASH_BYTES), dtype=np.uint8)
             count = 0
             # Streamed (a server-side cursor on PostgreSQL), a batch of rows at a time, through
@@ -361,19 +363,21 @@ class Matcher:
             result = (
                 session.connection()
                 .execution_options(yield_per=_BUILD_BATCH)
-                .execute(select(table.c.id, table.c.value).where(live))
+                .execute(select(table.c.id, table.c.bank_id, table.c.value).where(live))
             )
             for part in result.partitions():
                 end = count + len(part)
                 if end > len(ids):
-                    ids, hashes = _grown(ids, end), _grown(hashes, end)
+                    ids, bank_ids = _grown(ids, end), _grown(bank_ids, end)
+                    hashes = _grown(hashes, end)
                 ids[count:end] = np.fromiter((r[0] for r in part), np.int64, count=len(part))
-                hashes[count:end] = decode_pdq([r[1] for r in part])
+                bank_ids[count:end] = np.fromiter((r[1] for r in part), np.int32, len(part))
+                hashes[count:end] = decode_pdq([r[2] for r in part])
                 count = end
-        ids, hashes = ids[:count], hashes[:count]
-        present = IdSet(ids)
+        ids, bank_ids, hashes = ids[:count], bank_ids[:count], hashes[:count]
+        present = IdSet(ids, bank_ids)
         index = PdqIndex.build(hashes, ids)
-        del hashes, ids
+        del hashes, ids, bank_ids
         self._index, self._present, self._seq = index, present, seq
         self._unsaved = count
         self.source = "built"
@@ -470,7 +474,7 @@ class Matcher:
         """True when a background thread keeps the matcher up to date."""
         return self._refresher is not None and self._refresher.is_alive() and self._started
 
-    def _apply_changes(self, rows: Sequence[tuple[int, str, int, str, str]]) -> None:
+    def _apply_changes(self, rows: Sequence[tuple[int, str, int, str, str, int]]) -> None:
         """Apply logged changes in order, the PDQ ones to the index in batches (one pass over
         the index's ids removes any number of signals). Idempotent, so that replaying changes
         a snapshot already holds does no harm."""
@@ -489,14 +493,14 @@ class Matcher:
                 adds.clear()
 
         try:
-            for seq, op, signal_id, signal_type, value in rows:
+            for seq, op, signal_id, signal_type, value, bank_id in rows:
                 if signal_type == SignalType.PDQ.value:
                     if op == "add" and signal_id not in self._present:
                         decoded = hex_to_bytes(value)  # a malformed value stops here, unapplied
                         if signal_id in removes:  # removed and restored in this batch
                             flush()
                         adds[signal_id] = decoded
-                        self._present.add(signal_id)
+                        self._present.add(signal_id, bank_id)
                     elif op == "remove" and signal_id in self._present:
                         if adds.pop(signal_id, None) is None:
                             removes.add(signal_id)
@@ -613,12 +617,12 @@ class Matcher:
         """:meth:`match`'s answer from memory alone, within the staleness bound, or None when
         the database must be asked (then call :meth:`match`, from a worker thread).
 
-        Only a refreshed matcher answers, and only PDQ items whose every candidate is a
-        signal the matcher already knows (one :meth:`match` answered lately): the signal is
-        live when the index holds it and its bank when the enabled banks hold it, both as of
-        the last refresh, and the distance is checked against the bank's threshold read
+        Only a refreshed matcher answers, and only PDQ items: a candidate is live when the
+        index holds it and its bank (kept with its id) when the enabled banks hold it, both as
+        of the last refresh, and the distance is checked against the bank's threshold read
         then. A removed signal or a disabled bank is therefore answered no later than the
-        staleness bound; a label is the one last read (the ``/m/`` answers show none).
+        staleness bound. A match's ``signal`` is the hash the index holds (the signal's
+        canonical value); its ``label`` is None, not read (the ``/m/`` answers show none).
         """
         if not self.refreshing:
             return None
@@ -627,17 +631,45 @@ class Matcher:
             return [ItemResult() for _ in items]
         if any(q.signal_type is not SignalType.PDQ for item in items for q in item):
             return None
+        owners = _pdq_owners(items)
+        nothing = [ItemResult() for _ in items]
+        if not owners:
+            return nothing
+        threshold = max(bank.threshold for bank in live.values())
+        queries = hex_to_hashes(value for _, value in owners)
+        with self._lock:
+            if len(self._pdq) == 0:
+                return nothing
+            query_idx, ids, distances, hashes = self._pdq.search_batch_with_hashes(
+                queries, threshold
+            )
+            if len(ids) == 0:
+                return nothing
+            # Read under the lock: a merge of the ids replaces their array and their banks'.
+            bank_ids = [self._present.tag_of(signal_id) for signal_id in ids.tolist()]
         found: dict[int, list[Match]] = defaultdict(list)
-        known = self._known
-        for number, signal_id, distance in self._search_pdq(items, live):
-            signal = known.get(signal_id)
-            if signal is None:
+        for q, signal_id, distance, bank_id, stored in zip(
+            query_idx.tolist(), ids.tolist(), distances.tolist(), bank_ids, hashes, strict=True
+        ):
+            if bank_id is None:  # not known here (never so once started): ask the database
                 return None
-            bank = live.get(signal.bank_id)
+            bank = live.get(bank_id)
             if bank is not None and distance <= bank.threshold:
-                found[number].append(_match(signal, bank, distance))
+                found[owners[q][0]].append(
+                    Match(
+                        signal_id=signal_id,
+                        signal_type=SignalType.PDQ,
+                        signal=stored.tobytes().hex(),
+                        bank_id=bank.id,
+                        bank=bank.name,
+                        kind=bank.kind,
+                        label=None,
+                        source=bank.source,
+                        distance=distance,
+                    )
+                )
         if not found:
-            return [ItemResult() for _ in items]
+            return nothing
         return [_decide(found.get(i, []), scope) for i in range(len(items))]
 
     def _search_pdq(
@@ -645,12 +677,7 @@ class Matcher:
     ) -> list[tuple[int, int, int]]:
         """(item, signal id, distance) of every PDQ candidate within the largest threshold of
         the enabled banks, in item order."""
-        owners = [
-            (number, query.value)
-            for number, item in enumerate(items)
-            for query in item
-            if query.signal_type is SignalType.PDQ
-        ]
+        owners = _pdq_owners(items)
         if not owners:
             return []
         threshold = max(bank.threshold for bank in live.values())
@@ -702,8 +729,7 @@ class Matcher:
     def _similar(
         self, session: Session, hits: list[tuple[int, int, int]], live: dict[int, _BankRow]
     ) -> list[tuple[int, Match]]:
-        """The PDQ ``hits`` (see :meth:`_search_pdq`) still live in the database; the signals
-        read are remembered for :meth:`match_in_memory`."""
+        """The PDQ ``hits`` (see :meth:`_search_pdq`) still live in the database."""
         if not hits:
             return []
         by_signal: dict[int, list[tuple[int, int]]] = defaultdict(list)
@@ -715,20 +741,12 @@ class Matcher:
         for start in range(0, len(candidates), _CHUNK):
             condition = BankSignal.id.in_(candidates[start : start + _CHUNK])
             rows.extend(_live_signal_rows(session, condition, live))
-        self._remember(rows)
         for row in rows:
             bank = live[row.bank_id]
             for number, distance in by_signal[row.id]:
                 if distance <= bank.threshold:
                     out.append((number, _match(row, bank, distance)))
         return out
-
-    def _remember(self, rows: Sequence[_Signal]) -> None:
-        known = self._known
-        if len(known) + len(rows) > _KNOWN_MOST:
-            self._known = known = {}
-        for row in rows:
-            known[row.id] = row
 
     def _similar_videos(
         self, session: Session, items: Sequence[Sequence[SignalQuery]], live: dict[int, _BankRow]
@@ -774,6 +792,16 @@ class Matcher:
                     if score.reaches(bank.vpdq_query_pct, bank.vpdq_compared_pct):
                         out.append((number, _video_match(row, bank, score)))
         return out
+
+
+def _pdq_owners(items: Sequence[Sequence[SignalQuery]]) -> list[tuple[int, str]]:
+    """(item, hash) of every PDQ query of ``items``, in item order."""
+    return [
+        (number, query.value)
+        for number, item in enumerate(items)
+        for query in item
+        if query.signal_type is SignalType.PDQ
+    ]
 
 
 def _grown(array: np.ndarray, rows: int) -> np.ndarray:
@@ -881,7 +909,7 @@ def _enabled_banks(session: Session) -> dict[int, _BankRow]:
     }
 
 
-def _changes_after(session: Session, seq: int) -> Sequence[tuple[int, str, int, str, str]]:
+def _changes_after(session: Session, seq: int) -> Sequence[tuple[int, str, int, str, str, int]]:
     rows = session.execute(
         select(
             SignalChange.seq,
@@ -889,13 +917,14 @@ def _changes_after(session: Session, seq: int) -> Sequence[tuple[int, str, int, 
             SignalChange.signal_id,
             BankSignal.signal_type,
             BankSignal.value,
+            BankSignal.bank_id,
         )
         .join(BankSignal, BankSignal.id == SignalChange.signal_id)
         .where(SignalChange.seq > seq)
         .order_by(SignalChange.seq)
         .limit(_CATCH_UP_BATCH)
     ).all()
-    return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+    return [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
 
 
 def _head_seq(session: Session) -> int:

@@ -5,9 +5,17 @@ replaced atomically, so a reader (another worker, the next start) sees either th
 new snapshot, never half of one. Anything unreadable is reported as "no snapshot": the index is
 then rebuilt from the database, which is always the source of truth.
 
-Loading costs no copy: the index's tables and the sorted id array (``ids.npy``, uint32 when the
-ids fit, else int64) are memory-mapped, so every process serving from one snapshot shares the
-same page cache. Processes coordinate through two lock files in the folder (``flock``, released
+Loading costs no copy: the index's tables, the sorted id array (``ids.npy``, uint32 when the
+ids fit, else int64) and the bank of each id (``banks.npy``, int32, aligned with the ids) are
+memory-mapped, so every process serving from one snapshot shares the same page cache.
+
+Format 2 added ``banks.npy`` (the matcher answers the ``/m/`` lookups' hits from it). A
+snapshot of another format, format 1 included, is "no snapshot": the index is rebuilt from the
+database once, as with no snapshot (see ``bench/worker_start.py``), and saved in format 2.
+Loading it with the banks unknown would leave every hit to the database until the next
+rebuild, which nothing else would ever trigger.
+
+Processes coordinate through two lock files in the folder (``flock``, released
 by the kernel when a process dies): :func:`building` lets one process build a missing index
 while the others wait for it and then load what it saved, and :func:`saving` lets one process
 at a time write a snapshot.
@@ -37,7 +45,7 @@ from tarcza.hashing.index import PdqIndex
 log = logging.getLogger("tarcza.matcher")
 
 CURRENT = "CURRENT"
-FORMAT = 1
+FORMAT = 2  # 2: banks.npy, the bank of each signal
 _NAME = re.compile(r"pdq-\d{12}-[0-9a-f]{8}")
 # Old snapshots are pruned only after a while, in case another worker is still reading one.
 _PRUNE_AFTER_SECONDS = 600
@@ -45,7 +53,8 @@ _PRUNE_AFTER_SECONDS = 600
 
 @dataclass
 class Snapshot:
-    """An index, the signal ids it holds and the last change it reflects."""
+    """An index, the signal ids it holds (tagged with their banks) and the last change it
+    reflects."""
 
     index: PdqIndex
     ids: IdSet
@@ -60,9 +69,12 @@ def save_snapshot(folder: Path, snapshot: Snapshot) -> Path:
     temporary = folder / f".{name}.tmp"
     temporary.mkdir()
     try:
+        ids, banks = snapshot.ids.to_arrays()
+        if banks is None:
+            raise ValueError("a snapshot's ids are tagged with their banks")
         snapshot.index.save(temporary / "index")
-        ids = snapshot.ids.to_array()
         np.save(temporary / "ids.npy", np.ascontiguousarray(ids), allow_pickle=False)
+        np.save(temporary / "banks.npy", np.ascontiguousarray(banks), allow_pickle=False)
         meta = {"format": FORMAT, "seq": snapshot.seq, "count": len(snapshot.ids)}
         (temporary / "meta.json").write_text(json.dumps(meta))
         temporary.replace(folder / name)
@@ -100,7 +112,10 @@ def load_snapshot_at(path: Path) -> Snapshot | None:
             raise ValueError(f"format {meta.get('format')!r}, not {FORMAT}")
         # Memory-mapped, read-only (an empty array cannot be mapped).
         mapped: Literal["r"] | None = "r" if meta.get("count") else None
-        ids = IdSet.adopt(np.load(path / "ids.npy", mmap_mode=mapped, allow_pickle=False))
+        ids = IdSet.adopt(
+            np.load(path / "ids.npy", mmap_mode=mapped, allow_pickle=False),
+            np.load(path / "banks.npy", mmap_mode=mapped, allow_pickle=False),
+        )
         index = PdqIndex.load(path / "index")
         if not len(index) == len(ids) == meta.get("count"):
             raise ValueError("the snapshot's parts disagree")
