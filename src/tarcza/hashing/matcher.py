@@ -414,7 +414,11 @@ class Matcher:
             hashes.extend(frames)
             ids.extend([signal_id] * len(frames))
             present.add(signal_id)
-        self._videos = PdqIndex.build(hex_to_hashes(hashes), np.array(ids, dtype=np.int64))
+        # No frames: left to be made on first use (an empty index still costs numba's kernels
+        # and layouts, 0.05 s of every start of a deployment without videos).
+        self._videos = (
+            PdqIndex.build(hex_to_hashes(hashes), np.array(ids, dtype=np.int64)) if hashes else None
+        )
         self._video_ids = present
         log.info("built the vPDQ frame index: %d signals, %d frames", len(present), len(ids))
 
