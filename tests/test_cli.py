@@ -88,10 +88,14 @@ def test_serve_reads_the_current_saved_index_ahead_and_nothing_else(
     assert cli._prefetch_index(folder) is None  # no saved index: nothing to read
     rng = np.random.default_rng(5)
     hashes, ids = rng.integers(0, 256, (300, 32), dtype=np.uint8), np.arange(1, 301)
+    banks = np.ones(300, dtype=np.int32)
     old = save_snapshot(
-        folder, Snapshot(PdqIndex.build(hashes[:100], ids[:100]), IdSet(ids[:100]), 1)
+        folder,
+        Snapshot(PdqIndex.build(hashes[:100], ids[:100]), IdSet(ids[:100], tags=banks[:100]), 1),
     )
-    current = save_snapshot(folder, Snapshot(PdqIndex.build(hashes, ids), IdSet(ids), 2))
+    current = save_snapshot(
+        folder, Snapshot(PdqIndex.build(hashes, ids), IdSet(ids, tags=banks), 2)
+    )
     advised: list[tuple[str, int]] = []
 
     def fadvise(fd: int, offset: int, length: int, advice: int) -> None:
@@ -103,7 +107,7 @@ def test_serve_reads_the_current_saved_index_ahead_and_nothing_else(
     assert thread is not None
     thread.join(10)
     wanted = sorted(str(p) for p in current.rglob("*.npy"))
-    assert len(wanted) == 8  # the index's seven arrays and the ids
+    assert len(wanted) == 9  # the index's seven arrays, the ids and their banks
     assert sorted(path for path, _ in advised) == wanted
     assert {advice for _, advice in advised} == {os.POSIX_FADV_WILLNEED}
     assert not any(path.startswith(str(old)) for path, _ in advised)
