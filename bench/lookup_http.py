@@ -276,7 +276,9 @@ _WRK_SCRIPT = r"""
 local paths = {}
 for line in io.lines(os.getenv("BENCH_PATHS")) do paths[#paths + 1] = line end
 wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_KEY")
-local json_headers = {["Content-Type"] = "application/json"}
+-- wrk.format takes these instead of wrk.headers: the key is named again
+local json_headers = {["Content-Type"] = "application/json",
+                      ["Authorization"] = wrk.headers["Authorization"]}
 local threads, started = 0, {}
 function setup(thread) thread:set("first", threads * 7919); threads = threads + 1 end
 local i = 0
