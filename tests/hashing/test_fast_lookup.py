@@ -17,6 +17,7 @@ from tarcza.hashing.matcher import Matcher
 from tarcza.store.engine import Database
 from tests.hashing.test_match_api import Fixture, _setup, auth, flip
 from tests.support.app import make_app
+from tests.support.windows import clear_of_window_boundary
 
 
 def refreshed_client(settings: Settings, db: Database) -> Iterator[TestClient]:
@@ -137,9 +138,10 @@ def test_hits_and_errors_are_the_routes(fast: tuple[TestClient, Fixture]) -> Non
 
 def test_the_quota_gives_exactly_its_number_of_answers(settings: Settings, db: Database) -> None:
     settings = settings.model_copy(
-        update={"lookup_staleness_seconds": 0.5, "partner_lookup_rate": "100/minute"}
+        update={"lookup_staleness_seconds": 0.5, "partner_lookup_rate": "100/hour"}
     )
     world = _setup(db, settings)
+    clear_of_window_boundary(3600, 120)
     for client in refreshed_client(settings, db):
         statuses = [
             client.get(
