@@ -89,6 +89,7 @@ from tarcza.hashing.snapshots import (
     saving,
 )
 from tarcza.hashing.videos import VideoHashes
+from tarcza.jobs.periodic import Periodic
 from tarcza.store.engine import Database
 
 log = logging.getLogger("tarcza.matcher")
@@ -230,8 +231,7 @@ class Matcher:
         self._lock = threading.RLock()
         self._update = threading.RLock()
         self._banks: dict[int, _BankRow] = {}
-        self._refresher: threading.Thread | None = None
-        self._stopping = threading.Event()
+        self._refresher: Periodic | None = None
         self.caught_up_at = 0.0
         # Made at start (an empty PdqIndex already costs numba's start-up: a CLI command that
         # never matches should not pay it); read through _pdq and _frames.
@@ -450,33 +450,22 @@ class Matcher:
     def start_refreshing(self) -> None:
         """Start (once) the background thread that starts the matcher and then catches up
         every ``staleness / 2`` seconds; lookups then never catch up themselves."""
-        if self.staleness <= 0 or self._refresher is not None:
-            return
-        self._stopping.clear()
-        self._refresher = threading.Thread(
-            target=self._refresh, name="tarcza-matcher-refresh", daemon=True
-        )
-        self._refresher.start()
+        if self.staleness > 0 and self._refresher is None:
+            self._refresher = Periodic(
+                self.catch_up, self.staleness / 2, "tarcza-matcher-refresh", at_once=True
+            )
+            self._refresher.start()
 
     def stop_refreshing(self) -> None:
         """Stop the background thread (if any) and wait for it."""
-        thread, self._refresher = self._refresher, None
-        if thread is not None:
-            self._stopping.set()
-            thread.join(timeout=30)
-
-    def _refresh(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                self.catch_up()
-            except Exception:  # the database may be away for a while: try again next period
-                log.exception("the matcher could not catch up; retrying")
-            self._stopping.wait(self.staleness / 2)
+        refresher, self._refresher = self._refresher, None
+        if refresher is not None:
+            refresher.stop()
 
     @property
     def refreshing(self) -> bool:
         """True when a background thread keeps the matcher up to date."""
-        return self._refresher is not None and self._refresher.is_alive() and self._started
+        return self._refresher is not None and self._refresher.running and self._started
 
     def _apply_changes(self, rows: Sequence[tuple[int, str, int, str, str, int]]) -> None:
         """Apply logged changes in order, the PDQ ones to the index in batches (one pass over

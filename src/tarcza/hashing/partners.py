@@ -23,6 +23,7 @@ from tarcza.crypto import KeyRing
 from tarcza.hashing import banks
 from tarcza.hashing.bank_service import BankError, BankNotFound
 from tarcza.hashing.models import Bank, Partner, PartnerBank
+from tarcza.jobs.periodic import Periodic
 from tarcza.store.engine import Database
 from tarcza.store.rates import LeasedQuota
 
@@ -170,8 +171,7 @@ class PartnerKeys:
         self._known: dict[str, tuple[PartnerScope, float]] = {}
         self._used: dict[str, float] = {}  # keyed hash -> when last remembered
         self._lock = threading.Lock()
-        self._refresher: threading.Thread | None = None
-        self._stopping = threading.Event()
+        self._refresher: Periodic | None = None
 
     def remembered(self, key: str) -> PartnerScope | None:
         """The scope of ``key`` when it was read within the last ``ttl`` seconds, else None
@@ -237,24 +237,12 @@ class PartnerKeys:
     def start_refreshing(self) -> None:
         """Start (once) the thread that reads ahead every ``ttl / 2`` seconds (see the class);
         nothing when ``ttl`` is 0."""
-        if self.ttl <= 0 or self._refresher is not None:
-            return
-        self._stopping.clear()
-        self._refresher = threading.Thread(
-            target=self._refresh, name="tarcza-partner-keys", daemon=True
-        )
-        self._refresher.start()
+        if self.ttl > 0 and self._refresher is None:
+            self._refresher = Periodic(self.refresh, self.ttl / 2, "tarcza-partner-keys")
+            self._refresher.start()
 
     def stop_refreshing(self) -> None:
         """Stop the thread (if any) and wait for it."""
-        thread, self._refresher = self._refresher, None
-        if thread is not None:
-            self._stopping.set()
-            thread.join(timeout=30)
-
-    def _refresh(self) -> None:
-        while not self._stopping.wait(self.ttl / 2):
-            try:
-                self.refresh()
-            except Exception:  # the database may be away for a while: entries expire meanwhile
-                log.exception("partner keys could not be read ahead; retrying")
+        refresher, self._refresher = self._refresher, None
+        if refresher is not None:
+            refresher.stop()

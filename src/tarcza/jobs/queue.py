@@ -14,13 +14,13 @@ the rows they work on.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from typing import Any
 
 from huey import MemoryHuey, RedisHuey, SqliteHuey  # type: ignore[import-untyped]
 
 from tarcza.config import ConfigError, Settings
+from tarcza.jobs.periodic import Periodic
 
 log = logging.getLogger("tarcza.jobs")
 
@@ -63,19 +63,9 @@ class Worker:
                     super()._set_signal_handlers()
 
         self._consumer = InProcess(huey, workers=workers, periodic=False, worker_type="thread")
-        self._tick = tick
         self._seconds = tick_seconds
-        self._stopping = threading.Event()
-        self._ticker = threading.Thread(target=self._ticks, name="tarcza-ticker", daemon=True)
-
-    def _ticks(self) -> None:
-        while not self._stopping.wait(self._seconds):
-            try:
-                self._tick()
-            except Exception:
-                import logging
-
-                logging.getLogger("tarcza.jobs").exception("looking for due work failed")
+        # Looks for due work every tick_seconds (a failure is logged, then tried again).
+        self._ticker = Periodic(tick, tick_seconds, "tarcza-ticker")
 
     def describe(self) -> str:
         """One line for the log: which queue, how many threads, how often it looks."""
@@ -96,9 +86,9 @@ class Worker:
         self._ticker.start()
         log.info("started %s", self.describe())
         self._consumer.run()
-        self._stopping.set()
+        self._ticker.stop()
 
     def stop(self) -> None:
         """Stop looking for work and let running jobs finish."""
-        self._stopping.set()
+        self._ticker.stop()
         self._consumer.stop(graceful=True)
