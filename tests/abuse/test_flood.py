@@ -33,6 +33,7 @@ from tarcza.store.engine import make_database
 from tests.support.databases import IN_CI, fresh_postgres_database, require_postgres
 from tests.support.keys import HMAC_KEY, KEY_A
 from tests.support.server import Server, running_server
+from tests.support.windows import clear_of_window_boundary
 
 pytestmark = [pytest.mark.slow, pytest.mark.abuse]
 
@@ -96,8 +97,9 @@ def test_one_client_flooding_gets_exactly_its_quota(
     store: tuple[str, dict[str, str]], tmp_path: Path
 ) -> None:
     url, extra = store
-    limits = {"TARCZA_REPORT_RATE_PER_CLIENT": "5/minute;20/hour", **extra}
+    limits = {"TARCZA_REPORT_RATE_PER_CLIENT": "5/hour;20/day", **extra}
     with running_server(url, tmp_path, workers=2, **limits) as server:
+        clear_of_window_boundary(3600, 90)
         codes, took, answers = _burst(
             server, 300, lambda client, _: client.post("/api/v1/reports", json=REPORT)
         )
@@ -113,8 +115,8 @@ def test_many_networks_share_the_overall_quota(
 ) -> None:
     url, extra = store
     limits = {
-        "TARCZA_REPORT_RATE_PER_CLIENT": "2/minute",
-        "TARCZA_REPORT_RATE_OVERALL": "60/minute",
+        "TARCZA_REPORT_RATE_PER_CLIENT": "2/hour",
+        "TARCZA_REPORT_RATE_OVERALL": "60/hour",
         "TARCZA_TRUSTED_PROXIES": '["127.0.0.1"]',
         **extra,
     }
@@ -125,6 +127,7 @@ def test_many_networks_share_the_overall_quota(
         return client.post("/api/v1/reports", json=REPORT, headers=forwarded)
 
     with running_server(url, tmp_path, workers=2, **limits) as server:
+        clear_of_window_boundary(3600, 90)
         codes, took, _ = _burst(server, 400, send)
     print(f"\n400 reports from 150 networks in {took:.1f} s: {dict(codes)}")
     assert codes == Counter({201: 60, 429: 340})
@@ -158,6 +161,7 @@ def test_a_partners_lookups_share_one_quota_across_workers(
     headers = {"Authorization": f"Bearer {key}"}
     params = {"signal_type": "md5", "signal": "0" * 32}
     with running_server(url, tmp_path, workers=2, **limits) as server:
+        clear_of_window_boundary(3600, 90)
         codes, took, _ = _burst(
             server, 200, lambda client, _: client.get("/m/lookup", params=params, headers=headers)
         )
