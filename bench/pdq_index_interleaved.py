@@ -5,12 +5,19 @@ query in one process on the same hashes and queries, so that all see the same lo
   (16 chunks of 16 bits up to ~2M hashes, 12 chunks of 21-22 bits at 10M),
 - ``tarcza16``: the same index forced to 16 chunks of 16 bits (the layout of the previous
   release at every size),
+- ``single``: tarcza's very index (the same tables, no copy) searched with the single plan at
+  every threshold, as before the pair plan (every candidate row verified; see the module
+  docstring of :mod:`tarcza.hashing.index`),
 - ``PDQIndex``: python-threatexchange's ``PDQIndex`` (faiss IndexBinaryMultiHash, what
   Hasher-Matcher-Actioner deploys), on one thread.
 
-Every answer of every implementation is asserted identical to tarcza's, and tarcza's answers to
-a brute-force scan on a sample (``--brute``). Reports p50/p90/p99 of single-query latency for
-each, the ratio of each reference's p50 to tarcza's, build time, the resident memory each build
+Timing: the queries are taken in groups of one per implementation, each implementation timing a
+different query of the group (rotating which), so that none finds the cache lines another just
+fetched for the same query warm (the implementations share tables). Every implementation then
+answers every query untimed: all answers are asserted identical to tarcza's, and tarcza's to a
+brute-force scan on a sample (``--brute``). Reports p50/p90/p99 of single-query latency and the
+p50 of its CPU time (thread time: steadier on a loaded machine) for each, the ratios of each
+reference's p50s to tarcza's, build time, the resident memory each build
 added and the peak while building, the time to add one hash, to merge the delta segment (a
 merged copy, while the old one is searchable) and the peak memory during that merge, and the
 load averages before and after.
@@ -25,9 +32,13 @@ Data (``--data``):
   38 % of its hashes have a neighbour within 31). Queries: half near a stored hash, half new.
 
     PYTHONPATH=src .venv/bin/python bench/pdq_index_interleaved.py --n 10000000 --data uniform
-        [--references tarcza16] [--queries 2000]
+        [--references single,tarcza16] [--queries 2000] [--cache /tmp/pdq-bench]
     PYTHONPATH=src .venv/bin/python bench/pdq_index_interleaved.py --n 1000000 \
         --references PDQIndex,tarcza16
+
+``--cache DIR`` keeps the hashes, queries and built indexes in ``DIR`` (about 0.8 GB per index
+at 10M) and reuses them in later runs with the same ``--n``, ``--data``, ``--queries`` and
+``--seed`` (build times and build memory are then not measured: the index is loaded).
 
 threatexchange==1.2.17 and faiss-cpu are needed for ``PDQIndex`` (the dev and scale extras).
 """
@@ -35,6 +46,7 @@ threatexchange==1.2.17 and faiss-cpu are needed for ``PDQIndex`` (the dev and sc
 from __future__ import annotations
 
 import argparse
+import copy
 import gc
 import os
 import resource
@@ -163,9 +175,44 @@ def mib(n: float) -> str:
 # -- implementations -----------------------------------------------------------------------------
 
 
-def build_tarcza(hashes: U8, ids: I64, chunks: int | None) -> tuple[Callable[[U8], Found], Any]:
-    index = PdqIndex(chunks=chunks).build(hashes, ids)
+def build_tarcza(
+    hashes: U8, ids: I64, chunks: int | None, cache: Path | None
+) -> tuple[Callable[[U8], Found], Any]:
+    saved = None if cache is None else cache / f"index-{chunks or 'auto'}"
+    if saved is not None and saved.exists():
+        index = PdqIndex.load(saved, mmap=False)
+    else:
+        index = PdqIndex(chunks=chunks).build(hashes, ids)
+        if saved is not None:
+            index.save(saved.with_suffix(".tmp"))
+            saved.with_suffix(".tmp").rename(saved)
     return (lambda q: index.search(q, THRESHOLD)), index
+
+
+def single_plan(index: PdqIndex) -> tuple[Callable[[U8], Found], Any]:
+    """``index``'s tables searched with the single plan at every threshold (a shallow copy)."""
+    single = copy.copy(index)
+    single._pairs = np.zeros_like(index._pairs)
+    return (lambda q: single.search(q, THRESHOLD)), single
+
+
+def cached_data(
+    args: argparse.Namespace, rng: np.random.Generator
+) -> tuple[U8, U8, I64, Path | None]:
+    """The hashes, queries and ids (from ``--cache`` when there, else made and kept there)."""
+    make = uniform if args.data == "uniform" else pdq_like
+    if args.cache is None:
+        hashes, queries = make(args.n, args.queries, rng)
+        return hashes, queries, rng.permutation(args.n).astype(np.int64) * 3 + 1_000_000, None
+    folder = Path(args.cache) / f"{args.data}-{args.n}-{args.queries}-{args.seed}"
+    if not (folder / "ids.npy").exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        hashes, queries = make(args.n, args.queries, rng)
+        ids = rng.permutation(args.n).astype(np.int64) * 3 + 1_000_000
+        for name, array in (("hashes", hashes), ("queries", queries), ("ids", ids)):
+            np.save(folder / f"{name}.npy", array)
+    load = [np.load(folder / f"{name}.npy") for name in ("hashes", "queries", "ids")]
+    return load[0], load[1], load[2], folder
 
 
 def build_pdqindex(hashes: U8, ids: I64) -> tuple[Callable[[U8], Found], Any]:
@@ -198,8 +245,9 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=2000)
     parser.add_argument("--data", choices=["uniform", "pdq-like"], default="uniform")
     parser.add_argument(
-        "--references", default="tarcza16", help="comma-separated: tarcza16,PDQIndex"
+        "--references", default="single", help="comma-separated: single,tarcza16,PDQIndex"
     )
+    parser.add_argument("--cache", help="a folder keeping the data and indexes between runs")
     parser.add_argument("--threshold", type=int, default=31)
     parser.add_argument("--brute", type=int, default=50, help="queries checked by brute force")
     parser.add_argument("--adds", type=int, default=1000, help="single adds timed")
@@ -208,9 +256,7 @@ def main() -> None:
     THRESHOLD = args.threshold
     print(f"load averages before: {os.getloadavg()}", flush=True)
     rng = np.random.default_rng(args.seed)
-    make = uniform if args.data == "uniform" else pdq_like
-    hashes, queries = make(args.n, args.queries, rng)
-    ids = rng.permutation(args.n).astype(np.int64) * 3 + 1_000_000
+    hashes, queries, ids, cache = cached_data(args, rng)
     # Compile (or load from numba's cache) every kernel first.
     warm = PdqIndex.build(hashes[:1000], ids[:1000])
     warm.search(queries[0])
@@ -224,9 +270,11 @@ def main() -> None:
         with PeakWatcher() as peak:
             start = time.perf_counter()
             if name == "tarcza":
-                impls[name], keep[name] = build_tarcza(hashes, ids, None)
+                impls[name], keep[name] = build_tarcza(hashes, ids, None, cache)
+            elif name == "single":
+                impls[name], keep[name] = single_plan(keep["tarcza"])
             elif name == "tarcza16":
-                impls[name], keep[name] = build_tarcza(hashes, ids, 16)
+                impls[name], keep[name] = build_tarcza(hashes, ids, 16, cache)
             elif name == "PDQIndex":
                 impls[name], keep[name] = build_pdqindex(hashes, ids)
             else:
@@ -236,6 +284,8 @@ def main() -> None:
         extra = ""
         if isinstance(keep[name], PdqIndex):
             extra = f", {keep[name].chunk_count} chunks, arrays {mib(keep[name].nbytes)}"
+            plan = "pairs" if keep[name]._pairs[min(THRESHOLD, 47)] else "single"
+            extra += f", {plan} plan at threshold {THRESHOLD}"
         print(
             f"{name}: built in {seconds:.1f} s; resident +{mib(rss() - before)}, "
             f"peak while building +{mib(peak.peak - before)}{extra}",
@@ -244,15 +294,20 @@ def main() -> None:
 
     names = list(impls)
     latency: dict[str, list[int]] = {name: [] for name in names}
+    cpu: dict[str, list[int]] = {name: [] for name in names}
     for name in names:
         impls[name](queries[0])
-    for i, q in enumerate(queries):
-        order = names[i % len(names) :] + names[: i % len(names)]  # rotate who goes first
-        answers = {}
-        for name in order:
-            start = time.perf_counter_ns()
-            answers[name] = impls[name](q)
+    k = len(names)
+    for g in range(len(queries) // k):
+        for slot in range(k):  # each implementation times its own query of the group
+            name = names[(slot + g) % k]
+            q = queries[g * k + slot]
+            start, start_cpu = time.perf_counter_ns(), time.thread_time_ns()
+            impls[name](q)
+            cpu[name].append(time.thread_time_ns() - start_cpu)
             latency[name].append(time.perf_counter_ns() - start)
+    for i, q in enumerate(queries):
+        answers = {name: impls[name](q) for name in names}
         for name in names[1:]:
             assert answers[name] == answers["tarcza"], f"{name} disagrees on query {i}"
         if i < args.brute:
@@ -263,17 +318,24 @@ def main() -> None:
         f"({matches} matches in the first 200); every answer identical across implementations, "
         f"the first {args.brute} equal to brute force"
     )
-    p50 = {}
+    print(f"timed: {len(latency['tarcza'])} distinct queries per implementation")
+    p50: dict[str, float] = {}
+    cpu50: dict[str, float] = {}
     for name in names:
         us = np.array(latency[name]) / 1000
         p50[name] = float(np.percentile(us, 50))
+        cpu50[name] = float(np.percentile(np.array(cpu[name]) / 1000, 50))
         p90, p99 = np.percentile(us, [90, 99])
         ratio = (
             ""
             if name == "tarcza"
-            else f"   ratio {name}/tarcza p50: {p50[name] / p50['tarcza']:.2f}"
+            else f"   ratio {name}/tarcza p50: {p50[name] / p50['tarcza']:.2f}, "
+            f"cpu {cpu50[name] / cpu50['tarcza']:.2f}"
         )
-        print(f"  {name:9s} p50 {p50[name]:8.1f} us  p90 {p90:8.1f} us  p99 {p99:8.1f} us{ratio}")
+        print(
+            f"  {name:9s} p50 {p50[name]:8.1f} us  p90 {p90:8.1f} us  p99 {p99:8.1f} us  "
+            f"cpu p50 {cpu50[name]:8.1f} us{ratio}"
+        )
 
     index: PdqIndex = keep["tarcza"]
     fresh = np.random.default_rng(9).integers(0, 256, size=(args.adds, 32), dtype=np.uint8)
@@ -284,6 +346,7 @@ def main() -> None:
         add_us.append((time.perf_counter_ns() - start) / 1000)
     for name in names[1:]:  # free the references before measuring the merge's peak
         del keep[name], impls[name]
+    impls.clear()
     gc.collect()
     before = rss()
     with PeakWatcher() as peak:

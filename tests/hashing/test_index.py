@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -91,13 +93,34 @@ def data() -> Data:
 # Every layout: 16 chunks of 16 bits (chosen up to ~2M hashes) and the coarser ones chosen for
 # bigger banks, forced here on a small one.
 LAYOUTS = [16, 14, 13, 12]
+# Both probing plans: every candidate verified ("single"), or only those found through two
+# chunks ("pairs"). Which one a search takes depends on the size, so both are forced here.
+PLANS = ["single", "pairs"]
 
 
-@pytest.fixture(scope="module", params=LAYOUTS, ids=lambda c: f"{c}chunks")
+@contextlib.contextmanager
+def plan(name: str) -> Iterator[None]:
+    """Indexes built (or merged) inside take the plan ``name`` at every threshold it can."""
+    with pytest.MonkeyPatch.context() as patch:
+        if name == "pairs":
+            patch.setattr(index_module._Layout, "pairs", lambda self, rows: self.pairs_possible)
+        else:
+            patch.setattr(index_module._Layout, "pairs", lambda self, rows: self.pairs_possible & 0)
+        yield
+
+
+@pytest.fixture(
+    scope="module",
+    params=[(c, p) for c in LAYOUTS for p in PLANS],
+    ids=lambda param: f"{param[0]}chunks-{param[1]}",
+)
 def built(data: Data, request: pytest.FixtureRequest) -> PdqIndex:
-    index = PdqIndex(chunks=request.param)
-    index.build(data.hashes, data.ids)
-    assert index.chunk_count == request.param
+    chunks, name = request.param
+    with plan(name):
+        index = PdqIndex(chunks=chunks)
+        index.build(data.hashes, data.ids)
+    assert index.chunk_count == chunks
+    assert index._pairs[:32].all() == (name == "pairs")
     return index
 
 
@@ -550,22 +573,29 @@ def small_sets(draw: st.DrawFn) -> tuple[U8, I64, U8]:
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(small_sets(), st.integers(0, 70), st.integers(0, 100), st.sampled_from(LAYOUTS))
+@given(
+    small_sets(),
+    st.integers(0, 70),
+    st.integers(0, 100),
+    st.sampled_from(LAYOUTS),
+    st.sampled_from(PLANS),
+)
 def test_index_equals_brute_force(
-    sets: tuple[U8, I64, U8], threshold: int, cut_pct: int, chunks: int
+    sets: tuple[U8, I64, U8], threshold: int, cut_pct: int, chunks: int, name: str
 ) -> None:
     hashes, ids, queries = sets
     cut = len(hashes) * cut_pct // 100
-    index = PdqIndex(chunks=chunks).build(hashes[:cut], ids[:cut])
-    index.delta_limit = 8
-    index.add(hashes[cut:], ids[cut:])
-    assert len(index) == len(hashes)
-    assert_exact(index, hashes, ids, queries, [threshold])
-    if len(ids):
-        gone = ids[:3]
-        index.remove(gone)
-        keep = ~np.isin(ids, gone)
-        assert_exact(index, hashes[keep], ids[keep], queries, [threshold])
+    with plan(name):
+        index = PdqIndex(chunks=chunks).build(hashes[:cut], ids[:cut])
+        index.delta_limit = 8
+        index.add(hashes[cut:], ids[cut:])
+        assert len(index) == len(hashes)
+        assert_exact(index, hashes, ids, queries, [threshold])
+        if len(ids):
+            gone = ids[:3]
+            index.remove(gone)
+            keep = ~np.isin(ids, gone)
+            assert_exact(index, hashes[keep], ids[keep], queries, [threshold])
 
 
 def flip_bits(h: U8, bits: list[int]) -> None:
@@ -594,17 +624,48 @@ def tight_neighbours(query: U8, threshold: int, chunks: int, rng: np.random.Gene
     return out
 
 
+def tight_pair_neighbours(
+    query: U8, threshold: int, chunks: int, rng: np.random.Generator
+) -> list[U8]:
+    """Hashes exactly ``threshold`` bits from ``query`` that lie within the pair plan's radius
+    in as few chunks as can be (two, for each pair of probed chunks), every other chunk as
+    far out as the threshold allows: the hashes the pair plan finds with the least margin."""
+    layout = index_module._layout(chunks)
+    if not layout.pairs_possible[threshold]:
+        return []
+    radii = layout.pair_radii[threshold].tolist()
+    probed = [c for c, r in enumerate(radii) if r >= 0]
+    out = []
+    for j1, j2 in [(a, b) for a in probed for b in probed if a < b][:20]:
+        flips = [r if c in (j1, j2) else r + 1 for c, r in enumerate(radii)]
+        for c in [j1, j2, *(c for c in range(chunks) if c not in (j1, j2))]:
+            while sum(flips) > threshold and flips[c] > 0:
+                flips[c] -= 1
+        h = query.copy()
+        for c, k in enumerate(flips):
+            start, width = int(layout.starts[c]), int(layout.widths[c])
+            flip_bits(h, [start + int(b) for b in rng.choice(width, size=k, replace=False)])
+        assert int(np.bitwise_count(h ^ query).sum()) == threshold
+        out.append(h)
+    return out
+
+
+@pytest.mark.parametrize("name", PLANS)
 @pytest.mark.parametrize("chunks", LAYOUTS)
-def test_neighbours_at_the_pigeonhole_bound_are_found(chunks: int) -> None:
+def test_neighbours_at_the_pigeonhole_bound_are_found(chunks: int, name: str) -> None:
     rng = np.random.default_rng(11)
     query = rng.integers(0, 256, size=32, dtype=np.uint8)
     planted = [
-        h for t in range(MAX_MIH_THRESHOLD + 1) for h in tight_neighbours(query, t, chunks, rng)
+        h
+        for t in range(MAX_MIH_THRESHOLD + 1)
+        for h in tight_neighbours(query, t, chunks, rng)
+        + tight_pair_neighbours(query, t, chunks, rng)
     ]
     background = rng.integers(0, 256, size=(2000, 32), dtype=np.uint8)
     hashes = np.concatenate([background, np.stack(planted)])
     ids = np.arange(len(hashes), dtype=np.int64)
-    index = PdqIndex(chunks=chunks).build(hashes, ids)
+    with plan(name):
+        index = PdqIndex(chunks=chunks).build(hashes, ids)
     for t in range(MAX_MIH_THRESHOLD + 1):
         assert index.search(query, t) == brute(hashes, ids, query, t), f"threshold {t}"
 
@@ -621,6 +682,25 @@ def test_probing_plan_covers_every_threshold(chunks: int) -> None:
         radii = layout.radii[t]
         assert int((radii + 1).sum()) == t + 1
         assert radii.min() >= -1 and radii.max() <= 3
+        # The pair plan: a match lies within its radius in two chunks at least, since it
+        # cannot lie outside all but one (that alone would take more than t bits).
+        pair = layout.pair_radii[t]
+        assert layout.pairs_possible[t] == (t <= (43 if chunks == 12 else 47))
+        if layout.pairs_possible[t]:
+            assert int((pair + 1).sum() - (pair + 1).max()) >= t + 1
+            assert pair.min() >= -1 and pair.max() <= 3
+
+
+def test_the_pair_plan_is_taken_where_it_reads_less() -> None:
+    # At 1M and 10M hashes, threshold 31: a third to a half of the memory reads (the rows
+    # found through one chunk only, nearly all, are counted in cache rather than read).
+    for chunks, rows in [(16, 1_000_000), (12, 10_000_000)]:
+        layout = index_module._layout(chunks)
+        assert layout.pairs(rows)[31]
+        single, pairs = layout.costs(rows)[31], layout.costs(rows, pairs=True)[31]
+        assert pairs < 0.6 * single
+    # A handful of rows: the single plan's few probes cost less than counting.
+    assert not index_module._layout(16).pairs(1000)[31]
 
 
 def test_layout_grows_coarser_with_the_bank() -> None:
