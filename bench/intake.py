@@ -10,7 +10,8 @@ round reports the rate of 201s, p50/p90/p99, the server's CPU per report (the ``
 process group) and the database backends' CPU per report (PostgreSQL, read from /proc for the
 backends of the benchmark's database; "n/a" when the database runs where this /proc does not
 see it; a lower bound: the pools' overflow connections that close between the readings are
-missed), and the load average. At the end every 201 is checked
+missed), how the busiest ``--workers`` processes of the server shared its CPU (an even split:
+the connections went to every worker), and the load average. At the end every 201 is checked
 against a committed row and the audit chain is verified.
 
 Target (issue 16): >= 500 reports/s with p99 < 100 ms on PostgreSQL, both variants, on a
@@ -117,7 +118,21 @@ async def load(port: int, variant: str, args: argparse.Namespace) -> Tally:
 
 def group_cpu(pgid: int) -> float:
     """CPU seconds (user + system) of every live process in the process group ``pgid``."""
-    return sum(_cpu_of(pid) for pid in _pids() if _pgid(pid) == pgid)
+    return sum(group_cpu_by_pid(pgid).values())
+
+
+def group_cpu_by_pid(pgid: int) -> dict[int, float]:
+    """CPU seconds of each live process in the process group ``pgid``."""
+    return {pid: _cpu_of(pid) for pid in _pids() if _pgid(pid) == pgid}
+
+
+def split(before: dict[int, float], after: dict[int, float], workers: int) -> str:
+    """The busiest ``workers`` processes' shares of their CPU over a round, in per cent (how
+    evenly the connections went to the workers: a worker without connections idles)."""
+    used = sorted((cpu - before.get(pid, 0.0) for pid, cpu in after.items()), reverse=True)
+    busiest = used[:workers]
+    total = sum(busiest) or 1.0
+    return "/".join(f"{100 * cpu / total:.0f}" for cpu in busiest)
 
 
 def pids_cpu(pids: list[int]) -> dict[int, float]:
@@ -155,6 +170,21 @@ def backends(db: object, name: str) -> list[int]:
         return [int(r[0]) for r in rows]
 
 
+def await_listening(port: int, workers: int, timeout: float = 20.0) -> None:
+    """Wait (up to ``timeout``) until ``workers`` sockets listen on ``port``: a server whose
+    workers listen on sockets of their own is started only once every worker listens, or the
+    first round's connections all go to the first (a shared socket, one listening, waits for the
+    whole ``timeout``)."""
+    address = f"0100007F:{port:04X}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open("/proc/net/tcp") as table:
+            rows = [line.split() for line in table.readlines()[1:]]
+        if sum(1 for row in rows if row[1] == address and row[3] == "0A") >= workers:
+            return
+        time.sleep(0.2)
+
+
 def one_round(
     port: int,
     pgid: int,
@@ -165,9 +195,10 @@ def one_round(
     label: str = "",
 ) -> Tally:
     pg_before = backends(db, name) if name else []
-    cpu0, pg0 = group_cpu(pgid), pids_cpu(pg_before)  # backends by pid
+    by_pid0, pg0 = group_cpu_by_pid(pgid), pids_cpu(pg_before)  # backends by pid
     tally = asyncio.run(load(port, variant, args))
-    cpu1 = group_cpu(pgid)
+    by_pid1 = group_cpu_by_pid(pgid)
+    cpu0, cpu1 = sum(by_pid0.values()), sum(by_pid1.values())
     pg_after = backends(db, name) if name else []
     # Backends that came and went between the readings are missed; the pools keep them open.
     pg1 = pids_cpu(pg_after)
@@ -188,6 +219,7 @@ def one_round(
         f"{rate:6.0f} reports/s  "
         f"p50 {q[49]:6.1f}  p90 {q[89]:6.1f}  p99 {q[98]:6.1f}  max {ms[-1]:6.1f} ms  "
         f"server CPU {1000 * (cpu1 - cpu0) / total:.2f} ms/report{pg_note}  "
+        f"workers {split(by_pid0, by_pid1, args.workers)} %  "
         f"load {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
         flush=True,
     )
@@ -216,6 +248,8 @@ def run(backend: str, url: str, args: argparse.Namespace, reference_url: str | N
             )
             name = version_url.rsplit("/", 1)[1] if backend == "postgresql" else None
             servers[label] = (int(srv.url.rsplit(":", 1)[1]), srv.process.pid, db, name)
+        for port, *_ in servers.values():
+            await_listening(port, args.workers)
         print(f"{backend}:")
         for r in range(args.rounds):
             for i, variant in enumerate(VARIANTS if r % 2 == 0 else VARIANTS[::-1]):

@@ -14,7 +14,7 @@ once it has run a few times on a connection (``prepare_threshold``).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from sqlalchemy import exc
@@ -26,10 +26,24 @@ def is_postgresql(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
+_DRIVER = "tarcza_driver_connection"
+
+
 def connection_of(session: Session) -> psycopg.Connection[Any]:
-    """The psycopg connection under ``session``'s transaction (begun if need be)."""
+    """The psycopg connection under ``session``'s transaction (begun if need be).
+
+    Kept in ``session.info`` beside the transaction it belongs to: a report asks three times
+    (its row, its URLs, its audit entry), and SQLAlchemy's way down to the driver's connection
+    cost more than a tenth of a server worker's time (issue 16). A later transaction of the same
+    session (its connection may be another) looks it up again.
+    """
+    transaction = session.get_transaction()
+    kept = session.info.get(_DRIVER)
+    if kept is not None and transaction is not None and kept[0] is transaction:
+        return cast(psycopg.Connection[Any], kept[1])
     driver = session.connection().connection.driver_connection
     assert isinstance(driver, psycopg.Connection)
+    session.info[_DRIVER] = (session.get_transaction(), driver)
     return driver
 
 

@@ -129,8 +129,8 @@ def make_database(url: str, settings: Settings | None = None) -> Database:
     if parsed.get_backend_name() == "sqlite":
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
     else:
-        kwargs["pool_size"] = settings.db_pool_size if settings else 10
-        kwargs["max_overflow"] = settings.db_max_overflow if settings else 20
+        kwargs["pool_size"] = settings.db_pool_size if settings else 20  # Settings' defaults
+        kwargs["max_overflow"] = settings.db_max_overflow if settings else 10
     engine = create_engine(parsed, **kwargs)
     if parsed.get_backend_name() == "sqlite":
         _configure_sqlite(engine)
