@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import logging
 import os
 import socket
@@ -112,10 +113,15 @@ def _run_workers(workers: int, options: dict[str, Any]) -> None:
     family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
     try:
         reserved = _reuseport_socket(family, (config.host, config.port))
+        try:
+            claim = _claim_port(reserved.getsockname()[1])
+        except OSError:
+            reserved.close()
+            raise
     except OSError as error:
         logging.getLogger("uvicorn.error").error(error)
         sys.exit(STARTUP_FAILURE)
-    with reserved, contextlib.suppress(KeyboardInterrupt):  # as uvicorn.run
+    with reserved, claim, contextlib.suppress(KeyboardInterrupt):  # as uvicorn.run
         address = reserved.getsockname()[:2]  # the port the system chose for port 0
         shown = f"[{address[0]}]" if family == socket.AF_INET6 else address[0]
         logging.getLogger("uvicorn.error").info(
@@ -143,6 +149,28 @@ class _WorkerSockets(list[socket.socket]):
 
 def _bound_in_worker(family: int, address: tuple[str, int]) -> list[socket.socket]:
     return [_reuseport_socket(family, address)]
+
+
+def _claim_port(port: int) -> socket.socket:
+    """This server's claim on ``port``: a Unix socket in Linux's abstract namespace named
+    after it, which only one process at a time can bind and which goes with the process.
+
+    ``SO_REUSEPORT`` lets any process of the same user bind the port again: without the claim
+    a second ``tarcza serve --workers N`` on the same port would start without an error and
+    take half of the connections (a second ``make run``, an old server left running). A
+    server without ``SO_REUSEPORT`` (one worker, another program) is refused by the kernel
+    as before, and refuses this one.
+    """
+    claim = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        claim.bind(f"\0tarcza-serve-port-{port}")
+    except OSError as error:
+        claim.close()
+        raise OSError(
+            errno.EADDRINUSE,
+            f"Address already in use: another tarcza serve listens on port {port}",
+        ) from error
+    return claim
 
 
 def _reuseport_socket(family: int, address: tuple[str, int]) -> socket.socket:

@@ -63,3 +63,25 @@ def test_a_taken_address_stops_the_server_at_once(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "Address already in use" in result.stderr + result.stdout
     assert "Started server process" not in result.stderr + result.stdout
+
+
+def test_a_second_server_on_the_same_port_stops_at_once(tmp_path: Path) -> None:
+    """SO_REUSEPORT would let it bind too and take half of the connections: it is refused."""
+    with running_server(_sqlite(tmp_path), tmp_path, workers=2, timeout=60) as server:
+        port = server.url.rsplit(":", 1)[1]
+        second = tmp_path / "second"
+        second.mkdir()
+        result = subprocess.run(
+            [sys.executable, "-m", "tarcza.cli", "serve", "--port", port, "--workers", "2"],
+            env=server_env(_sqlite(second), second),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode != 0
+        output = result.stderr + result.stdout
+        assert f"another tarcza serve listens on port {port}" in output
+        assert "Started server process" not in output
+        # The first still answers.
+        with httpx.Client(base_url=server.url) as client:
+            assert client.get("/api/v1/openapi.json").status_code == 200
