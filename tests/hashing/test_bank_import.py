@@ -250,4 +250,4 @@ def test_a_big_import_refreshes_the_planner_statistics(db: Database) -> None:
             )
         else:
             stats = dict(session.execute(text("SELECT idx, stat FROM sqlite_stat1")).all())
-            assert stats["ix_bank_signals_type_key"].split()[0] == str(count)
+            assert stats["ix_bank_signals_bank_id"].split()[0] == str(count)
