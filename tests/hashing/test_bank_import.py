@@ -11,7 +11,8 @@ import secrets
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import delete, select, text, update
+from sqlalchemy.exc import DBAPIError
 
 from tarcza.audit.service import entries_for, verify_log
 from tarcza.hashing import bank_service, formats
@@ -251,3 +252,24 @@ def test_a_big_import_refreshes_the_planner_statistics(db: Database) -> None:
         else:
             stats = dict(session.execute(text("SELECT idx, stat FROM sqlite_stat1")).all())
             assert stats["ix_bank_signals_bank_id"].split()[0] == str(count)
+
+
+def test_a_deleted_banks_signals_go_with_it(db: Database) -> None:
+    """bank_signals.bank_id has no foreign key (migration 0021): a trigger on banks does what
+    its ON DELETE CASCADE did, and a bank's id cannot change under its signals."""
+    make_bank(db, "gone")
+    make_bank(db, "kept")
+    for name in ("gone", "kept"):
+        bank_service.import_file(
+            db, name, ExchangeFormat.TE, f"{pdq()}\n{pdq()}\n", actor=ACTOR, now=NOW,
+            bare_type=SignalType.PDQ,
+        )  # fmt: skip
+    with db.transaction() as session:
+        session.execute(delete(Bank).where(Bank.name == "gone"))
+    with db.sessions() as session:
+        kept = session.scalar(select(Bank.id).where(Bank.name == "kept"))
+        assert session.scalars(select(BankSignal.bank_id)).all() == [kept, kept]
+    with pytest.raises(DBAPIError), db.transaction() as session:
+        session.execute(update(Bank).where(Bank.id == kept).values(id=kept + 100))
+    with db.sessions() as session:
+        assert session.scalar(select(Bank.id).where(Bank.name == "kept")) == kept

@@ -61,9 +61,10 @@ class BankSignal(Base):
 
     id: Mapped[int] = mapped_column(_BIG_ID, primary_key=True)
     # Indexed for the queries of one bank's whole set (counts, exports, what an import finds).
-    bank_id: Mapped[int] = mapped_column(
-        ForeignKey("banks.id", ondelete="CASCADE"), nullable=False, index=True
-    )
+    # No foreign key (migration 0021): its check cost a bulk import a query per row. Only
+    # hashing.bank_service.add_signals inserts signals, with the id of the bank it holds
+    # locked; a trigger on banks deletes a deleted bank's signals, another refuses a new id.
+    bank_id: Mapped[int] = mapped_column(_BIG_ID, nullable=False, index=True)
     signal_type: Mapped[str] = mapped_column(String(8), nullable=False)
     # The canonical value; vPDQ values can be long, so lookups go through lookup_key.
     value: Mapped[str] = mapped_column(Text, nullable=False)
