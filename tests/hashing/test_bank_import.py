@@ -11,7 +11,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from tarcza.audit.service import entries_for, verify_log
@@ -273,3 +273,21 @@ def test_a_deleted_banks_signals_go_with_it(db: Database) -> None:
         session.execute(update(Bank).where(Bank.id == kept).values(id=kept + 100))
     with db.sessions() as session:
         assert session.scalar(select(Bank.id).where(Bank.name == "kept")) == kept
+
+
+def test_a_bank_being_added_to_cannot_be_deleted_meanwhile(db: Database) -> None:
+    """add_signals holds the bank's row FOR KEY SHARE, as the foreign key's check did: a
+    concurrent delete of the bank waits for the import instead of leaving its signals behind.
+    (SQLite has one writer at a time anyway.)"""
+    if db.dialect != "postgresql":
+        pytest.skip("SQLite serialises writers (BEGIN IMMEDIATE)")
+    make_bank(db, "busy")
+    with db.transaction() as adding:
+        bank_service.add_signals(
+            adding, "busy", [Entry(SignalType.PDQ, pdq())], actor=ACTOR, now=NOW
+        )
+        with pytest.raises(DBAPIError, match="lock timeout"), db.transaction() as deleting:
+            deleting.execute(text("SET LOCAL lock_timeout = '200ms'"))
+            deleting.execute(delete(Bank).where(Bank.name == "busy"))
+    with db.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(BankSignal)) == 1
