@@ -11,7 +11,8 @@ import secrets
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.exc import DBAPIError
 
 from tarcza.audit.service import entries_for, verify_log
 from tarcza.hashing import bank_service, formats
@@ -250,4 +251,43 @@ def test_a_big_import_refreshes_the_planner_statistics(db: Database) -> None:
             )
         else:
             stats = dict(session.execute(text("SELECT idx, stat FROM sqlite_stat1")).all())
-            assert stats["ix_bank_signals_type_key"].split()[0] == str(count)
+            assert stats["ix_bank_signals_bank_id"].split()[0] == str(count)
+
+
+def test_a_deleted_banks_signals_go_with_it(db: Database) -> None:
+    """bank_signals.bank_id has no foreign key (migration 0021): a trigger on banks does what
+    its ON DELETE CASCADE did, and a bank's id cannot change under its signals."""
+    make_bank(db, "gone")
+    make_bank(db, "kept")
+    for name in ("gone", "kept"):
+        bank_service.import_file(
+            db, name, ExchangeFormat.TE, f"{pdq()}\n{pdq()}\n", actor=ACTOR, now=NOW,
+            bare_type=SignalType.PDQ,
+        )  # fmt: skip
+    with db.transaction() as session:
+        session.execute(delete(Bank).where(Bank.name == "gone"))
+    with db.sessions() as session:
+        kept = session.scalar(select(Bank.id).where(Bank.name == "kept"))
+        assert session.scalars(select(BankSignal.bank_id)).all() == [kept, kept]
+    with pytest.raises(DBAPIError), db.transaction() as session:
+        session.execute(update(Bank).where(Bank.id == kept).values(id=kept + 100))
+    with db.sessions() as session:
+        assert session.scalar(select(Bank.id).where(Bank.name == "kept")) == kept
+
+
+def test_a_bank_being_added_to_cannot_be_deleted_meanwhile(db: Database) -> None:
+    """add_signals holds the bank's row FOR KEY SHARE, as the foreign key's check did: a
+    concurrent delete of the bank waits for the import instead of leaving its signals behind.
+    (SQLite has one writer at a time anyway.)"""
+    if db.dialect != "postgresql":
+        pytest.skip("SQLite serialises writers (BEGIN IMMEDIATE)")
+    make_bank(db, "busy")
+    with db.transaction() as adding:
+        bank_service.add_signals(
+            adding, "busy", [Entry(SignalType.PDQ, pdq())], actor=ACTOR, now=NOW
+        )
+        with pytest.raises(DBAPIError, match="lock timeout"), db.transaction() as deleting:
+            deleting.execute(text("SET LOCAL lock_timeout = '200ms'"))
+            deleting.execute(delete(Bank).where(Bank.name == "busy"))
+    with db.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(BankSignal)) == 1

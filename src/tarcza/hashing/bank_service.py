@@ -117,8 +117,14 @@ def _info(bank: Bank, count: int) -> BankInfo:
     )
 
 
-def _bank(session: Session, name: str) -> Bank:
-    bank = session.scalar(select(Bank).where(Bank.name == name))
+def _bank(session: Session, name: str, *, key_share: bool = False) -> Bank:
+    """The bank called ``name``; ``key_share``: its row locked FOR KEY SHARE (PostgreSQL) until
+    the transaction ends, as a foreign key's check would lock it, so that it is not deleted
+    while signals are added to it (bank_signals.bank_id has no foreign key: migration 0021)."""
+    query = select(Bank).where(Bank.name == name)
+    if key_share:
+        query = query.with_for_update(read=True, key_share=True)
+    bank = session.scalar(query)
     if bank is None:
         raise BankNotFound(name)
     return bank
@@ -255,7 +261,7 @@ def add_signals(
     imports of many signals.
     """
     lock_changes(session)
-    bank = _bank(session, name)
+    bank = _bank(session, name, key_share=True)
     entries = list(entries)
     keys = ((entry.signal_type.value, banks.lookup_key(entry.value)) for entry in entries)
     holds_any = select(BankSignal.id).where(BankSignal.bank_id == bank.id).limit(1)

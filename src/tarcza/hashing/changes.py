@@ -195,20 +195,26 @@ _Row = tuple[int, str, str, str, str | None]  # id, signal type, value, lookup k
 #: Lines of COPY text written at once.
 COPY_LINES = 10_000
 _NULL = "\\N"  # COPY's text format for NULL
-_SEQUENCE = "pg_get_serial_sequence('bank_signals', 'id')"
-_TAKE_IDS = f"SELECT setval({_SEQUENCE}, nextval({_SEQUENCE}) + :n - 1)"
+_TAKE_RUN = "SELECT setval({seq}, nextval({seq}) + :n - 1)"
+
+
+def _pg_run(session: Session, table: str, column: str, count: int) -> range:
+    """``count`` new values of ``table.column``'s sequence, ascending: one run, taken by moving
+    the sequence past it in one statement instead of a million ``nextval`` calls.
+
+    Every writer of signals and changes holds the change lock (its inserts take their ids and
+    sequence numbers from the same sequences), so no other ``nextval`` falls inside the run;
+    if one ever did, the primary key refuses the second row with that value and the whole
+    import is rolled back.
+    """
+    sequence = f"pg_get_serial_sequence('{table}', '{column}')"
+    last = int(session.scalar(text(_TAKE_RUN.format(seq=sequence)), {"n": count}) or 0)
+    return range(last - count + 1, last + 1)
 
 
 def _pg_ids(session: Session, count: int) -> range:
-    """``count`` new signal ids from the table's sequence, ascending: one run, taken by moving
-    the sequence past it in one statement instead of a million ``nextval`` calls.
-
-    Every writer of signals holds the change lock (its inserts take their ids from the same
-    sequence), so no other ``nextval`` falls inside the run; if one ever did, the primary key
-    refuses the second row with that id and the whole import is rolled back.
-    """
-    last = int(session.scalar(text(_TAKE_IDS), {"n": count}) or 0)
-    return range(last - count + 1, last + 1)
+    """``count`` new signal ids from the table's sequence, ascending (see :func:`_pg_run`)."""
+    return _pg_run(session, "bank_signals", "id", count)
 
 
 def _copy_field(value: str) -> str:
@@ -244,10 +250,13 @@ def _copy_signals(
 
 
 def _copy_changes(session: Session, ids: Sequence[int], created: str) -> None:
-    """COPY one "add" change per new signal, in the order of their ids."""
+    """COPY one "add" change per new signal, in the order of their ids, with sequence numbers
+    taken as one run (see :func:`_pg_run`): no ``nextval`` per row."""
+    seqs = _pg_run(session, "signal_changes", "seq", len(ids))
     tail = f"\tadd\t{created}\n"
-    lines = [f"{sid}{tail}" for sid in ids]
-    _copy_lines(session, "COPY signal_changes (signal_id, op, created_at) FROM STDIN", lines)
+    lines = [f"{seq}\t{sid}{tail}" for seq, sid in zip(seqs, ids, strict=True)]
+    statement = "COPY signal_changes (seq, signal_id, op, created_at) FROM STDIN"
+    _copy_lines(session, statement, lines)
 
 
 def _copy_lines(session: Session, statement: str, lines: list[str]) -> None:
