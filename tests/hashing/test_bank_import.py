@@ -291,3 +291,34 @@ def test_a_bank_being_added_to_cannot_be_deleted_meanwhile(db: Database) -> None
             deleting.execute(delete(Bank).where(Bank.name == "busy"))
     with db.sessions() as session:
         assert session.scalar(select(func.count()).select_from(BankSignal)) == 1
+
+
+def test_a_signal_naming_no_bank_is_refused(db: Database) -> None:
+    """What the foreign key refused, the triggers of migration 0021 refuse: a signal moved to
+    another bank and, on SQLite, a row naming no bank (on PostgreSQL that check cost a bulk
+    import too much: see the migration)."""
+    make_bank(db, "real")
+    with db.sessions() as session:
+        real = session.scalar(select(Bank.id).where(Bank.name == "real"))
+    assert real is not None
+
+    def row(bank_id: int) -> dict[str, object]:
+        value = pdq()
+        return {
+            "bank_id": bank_id, "signal_type": "pdq", "value": value, "lookup_key": value,
+            "created_at": NOW,
+        }  # fmt: skip
+
+    refused = pytest.raises(DBAPIError, match="a signal names no bank")
+    if db.dialect == "sqlite":
+        with refused, db.transaction() as session:
+            session.execute(BankSignal.__table__.insert(), [row(real), row(real + 1000)])
+    with db.transaction() as session:
+        session.execute(BankSignal.__table__.insert(), [row(real), row(real)])
+    with pytest.raises(DBAPIError, match="a signal does not change bank"):
+        make_bank(db, "other")
+        with db.transaction() as session:
+            other = session.scalar(select(Bank.id).where(Bank.name == "other"))
+            session.execute(update(BankSignal).values(bank_id=other))
+    with db.sessions() as session:
+        assert session.scalars(select(BankSignal.bank_id)).all() == [real, real]
