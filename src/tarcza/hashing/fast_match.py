@@ -16,7 +16,8 @@ A signal with no candidate in memory is answered from memory: the route's answer
 same (its database check only ever removes candidates, and the live banks are the same
 in-memory ones). A signal whose answer in memory has matches or was suppressed is answered by
 ``Matcher.match`` as the route answers it (every hit checked against the database, the label
-read there), in one worker thread for the whole batch; misses, nearly always, need none.
+read there). The search (which releases the GIL) and that check run in one worker thread, as
+the route runs, so that the event loop reads and writes other requests meanwhile.
 
 The quota is charged last, as the route charges it (``LookupQuota.take``: N units for N
 signals): from the process's lease on the event loop, else from the shared store in a worker
@@ -183,20 +184,31 @@ class MatchFastPath:
         queries = _batch(json.loads(body))
         if queries is None:
             return None
-        scope = partner.bank_ids
+        # The search releases the GIL: in a worker thread (as the route's), the event loop
+        # reads and writes other requests meanwhile.
+        results = await anyio.to_thread.run_sync(self._results, queries, partner.bank_ids)
+        if results is None:
+            return None
+        return _match_answer(queries, results), len(queries)
+
+    def _results(
+        self, queries: list[SignalQuery], scope: frozenset[int]
+    ) -> list[ItemResult] | None:
+        """The route's results for ``queries``, or None when the matcher cannot answer from
+        memory: every hash searched in one index call (``Matcher.match_in_memory``); the
+        signals answered there with matches or a suppression are answered again by
+        ``Matcher.match`` (the database's check and labels, as the route answers them)."""
         results = self._matcher.match_in_memory([[q] for q in queries], scope=scope)
         if results is None:
             return None
-        # Matches, or a suppression, are answered as the route answers them: from the database.
         asked = [i for i, r in enumerate(results) if r.matches or r.suppressed]
-        if asked:
-            checked = await anyio.to_thread.run_sync(
-                lambda: self._matcher.match([[queries[i]] for i in asked], scope=scope)
-            )
-            results = list(results)
-            for i, result in zip(asked, checked, strict=True):
-                results[i] = result
-        return _match_answer(queries, results), len(queries)
+        if not asked:
+            return results
+        checked = self._matcher.match([[queries[i]] for i in asked], scope=scope)
+        answered = list(results)
+        for i, result in zip(asked, checked, strict=True):
+            answered[i] = result
+        return answered
 
     async def _error(self, scope: Scope, receive: Receive, send: Send, exc: Exception) -> None:
         """The application's answer to ``exc``, with the security headers."""
