@@ -9,7 +9,8 @@ machine it shares with the server.
 Queries: ``--hit-share`` of them are bank hashes with a few bits flipped (they match), the rest
 random hashes (they do not). Reports lookups/s, p50/p99 latency, the server's CPU per lookup
 (from /proc of the server's process tree), the load average, and checks a sample of answers
-against a brute-force search of the same hashes (exact results).
+against a brute-force search of the same hashes (exact results; with ``--batch``, answers of
+``POST /api/v1/match`` in batches of 10).
 
     PYTHONPATH=src .venv/bin/python bench/lookup_http.py [--hashes 100000] [--seconds 15]
         [--connections 64] [--workers 2] [--batch 100] [--keep-db NAME] [--reference SRC]
