@@ -15,10 +15,13 @@ from fastapi.testclient import TestClient
 from httpx import Response
 
 from tarcza.config import Settings
+from tarcza.hashing import bank_service
+from tarcza.hashing.banks import SignalType
 from tarcza.hashing.fast_match import MatchFastPath
+from tarcza.hashing.matcher import ItemResult, Matcher, SignalQuery
 from tarcza.store.engine import Database
 from tests.hashing.test_fast_lookup import refreshed_client, refreshed_or_plain
-from tests.hashing.test_match_api import Fixture, _setup, auth, flip
+from tests.hashing.test_match_api import ACTOR, NOW, Fixture, _setup, auth, flip
 from tests.support.windows import clear_of_window_boundary
 
 DROP = {"date"}
@@ -182,3 +185,56 @@ def test_the_quota_gives_exactly_its_number_of_signals(
     assert answers[-1].headers["retry-after"].isdigit()
     assert answers[-1].headers["x-content-type-options"] == "nosniff"
     assert last.status_code == 200  # the lease still holds a unit
+
+
+class _Alive:
+    """A stand-in for the refresher thread: the matcher counts as refreshed, none runs."""
+
+    def is_alive(self) -> bool:
+        return True
+
+
+def test_a_removed_signal_the_index_still_holds_is_not_answered(
+    fast: tuple[TestClient, Fixture], db: Database
+) -> None:
+    """As the route: a hit in memory is checked against the database before it is answered."""
+    client, world = fast
+    body = batch(("pdq", flip(world.known_pdq, 2)), ("pdq", secrets.token_hex(32)))
+    assert post(client, world, body).json()["results"][0]["matches"] != []
+    matcher = client.app.state.services.get(Matcher)  # type: ignore[attr-defined]
+    matcher.stop_refreshing()  # the index keeps the signal from now on
+    matcher._refresher = _Alive()  # as if still refreshing
+    try:
+        with db.transaction() as session:
+            bank_service.remove_signal(
+                session, "KNOWN", SignalType.PDQ, world.known_pdq, actor=ACTOR, now=NOW
+            )
+        assert matcher.match_in_memory([[SignalQuery(SignalType.PDQ, world.known_pdq)]]) != [
+            ItemResult()
+        ]  # memory still has it
+        path = fast_path(client.app)  # type: ignore[arg-type]
+        before = path.answered
+        answer = post(client, world, body)
+        assert path.answered == before + 1
+        assert [r["matches"] for r in answer.json()["results"]] == [[], []]
+    finally:
+        matcher._refresher = None
+
+
+def test_a_failure_in_the_fast_path_is_handed_on(
+    fast: tuple[TestClient, Fixture], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, world = fast
+    body = batch(("pdq", secrets.token_hex(32)))
+    post(client, world, body)  # the key is remembered from now on
+    matcher = client.app.state.services.get(Matcher)  # type: ignore[attr-defined]
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("broken")
+
+    monkeypatch.setattr(matcher, "match_in_memory", broken)
+    path = fast_path(client.app)  # type: ignore[arg-type]
+    before = path.answered
+    answer = post(client, world, body)
+    assert answer.status_code == 200 and answer.json()["results"][0]["matches"] == []
+    assert path.answered == before  # the route answered it
