@@ -26,7 +26,7 @@ would count the refused cost twice). A request handed on has therefore spent not
 
 Anything else — bad JSON, a bad signal, an unknown key, another signal type (the exact types
 are looked up in the database), a matcher not refreshed (yet), anything that raises before the
-quota is charged — is handed on to the application unchanged (what was read of the body is
+quota is charged, or the store failing to charge it — is handed on to the application unchanged (what was read of the body is
 replayed), which answers it as before (``routes.match_batch``). The answer here is the route's
 byte for byte, with the security headers every answer carries; the access log (outside) names
 the route's path. ``answered`` counts the batches answered here.
@@ -126,13 +126,19 @@ class MatchFastPath:
             return
         content, cost = answer
         identity = str(partner.id)
-        scope["route"] = _ROUTE
         if not self._quota.take_held(identity, cost):
-            wait = await anyio.to_thread.run_sync(self._quota.take, identity, cost)
+            try:
+                wait = await anyio.to_thread.run_sync(self._quota.take, identity, cost)
+            except Exception:  # the store failed (counting nothing): the route says so
+                log.exception("the match fast path could not spend the quota; handed on")
+                await self.app(scope, _replaying(received, receive), send)
+                return
             if wait:
+                scope["route"] = _ROUTE
                 await self._error(scope, _replaying(received, receive), send, RateLimited(wait))
                 return
         self.answered += 1
+        scope["route"] = _ROUTE
         await send_json(send, content, headers=self._headers)
 
     def _partner(self, scope: Scope) -> PartnerScope | None:
