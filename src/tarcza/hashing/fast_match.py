@@ -1,9 +1,10 @@
 """The hot path of ``POST /api/v1/match`` (a batch of signals), answered before FastAPI's
 middleware and routing when it can be (issue 16).
 
-Through FastAPI most of a batch's cost is the framework's: validating the body into a model
-per signal, resolving dependencies, a worker thread for the route. This ASGI layer, outside the
-application like ``hashing.fast_lookup``, answers a batch itself when:
+Through FastAPI a batch pays for the framework (validating the body into a model per signal,
+resolving dependencies, routing) besides its search; at 1M hashes the search is most of the
+cost (about 75 % of a batch's CPU without the framework; see bench/README.md). This ASGI
+layer, outside the application like ``hashing.fast_lookup``, answers a batch itself when:
 
 - the request is ``application/json`` with a ``Content-Length`` within the JSON limit and a
   partner key whose scope is remembered (PartnerKeys, within the staleness bound);
@@ -12,8 +13,9 @@ application like ``hashing.fast_lookup``, answers a batch itself when:
 - every signal is PDQ and the matcher is refreshed: all the batch's hashes are searched in one
   index call (``Matcher.match_in_memory``).
 
-A signal with no candidate in memory is answered from memory: the route's answer for it is the
-same (its database check only ever removes candidates, and the live banks are the same
+A signal whose answer in memory is empty and not suppressed (no candidate, or only block
+matches outside the key's banks) is answered from memory: the route's answer for it is the
+same (its database check only ever removes candidates, and its live banks are the same
 in-memory ones). A signal whose answer in memory has matches or was suppressed is answered by
 ``Matcher.match`` as the route answers it (every hit checked against the database, the label
 read there). The search (which releases the GIL) and that check run in one worker thread, as
@@ -26,8 +28,9 @@ would count the refused cost twice). A request handed on has therefore spent not
 
 Anything else — bad JSON, a bad signal, an unknown key, another signal type (the exact types
 are looked up in the database), a matcher not refreshed (yet), anything that raises before the
-quota is charged, or the store failing to charge it — is handed on to the application unchanged (what was read of the body is
-replayed), which answers it as before (``routes.match_batch``). The answer here is the route's
+quota is charged, or the store failing to charge it — is handed on to the application
+unchanged (what was read of the body is replayed), which answers it as before
+(``routes.match_batch``). The answer here is the route's
 byte for byte, with the security headers every answer carries; the access log (outside) names
 the route's path. ``answered`` counts the batches answered here.
 """
