@@ -9,7 +9,8 @@ machine it shares with the server.
 Queries: ``--hit-share`` of them are bank hashes with a few bits flipped (they match), the rest
 random hashes (they do not). Reports lookups/s, p50/p99 latency, the server's CPU per lookup
 (from /proc of the server's process tree), the load average, and checks a sample of answers
-against a brute-force search of the same hashes (exact results).
+against a brute-force search of the same hashes (exact results; with ``--batch``, answers of
+``POST /api/v1/match`` in batches of 10).
 
     PYTHONPATH=src .venv/bin/python bench/lookup_http.py [--hashes 100000] [--seconds 15]
         [--connections 64] [--workers 2] [--batch 100] [--keep-db NAME] [--reference SRC]
@@ -228,18 +229,30 @@ def generator_main(spec: str) -> None:
 # -- the run -----------------------------------------------------------------------------------
 
 
-def check_sample(port: int, key: str, bank: np.ndarray, queries: np.ndarray, n: int) -> int:
+def check_sample(
+    port: int, key: str, bank: np.ndarray, queries: np.ndarray, n: int, batch: int = 0
+) -> int:
+    """How many of the first ``n`` answers differ from brute force: ``GET /m/lookup`` one by
+    one, or with ``batch``, ``POST /api/v1/match`` in batches of that size."""
     import httpx
 
     wrong = 0
+    headers = {"Authorization": f"Bearer {key}"}
     # The first answers wait for each worker to build (or load) its index.
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=600) as client:
+        if batch:
+            for start in range(0, n, batch):
+                part = queries[start : min(n, start + batch)]
+                signals = [{"signal_type": "pdq", "signal": bytes(q).hex()} for q in part]
+                answer = client.post("/api/v1/match", json={"signals": signals}, headers=headers)
+                for q, result in zip(part, answer.json()["results"], strict=True):
+                    got = sorted(m["distance"] for m in result["matches"] if m["bank"] == "bench")
+                    if got != brute_force(bank, q, 31):
+                        wrong += 1
+            return wrong
         for q in queries[:n]:
-            answer = client.get(
-                "/m/lookup",
-                params={"signal_type": "pdq", "signal": bytes(q).hex()},
-                headers={"Authorization": f"Bearer {key}"},
-            ).json()
+            params = {"signal_type": "pdq", "signal": bytes(q).hex()}
+            answer = client.get("/m/lookup", params=params, headers=headers).json()
             got = sorted(int(m["distance"]) for m in answer.get("bench", []))
             if got != brute_force(bank, q, 31):
                 wrong += 1
@@ -409,7 +422,8 @@ def run(argv: Sequence[str] | None = None) -> int:
             for name, (_server, port, _) in servers.items():
                 wait_for(port)
                 started = time.monotonic()
-                wrong = check_sample(port, key, bank, queries, args.check)  # warms every worker
+                # Batches of 10 at most: enough requests to warm every worker.
+                wrong = check_sample(port, key, bank, queries, args.check, min(args.batch, 10))
                 checks[name] = (wrong, time.monotonic() - started)
             paths = request_paths(to_hex(queries), args.batch)
             rounds = 2 if args.reference else 1

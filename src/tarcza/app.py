@@ -501,6 +501,7 @@ def web(
     from tarcza.hashing import hma_routes
     from tarcza.hashing import routes as hashing_routes
     from tarcza.hashing.fast_lookup import LookupFastPath
+    from tarcza.hashing.fast_match import MatchFastPath
     from tarcza.helpline import pages as helpline_pages
     from tarcza.helpline import routes as helpline_routes
     from tarcza.hotline import pages as hotline_pages
@@ -630,7 +631,15 @@ def web(
             answer_error=errors.answerer(app),
             max_json_bytes=settings.max_json_bytes,
         )
-        return LookupFastPath(reports, services=application.services, headers=headers)
+        # Partners' batches of PDQ signals as well (hashing.fast_match; issue 16).
+        batches = MatchFastPath(
+            reports,
+            services=application.services,
+            headers=headers,
+            answer_error=errors.answerer(app),
+            max_json_bytes=settings.max_json_bytes,
+        )
+        return LookupFastPath(batches, services=application.services, headers=headers)
 
     app.build_middleware_stack = middleware_stack  # type: ignore[method-assign]
 

@@ -38,6 +38,7 @@ from tarcza.hashing.partners import LookupQuota, PartnerKeys
 from tarcza.hashing.routes import signal_query
 from tarcza.hashing.schemas import MatchRequestRejected
 from tarcza.services import Services
+from tarcza.web.answers import send_json
 
 PATH: Final = "/m/lookup"
 #: The route's parameters and their maximum lengths; others are ignored there, as here.
@@ -83,19 +84,8 @@ class LookupFastPath:
             if answer is not None:
                 body, withheld = answer
                 scope["route"] = _ROUTE
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 200,
-                        "headers": [
-                            (b"content-length", str(len(body)).encode()),
-                            (b"content-type", b"application/json"),
-                            (b"x-tarcza-suppressed-matches", str(withheld).encode()),
-                            *self._headers,
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
+                suppressed = (b"x-tarcza-suppressed-matches", str(withheld).encode())
+                await send_json(send, body, headers=[suppressed, *self._headers])
                 return
         await self.app(scope, receive, send)
 
@@ -108,7 +98,7 @@ class LookupFastPath:
                 authorization = value if authorization is None else authorization
             elif name in _BODY_HEADERS:
                 return None
-        key = _bearer(authorization) if authorization is not None else None
+        key = bearer_key(authorization) if authorization is not None else None
         partner = self._keys.remembered(key) if key else None
         if partner is None:
             return None
@@ -134,7 +124,8 @@ class LookupFastPath:
         return lookup_answer(results[0]), results[0].withheld
 
 
-def _bearer(value: bytes) -> str | None:
+def bearer_key(value: bytes) -> str | None:
+    """The key of an ``Authorization: Bearer <key>`` header's value, or None."""
     scheme, _, key = value.decode("latin-1").partition(" ")
     key = key.strip()
     return key if scheme.lower() == "bearer" and key else None

@@ -1,0 +1,286 @@
+"""The hot path of ``POST /api/v1/match`` (a batch of signals), answered before FastAPI's
+middleware and routing when it can be (issue 16).
+
+Through FastAPI a batch pays for the framework (validating the body into a model per signal,
+resolving dependencies, routing) besides its search; at 1M hashes the search is most of the
+cost (about 75 % of a batch's CPU without the framework; see bench/README.md). This ASGI
+layer, outside the application like ``hashing.fast_lookup``, answers a batch itself when:
+
+- the request is ``application/json`` with a ``Content-Length`` within the JSON limit and a
+  partner key whose scope is remembered (PartnerKeys, within the staleness bound);
+- the body is exactly what ``MatchRequest`` accepts (read with ``json.loads``, as the framework
+  reads it), and every signal parses (the route's ``signal_query``);
+- every signal is PDQ and the matcher is refreshed: all the batch's hashes are searched in one
+  index call (``Matcher.match_in_memory``).
+
+A signal whose answer in memory is empty and not suppressed (no candidate, or only block
+matches outside the key's banks) is answered from memory: the route's answer for it is the
+same (its database check only ever removes candidates, and its live banks are the same
+in-memory ones). A signal whose answer in memory has matches or was suppressed is answered by
+``Matcher.match`` as the route answers it (every hit checked against the database, the label
+read there). The search (which releases the GIL) and that check run in one worker thread, as
+the route runs, so that the event loop reads and writes other requests meanwhile.
+
+The quota is charged last, as the route charges it (``LookupQuota.take``: N units for N
+signals): from the process's lease on the event loop, else from the shared store in a worker
+thread; a refusal is answered with the application's own 429 (a second try through the route
+would count the refused cost twice). A request handed on has therefore spent nothing here.
+
+Anything else — bad JSON, a bad signal, an unknown key, another signal type (the exact types
+are looked up in the database), a matcher not refreshed (yet), anything that raises before the
+quota is charged, or the store failing to charge it — is handed on to the application
+unchanged (what was read of the body is replayed), which answers it as before
+(``routes.match_batch``). The answer here is the route's
+byte for byte, with the security headers every answer carries; the access log (outside) names
+the route's path. ``answered`` counts the batches answered here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+import anyio.to_thread
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tarcza.hashing.banks import SignalType
+from tarcza.hashing.fast_lookup import bearer_key
+from tarcza.hashing.matcher import ItemResult, Matcher, SignalQuery
+from tarcza.hashing.partners import LookupQuota, PartnerKeys, PartnerScope
+from tarcza.hashing.routes import match_out, signal_query
+from tarcza.hashing.schemas import (
+    MAX_BATCH,
+    MAX_SIGNAL_LENGTH,
+    MatchRequestRejected,
+    RateLimited,
+)
+from tarcza.services import Services
+from tarcza.web.answers import send_json
+
+PATH: Final = "/api/v1/match"
+_SIGNAL_KEYS: Final = frozenset({"signal_type", "signal"})
+_MAX_TYPE_LENGTH: Final = 32  # SignalIn.signal_type's max_length
+
+# The application's answer to an exception, as its handlers give it.
+ErrorAnswer = Callable[[Request, Exception], Awaitable[Response]]
+
+log = logging.getLogger("tarcza.fast_match")
+
+
+@dataclass(frozen=True)
+class _Route:
+    """What the access log reads of ``scope["route"]``: the route's path template."""
+
+    path: str
+
+
+_ROUTE: Final = _Route(PATH)
+
+
+class MatchFastPath:
+    """ASGI middleware: answers the ``POST /api/v1/match`` batches it can (see the module).
+
+    ``headers``: added to every answer given here (the security headers); ``answer_error``: the
+    application's answer to an exception; ``max_json_bytes``: the JSON body limit.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        services: Services,
+        headers: list[tuple[bytes, bytes]],
+        answer_error: ErrorAnswer,
+        max_json_bytes: int,
+    ) -> None:
+        self.app = app
+        self._keys = services.get(PartnerKeys)
+        self._matcher = services.get(Matcher)
+        self._quota = services.get(LookupQuota)
+        self._headers = headers
+        self._answer_error = answer_error
+        self._limit = max_json_bytes
+        #: Batches answered here (not handed on), for tests and diagnostics.
+        self.answered = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        partner = self._partner(scope)
+        if partner is None:
+            await self.app(scope, receive, send)
+            return
+        received: list[Message] = []
+        body = await self._body(receive, received)
+        answer: tuple[bytes, int] | None = None
+        if body is not None:
+            try:
+                answer = await self._answer(partner, body)
+            except Exception:  # the application answers it, or says what went wrong
+                log.exception("the match fast path failed; handed on")
+        if answer is None:  # the route answers it, from the same bytes
+            await self.app(scope, _replaying(received, receive), send)
+            return
+        content, cost = answer
+        identity = str(partner.id)
+        if not self._quota.take_held(identity, cost):
+            try:
+                wait = await anyio.to_thread.run_sync(self._quota.take, identity, cost)
+            except Exception:  # the store failed (counting nothing): the route says so
+                log.exception("the match fast path could not spend the quota; handed on")
+                await self.app(scope, _replaying(received, receive), send)
+                return
+            if wait:
+                scope["route"] = _ROUTE
+                await self._error(scope, _replaying(received, receive), send, RateLimited(wait))
+                return
+        self.answered += 1
+        scope["route"] = _ROUTE
+        await send_json(send, content, headers=self._headers)
+
+    def _partner(self, scope: Scope) -> PartnerScope | None:
+        """The remembered partner of a plain JSON request within the limit, or None."""
+        authorization = content_type = length = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization = value if authorization is None else authorization
+            elif name == b"content-type":
+                if content_type is not None:
+                    return None
+                content_type = value
+            elif name == b"content-length":
+                if length is not None:
+                    return None
+                length = value
+            elif name == b"transfer-encoding":
+                return None
+        if content_type is None or length is None or authorization is None:
+            return None
+        if not length.isdigit() or int(length) > self._limit:
+            return None  # BodyLimit answers 413
+        if content_type.decode("latin-1").split(";")[0].strip().lower() != "application/json":
+            return None
+        key = bearer_key(authorization)
+        return self._keys.remembered(key) if key else None
+
+    async def _body(self, receive: Receive, received: list[Message]) -> bytes | None:
+        """The whole body, or None to hand the request on (every message read is kept in
+        ``received``)."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            received.append(message)
+            if message["type"] != "http.request":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self._limit:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    async def _answer(self, partner: PartnerScope, body: bytes) -> tuple[bytes, int] | None:
+        """The body of the route's answer to the batch in ``body`` and its cost (the number of
+        signals), or None to hand it on."""
+        queries = _batch(json.loads(body))
+        if queries is None:
+            return None
+        # The search releases the GIL: in a worker thread (as the route's), the event loop
+        # reads and writes other requests meanwhile.
+        results = await anyio.to_thread.run_sync(self._results, queries, partner.bank_ids)
+        if results is None:
+            return None
+        return _match_answer(queries, results), len(queries)
+
+    def _results(
+        self, queries: list[SignalQuery], scope: frozenset[int]
+    ) -> list[ItemResult] | None:
+        """The route's results for ``queries``, or None when the matcher cannot answer from
+        memory: every hash searched in one index call (``Matcher.match_in_memory``); the
+        signals answered there with matches or a suppression are answered again by
+        ``Matcher.match`` (the database's check and labels, as the route answers them)."""
+        results = self._matcher.match_in_memory([[q] for q in queries], scope=scope)
+        if results is None:
+            return None
+        asked = [i for i, r in enumerate(results) if r.matches or r.suppressed]
+        if not asked:
+            return results
+        checked = self._matcher.match([[queries[i]] for i in asked], scope=scope)
+        answered = list(results)
+        for i, result in zip(asked, checked, strict=True):
+            answered[i] = result
+        return answered
+
+    async def _error(self, scope: Scope, receive: Receive, send: Send, exc: Exception) -> None:
+        """The application's answer to ``exc``, with the security headers."""
+        response = await self._answer_error(Request(scope, receive), exc)
+        headers = self._headers
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in headers if k not in present]
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        await response(scope, receive, with_headers)
+
+
+def _batch(body: Any) -> list[SignalQuery] | None:
+    """The PDQ queries of a body ``MatchRequest`` accepts, every signal valid, or None."""
+    if type(body) is not dict or body.keys() != {"signals"}:
+        return None
+    signals = body["signals"]
+    if type(signals) is not list or not 1 <= len(signals) <= MAX_BATCH:
+        return None
+    queries: list[SignalQuery] = []
+    for item in signals:
+        if type(item) is not dict or item.keys() != _SIGNAL_KEYS:
+            return None
+        signal_type, signal = item["signal_type"], item["signal"]
+        if type(signal_type) is not str or type(signal) is not str:
+            return None
+        if len(signal_type) > _MAX_TYPE_LENGTH or len(signal) > MAX_SIGNAL_LENGTH:
+            return None
+        try:
+            query = signal_query(signal_type, signal, ["body"])
+        except MatchRequestRejected:
+            return None
+        if query.signal_type is not SignalType.PDQ:
+            return None
+        queries.append(query)
+    return queries
+
+
+def _match_answer(queries: list[SignalQuery], results: list[ItemResult]) -> bytes:
+    """``routes.match_batch``'s body for ``results``, written as it writes it."""
+    out = [
+        {
+            "signal_type": q.signal_type.value,
+            "signal": q.value,
+            "matches": [match_out(m) for m in result.matches],
+            "suppressed_matches": result.withheld,
+        }
+        for q, result in zip(queries, results, strict=True)
+    ]
+    return json.dumps({"results": out}, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _replaying(received: list[Message], receive: Receive) -> Receive:
+    """A ``receive`` that gives the messages already read, then the server's."""
+    pending = list(received)
+
+    async def replay() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replay
