@@ -21,6 +21,7 @@ from tarcza.hashing.fast_match import MatchFastPath
 from tarcza.hashing.matcher import ItemResult, Matcher, SignalQuery
 from tarcza.store.engine import Database
 from tests.hashing.test_fast_lookup import refreshed_client, refreshed_or_plain
+from tests.hashing.test_lookup_staleness import _Alive
 from tests.hashing.test_match_api import ACTOR, NOW, Fixture, _setup, auth, flip
 from tests.support.windows import clear_of_window_boundary
 
@@ -185,13 +186,6 @@ def test_the_quota_gives_exactly_its_number_of_signals(
     assert answers[-1].headers["retry-after"].isdigit()
     assert answers[-1].headers["x-content-type-options"] == "nosniff"
     assert last.status_code == 200  # the lease still holds a unit
-
-
-class _Alive:
-    """A stand-in for the refresher thread: the matcher counts as refreshed, none runs."""
-
-    def is_alive(self) -> bool:
-        return True
 
 
 def test_a_removed_signal_the_index_still_holds_is_not_answered(

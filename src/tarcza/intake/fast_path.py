@@ -41,6 +41,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tarcza.intake.rules import client_network
 from tarcza.intake.schemas import ReportCreated, ReportIn
 from tarcza.intake.service import IntakeService, NewReport, Receipt, Reporter
+from tarcza.web.answers import send_json
 
 PATH: Final = "/api/v1/reports"
 #: Headers that send a request the route's way (a partner's key; a retry's key; a stream).
@@ -173,18 +174,7 @@ class ReportFastPath:
         created = ReportCreated(reference=receipt.reference, pin=receipt.pin, status=receipt.status)
         body = created.model_dump_json().encode()
         scope["route"] = _ROUTE
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 201,
-                "headers": [
-                    (b"content-length", str(len(body)).encode()),
-                    (b"content-type", b"application/json"),
-                    *self._headers,
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_json(send, body, status=201, headers=self._headers)
 
     async def _error(self, scope: Scope, receive: Receive, send: Send, exc: Exception) -> None:
         """The application's answer to ``exc``, with the security headers."""
