@@ -144,11 +144,29 @@ class _WorkerSockets(list[socket.socket]):
         self.address = address
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_bound_in_worker, (self.family, self.address))
+        return (_bound_in_worker, (self.family, self.address, os.getpid()))
 
 
-def _bound_in_worker(family: int, address: tuple[str, int]) -> list[socket.socket]:
+def _bound_in_worker(family: int, address: tuple[str, int], supervisor: int) -> list[socket.socket]:
+    _end_with(supervisor)
     return [_reuseport_socket(family, address)]
+
+
+def _end_with(supervisor: int) -> None:
+    """Have the kernel end this worker (SIGTERM) when its supervisor ends, however it ends.
+
+    A worker left behind by a supervisor killed outright would keep its own socket listening,
+    and the next server's workers would share the port with it, unseen (with one shared
+    socket, the next server could not bind). Linux's ``PR_SET_PDEATHSIG``; a supervisor gone
+    before it took effect is seen through the parent's pid.
+    """
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)
+    if os.getppid() != supervisor:
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _claim_port(port: int) -> socket.socket:

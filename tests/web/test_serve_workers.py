@@ -85,3 +85,26 @@ def test_a_second_server_on_the_same_port_stops_at_once(tmp_path: Path) -> None:
         # The first still answers.
         with httpx.Client(base_url=server.url) as client:
             assert client.get("/api/v1/openapi.json").status_code == 200
+
+
+def test_workers_end_with_a_supervisor_killed_outright(tmp_path: Path) -> None:
+    """Left behind, a worker would keep listening on the port beside the next server's."""
+    port = free_port()
+    supervisor = subprocess.Popen(
+        [sys.executable, "-m", "tarcza.cli", "serve", "--port", str(port), "--workers", "2"],
+        env=server_env(_sqlite(tmp_path), tmp_path),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while _listening_sockets(port) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _listening_sockets(port) == 2
+    finally:
+        supervisor.kill()
+        supervisor.wait()
+    deadline = time.monotonic() + 30
+    while _listening_sockets(port) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _listening_sockets(port) == 0
