@@ -26,7 +26,6 @@ answers it as before (``hma_routes.lookup``). The answer here is the route's byt
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Final
 from urllib.parse import parse_qsl
 
@@ -38,7 +37,7 @@ from tarcza.hashing.partners import LookupQuota, PartnerKeys
 from tarcza.hashing.routes import signal_query
 from tarcza.hashing.schemas import MatchRequestRejected
 from tarcza.services import Services
-from tarcza.web.answers import send_json
+from tarcza.web.answers import RouteTemplate, send_json
 
 PATH: Final = "/m/lookup"
 #: The route's parameters and their maximum lengths; others are ignored there, as here.
@@ -49,14 +48,7 @@ _BODY_HEADERS: Final = frozenset({b"content-length", b"transfer-encoding"})
 log = logging.getLogger("tarcza.fast_lookup")
 
 
-@dataclass(frozen=True)
-class _Route:
-    """What the access log reads of ``scope["route"]``: the route's path template."""
-
-    path: str
-
-
-_ROUTE: Final = _Route(PATH)
+_ROUTE: Final = RouteTemplate(PATH)
 
 
 class LookupFastPath:

@@ -39,20 +39,16 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, Final
 
 import anyio.to_thread
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tarcza.hashing.banks import SignalType
 from tarcza.hashing.fast_lookup import bearer_key
 from tarcza.hashing.matcher import ItemResult, Matcher, SignalQuery
 from tarcza.hashing.partners import LookupQuota, PartnerKeys, PartnerScope
-from tarcza.hashing.routes import match_out, signal_query
+from tarcza.hashing.routes import match_answer, signal_query
 from tarcza.hashing.schemas import (
     MAX_BATCH,
     MAX_SIGNAL_LENGTH,
@@ -60,26 +56,25 @@ from tarcza.hashing.schemas import (
     RateLimited,
 )
 from tarcza.services import Services
-from tarcza.web.answers import send_json
+from tarcza.web.answers import (
+    ErrorAnswer,
+    RouteTemplate,
+    plain_json_within,
+    read_body,
+    replaying,
+    send_error,
+    send_json,
+)
 
 PATH: Final = "/api/v1/match"
 _SIGNAL_KEYS: Final = frozenset({"signal_type", "signal"})
 _MAX_TYPE_LENGTH: Final = 32  # SignalIn.signal_type's max_length
-
-# The application's answer to an exception, as its handlers give it.
-ErrorAnswer = Callable[[Request, Exception], Awaitable[Response]]
+_REFUSED: Final = frozenset({b"transfer-encoding"})
 
 log = logging.getLogger("tarcza.fast_match")
 
 
-@dataclass(frozen=True)
-class _Route:
-    """What the access log reads of ``scope["route"]``: the route's path template."""
-
-    path: str
-
-
-_ROUTE: Final = _Route(PATH)
+_ROUTE: Final = RouteTemplate(PATH)
 
 
 class MatchFastPath:
@@ -117,7 +112,7 @@ class MatchFastPath:
             await self.app(scope, receive, send)
             return
         received: list[Message] = []
-        body = await self._body(receive, received)
+        body = await read_body(receive, received, self._limit)
         answer: tuple[bytes, int] | None = None
         if body is not None:
             try:
@@ -125,7 +120,7 @@ class MatchFastPath:
             except Exception:  # the application answers it, or says what went wrong
                 log.exception("the match fast path failed; handed on")
         if answer is None:  # the route answers it, from the same bytes
-            await self.app(scope, _replaying(received, receive), send)
+            await self.app(scope, replaying(received, receive), send)
             return
         content, cost = answer
         identity = str(partner.id)
@@ -134,11 +129,11 @@ class MatchFastPath:
                 wait = await anyio.to_thread.run_sync(self._quota.take, identity, cost)
             except Exception:  # the store failed (counting nothing): the route says so
                 log.exception("the match fast path could not spend the quota; handed on")
-                await self.app(scope, _replaying(received, receive), send)
+                await self.app(scope, replaying(received, receive), send)
                 return
             if wait:
                 scope["route"] = _ROUTE
-                await self._error(scope, _replaying(received, receive), send, RateLimited(wait))
+                await self._error(scope, replaying(received, receive), send, RateLimited(wait))
                 return
         self.answered += 1
         scope["route"] = _ROUTE
@@ -146,46 +141,11 @@ class MatchFastPath:
 
     def _partner(self, scope: Scope) -> PartnerScope | None:
         """The remembered partner of a plain JSON request within the limit, or None."""
-        authorization = content_type = length = None
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                authorization = value if authorization is None else authorization
-            elif name == b"content-type":
-                if content_type is not None:
-                    return None
-                content_type = value
-            elif name == b"content-length":
-                if length is not None:
-                    return None
-                length = value
-            elif name == b"transfer-encoding":
-                return None
-        if content_type is None or length is None or authorization is None:
+        if not plain_json_within(scope, self._limit, _REFUSED):
             return None
-        if not length.isdigit() or int(length) > self._limit:
-            return None  # BodyLimit answers 413
-        if content_type.decode("latin-1").split(";")[0].strip().lower() != "application/json":
-            return None
-        key = bearer_key(authorization)
+        authorization = next((v for n, v in scope["headers"] if n == b"authorization"), None)
+        key = bearer_key(authorization) if authorization is not None else None
         return self._keys.remembered(key) if key else None
-
-    async def _body(self, receive: Receive, received: list[Message]) -> bytes | None:
-        """The whole body, or None to hand the request on (every message read is kept in
-        ``received``)."""
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            received.append(message)
-            if message["type"] != "http.request":
-                return None
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self._limit:
-                return None
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
 
     async def _answer(self, partner: PartnerScope, body: bytes) -> tuple[bytes, int] | None:
         """The body of the route's answer to the batch in ``body`` and its cost (the number of
@@ -198,7 +158,7 @@ class MatchFastPath:
         results = await anyio.to_thread.run_sync(self._results, queries, partner.bank_ids)
         if results is None:
             return None
-        return _match_answer(queries, results), len(queries)
+        return match_answer(queries, results), len(queries)
 
     def _results(
         self, queries: list[SignalQuery], scope: frozenset[int]
@@ -221,17 +181,9 @@ class MatchFastPath:
 
     async def _error(self, scope: Scope, receive: Receive, send: Send, exc: Exception) -> None:
         """The application's answer to ``exc``, with the security headers."""
-        response = await self._answer_error(Request(scope, receive), exc)
-        headers = self._headers
-
-        async def with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                present = {name.lower() for name, _ in message.get("headers", [])}
-                extra = [(k, v) for k, v in headers if k not in present]
-                message["headers"] = [*message.get("headers", []), *extra]
-            await send(message)
-
-        await response(scope, receive, with_headers)
+        await send_error(
+            scope, receive, send, exc, answer_error=self._answer_error, headers=self._headers
+        )
 
 
 def _batch(body: Any) -> list[SignalQuery] | None:
@@ -258,29 +210,3 @@ def _batch(body: Any) -> list[SignalQuery] | None:
             return None
         queries.append(query)
     return queries
-
-
-def _match_answer(queries: list[SignalQuery], results: list[ItemResult]) -> bytes:
-    """``routes.match_batch``'s body for ``results``, written as it writes it."""
-    out = [
-        {
-            "signal_type": q.signal_type.value,
-            "signal": q.value,
-            "matches": [match_out(m) for m in result.matches],
-            "suppressed_matches": result.withheld,
-        }
-        for q, result in zip(queries, results, strict=True)
-    ]
-    return json.dumps({"results": out}, ensure_ascii=False, separators=(",", ":")).encode()
-
-
-def _replaying(received: list[Message], receive: Receive) -> Receive:
-    """A ``receive`` that gives the messages already read, then the server's."""
-    pending = list(received)
-
-    async def replay() -> Message:
-        if pending:
-            return pending.pop(0)
-        return await receive()
-
-    return replay

@@ -7,13 +7,14 @@ and spend its lookup quota with the dependencies here.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Header, Query, Response
 
 from tarcza.hashing import banks, feed
-from tarcza.hashing.matcher import Match, Matcher, SignalQuery
+from tarcza.hashing.matcher import ItemResult, Match, Matcher, SignalQuery
 from tarcza.hashing.partners import LookupQuota, PartnerKeys, PartnerScope
 from tarcza.hashing.schemas import (
     ChangeOut,
@@ -129,7 +130,12 @@ def match_batch(
     if problems:
         raise MatchRequestRejected(problems)
     answers = matcher.match([[q] for q in queries], scope=partner.bank_ids)
-    # MatchResponse's JSON, written directly: no model per signal, nor validated again.
+    return Response(match_answer(queries, answers), media_type="application/json")
+
+
+def match_answer(queries: Sequence[SignalQuery], answers: Sequence[ItemResult]) -> bytes:
+    """MatchResponse's JSON for ``answers`` to ``queries``, written directly: no model per
+    signal, nor validated again (the fast path, ``hashing.fast_match``, writes it too)."""
     results = [
         {
             "signal_type": q.signal_type.value,
@@ -139,8 +145,7 @@ def match_batch(
         }
         for q, answer in zip(queries, answers, strict=True)
     ]
-    answer = json.dumps({"results": results}, ensure_ascii=False, separators=(",", ":"))
-    return Response(answer.encode(), media_type="application/json")
+    return json.dumps({"results": results}, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def match_out(match: Match) -> dict[str, Any]:

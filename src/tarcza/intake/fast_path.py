@@ -27,28 +27,30 @@ would be.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from functools import partial
 from typing import Final, TypeVar
 
 from pydantic import ValidationError
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tarcza.intake.rules import client_network
 from tarcza.intake.schemas import ReportCreated, ReportIn
 from tarcza.intake.service import IntakeService, NewReport, Receipt, Reporter
-from tarcza.web.answers import send_json
+from tarcza.web.answers import (
+    ErrorAnswer,
+    RouteTemplate,
+    plain_json_within,
+    read_body,
+    replaying,
+    send_error,
+    send_json,
+)
 
 PATH: Final = "/api/v1/reports"
 #: Headers that send a request the route's way (a partner's key; a retry's key; a stream).
 _HANDED_ON: Final = frozenset({b"authorization", b"idempotency-key", b"transfer-encoding"})
-
-# The application's answer to an exception, as its handlers give it.
-ErrorAnswer = Callable[[Request, Exception], Awaitable[Response]]
 
 #: Threads that submit reports, one process's: as many as anyio's default pool had (the
 #: database pool's connections, 30 by default, bound how many work at once in any case).
@@ -65,14 +67,7 @@ async def _in_thread(func: Callable[..., _T], *args: object) -> _T:
     return await asyncio.get_running_loop().run_in_executor(_pool, partial(func, *args))
 
 
-@dataclass(frozen=True)
-class _Route:
-    """What the access log reads of ``scope["route"]``: the route's path template."""
-
-    path: str
-
-
-_ROUTE: Final = _Route(PATH)
+_ROUTE: Final = RouteTemplate(PATH)
 
 
 class ReportFastPath:
@@ -102,7 +97,7 @@ class ReportFastPath:
             scope["type"] != "http"
             or scope["path"] != PATH
             or scope["method"] != "POST"
-            or not self._takes(scope)
+            or not plain_json_within(scope, self._limit, _HANDED_ON)
         ):
             await self.app(scope, receive, send)
             return
@@ -118,7 +113,7 @@ class ReportFastPath:
         received: list[Message] = []
         new = await self._report(receive, received)
         if new is None:  # the route answers it, from the same bytes
-            await self.app(scope, _replaying(received, receive), send)
+            await self.app(scope, replaying(received, receive), send)
             return
         try:
             receipt = await _in_thread(intake.submit, new, (), None, reporter)
@@ -127,46 +122,14 @@ class ReportFastPath:
             return
         await self._created(scope, send, receipt)
 
-    def _takes(self, scope: Scope) -> bool:
-        """Whether the request's headers are a plain JSON report's, within the limit."""
-        content_type = length = None
-        for name, value in scope["headers"]:
-            if name in _HANDED_ON:
-                return False
-            if name == b"content-type":
-                if content_type is not None:
-                    return False
-                content_type = value
-            elif name == b"content-length":
-                if length is not None:
-                    return False
-                length = value
-        if content_type is None or length is None or not length.isdigit():
-            return False
-        if int(length) > self._limit:
-            return False  # BodyLimit answers 413
-        media_type: str = content_type.decode("latin-1").split(";")[0].strip().lower()
-        return media_type == "application/json"
-
     async def _report(self, receive: Receive, received: list[Message]) -> NewReport | None:
         """The report in the body, or None to hand the request on (every message read is kept
         in ``received``)."""
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            received.append(message)
-            if message["type"] != "http.request":
-                return None
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self._limit:
-                return None
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
+        body = await read_body(receive, received, self._limit)
+        if body is None:
+            return None
         try:
-            return ReportIn.model_validate_json(b"".join(chunks)).to_new_report("api")
+            return ReportIn.model_validate_json(body).to_new_report("api")
         except ValidationError:
             return None
 
@@ -179,26 +142,6 @@ class ReportFastPath:
     async def _error(self, scope: Scope, receive: Receive, send: Send, exc: Exception) -> None:
         """The application's answer to ``exc``, with the security headers."""
         scope["route"] = _ROUTE
-        response = await self._answer_error(Request(scope, receive), exc)
-        headers = self._headers
-
-        async def with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                present = {name.lower() for name, _ in message.get("headers", [])}
-                extra = [(k, v) for k, v in headers if k not in present]
-                message["headers"] = [*message.get("headers", []), *extra]
-            await send(message)
-
-        await response(scope, receive, with_headers)
-
-
-def _replaying(received: list[Message], receive: Receive) -> Receive:
-    """A ``receive`` that gives the messages already read, then the server's."""
-    pending = list(received)
-
-    async def replay() -> Message:
-        if pending:
-            return pending.pop(0)
-        return await receive()
-
-    return replay
+        await send_error(
+            scope, receive, send, exc, answer_error=self._answer_error, headers=self._headers
+        )
