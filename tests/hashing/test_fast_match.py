@@ -215,12 +215,14 @@ def test_a_removed_signal_the_index_still_holds_is_not_answered(
         matcher._refresher = None
 
 
-def test_a_failure_in_the_fast_path_is_handed_on(
+def test_a_failure_in_memory_is_answered_as_the_route_answers(
     fast: tuple[TestClient, Fixture], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The quota is spent before the search: a batch the index cannot answer in memory is
+    answered by ``Matcher.match`` here (handed on, the route would spend it again)."""
     client, world = fast
-    body = batch(("pdq", secrets.token_hex(32)))
-    post(client, world, body)  # the key is remembered from now on
+    body = batch(("pdq", flip(world.known_pdq, 2)), ("pdq", secrets.token_hex(32)))
+    reference = post(client, world, body)
     matcher = client.app.state.services.get(Matcher)  # type: ignore[attr-defined]
 
     def broken(*_args: object, **_kwargs: object) -> None:
@@ -230,5 +232,43 @@ def test_a_failure_in_the_fast_path_is_handed_on(
     path = fast_path(client.app)  # type: ignore[arg-type]
     before = path.answered
     answer = post(client, world, body)
-    assert answer.status_code == 200 and answer.json()["results"][0]["matches"] == []
-    assert path.answered == before  # the route answered it
+    same(answer, reference)
+    assert answer.json()["results"][0]["matches"] != []
+    assert path.answered == before + 1
+    monkeypatch.setattr(matcher, "match", broken)
+    failed = post(client, world, body)
+    assert failed.status_code == 500
+    assert failed.json() == {"detail": "Internal error. The request was not completed."}
+    assert failed.headers["x-content-type-options"] == "nosniff"
+
+
+def test_a_batch_over_the_quota_is_refused_before_any_search(
+    settings: Settings, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = settings.model_copy(
+        update={"lookup_staleness_seconds": 0.5, "partner_lookup_rate": "150/hour"}
+    )
+    world = _setup(db, settings)
+    clear_of_window_boundary(3600, 60)
+    for client in refreshed_client(settings, db):
+        path = fast_path(client.app)  # type: ignore[arg-type]
+        assert post(client, world, batch(("pdq", secrets.token_hex(32)))).status_code == 200
+        matcher = client.app.state.services.get(Matcher)  # type: ignore[attr-defined]
+        searched: list[str] = []
+        for name in ("match_in_memory", "match"):
+            real = getattr(matcher, name)
+
+            def counted(
+                *args: Any, _real: Any = real, _name: str = name, _log: Any = searched, **kw: Any
+            ) -> Any:
+                _log.append(_name)
+                return _real(*args, **kw)
+
+            monkeypatch.setattr(matcher, name, counted)
+        before = path.answered
+        over = post(client, world, batch(*(("pdq", secrets.token_hex(32)) for _ in range(150))))
+        assert over.status_code == 429 and over.headers["retry-after"].isdigit()
+        assert searched == [] and path.answered == before
+        within = post(client, world, batch(*(("pdq", secrets.token_hex(32)) for _ in range(100))))
+        assert within.status_code == 200 and searched == ["match_in_memory"]
+        assert path.answered == before + 1

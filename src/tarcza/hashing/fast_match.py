@@ -10,27 +10,31 @@ layer, outside the application like ``hashing.fast_lookup``, answers a batch its
   partner key whose scope is remembered (PartnerKeys, within the staleness bound);
 - the body is exactly what ``MatchRequest`` accepts (read with ``json.loads``, as the framework
   reads it), and every signal parses (the route's ``signal_query``);
-- every signal is PDQ and the matcher is refreshed: all the batch's hashes are searched in one
-  index call (``Matcher.match_in_memory``).
+- every signal is PDQ.
 
-A signal whose answer in memory is empty and not suppressed (no candidate, or only block
-matches outside the key's banks) is answered from memory: the route's answer for it is the
-same (its database check only ever removes candidates, and its live banks are the same
-in-memory ones). A signal whose answer in memory has matches or was suppressed is answered by
-``Matcher.match`` as the route answers it (every hit checked against the database, the label
-read there). The search (which releases the GIL) and that check run in one worker thread, as
-the route runs, so that the event loop reads and writes other requests meanwhile.
+The quota is then charged first, as the route charges it (``LookupQuota.take``: N units for N
+signals, before any search): from the process's lease on the event loop, else from the shared
+store in a worker thread; a refusal is answered with the application's own 429, having searched
+nothing. From then on the batch is answered here (the route would charge it again):
 
-The quota is charged last, as the route charges it (``LookupQuota.take``: N units for N
-signals): from the process's lease on the event loop, else from the shared store in a worker
-thread; a refusal is answered with the application's own 429 (a second try through the route
-would count the refused cost twice). A request handed on has therefore spent nothing here.
+- all the batch's hashes are searched in one index call (``Matcher.match_in_memory``). A
+  signal whose answer in memory is empty and not suppressed (no candidate, or only block
+  matches outside the key's banks) is answered from memory: the route's answer for it is the
+  same (its database check only ever removes candidates, and its live banks are the same
+  in-memory ones). A signal whose answer in memory has matches or was suppressed is answered
+  by ``Matcher.match`` as the route answers it (every hit checked against the database, the
+  label read there);
+- a matcher that cannot answer from memory (not refreshed yet, or failing there) answers the
+  whole batch by ``Matcher.match``, as the route does; a failure there is the application's
+  answer to it (a 500), as the route's would be.
+
+The search (which releases the GIL) and that check run in one worker thread, as the route runs,
+so that the event loop reads and writes other requests meanwhile.
 
 Anything else — bad JSON, a bad signal, an unknown key, another signal type (the exact types
-are looked up in the database), a matcher not refreshed (yet), anything that raises before the
-quota is charged, or the store failing to charge it — is handed on to the application
-unchanged (what was read of the body is replayed), which answers it as before
-(``routes.match_batch``). The answer here is the route's
+are looked up in the database), or the store failing to charge the quota — is handed on to the
+application unchanged, having spent nothing (what was read of the body is replayed), which
+answers it as before (``routes.match_batch``). The answer here is the route's
 byte for byte, with the security headers every answer carries; the access log (outside) names
 the route's path. ``answered`` counts the batches answered here.
 """
@@ -113,20 +117,20 @@ class MatchFastPath:
             return
         received: list[Message] = []
         body = await read_body(receive, received, self._limit)
-        answer: tuple[bytes, int] | None = None
+        queries: list[SignalQuery] | None = None
         if body is not None:
             try:
-                answer = await self._answer(partner, body)
+                queries = _batch(json.loads(body))
             except Exception:  # the application answers it, or says what went wrong
-                log.exception("the match fast path failed; handed on")
-        if answer is None:  # the route answers it, from the same bytes
+                log.exception("the match fast path could not read a batch; handed on")
+        if queries is None:  # the route answers it, from the same bytes
             await self.app(scope, replaying(received, receive), send)
             return
-        content, cost = answer
+        # The quota first, as the route spends it: a refused batch costs no search.
         identity = str(partner.id)
-        if not self._quota.take_held(identity, cost):
+        if not self._quota.take_held(identity, len(queries)):
             try:
-                wait = await anyio.to_thread.run_sync(self._quota.take, identity, cost)
+                wait = await anyio.to_thread.run_sync(self._quota.take, identity, len(queries))
             except Exception:  # the store failed (counting nothing): the route says so
                 log.exception("the match fast path could not spend the quota; handed on")
                 await self.app(scope, replaying(received, receive), send)
@@ -135,8 +139,18 @@ class MatchFastPath:
                 scope["route"] = _ROUTE
                 await self._error(scope, replaying(received, receive), send, RateLimited(wait))
                 return
+        # Spent: answered here from now on (the route would spend it again).
         self.answered += 1
         scope["route"] = _ROUTE
+        try:
+            # The search releases the GIL: in a worker thread (as the route's), the event
+            # loop reads and writes other requests meanwhile.
+            results = await anyio.to_thread.run_sync(self._results, queries, partner.bank_ids)
+            content = match_answer(queries, results)
+        # As the route fails: the application's answer to it (its handler logs it).
+        except Exception as exc:  # noqa: BLE001
+            await self._error(scope, replaying(received, receive), send, exc)
+            return
         await send_json(send, content, headers=self._headers)
 
     def _partner(self, scope: Scope) -> PartnerScope | None:
@@ -147,29 +161,19 @@ class MatchFastPath:
         key = bearer_key(authorization) if authorization is not None else None
         return self._keys.remembered(key) if key else None
 
-    async def _answer(self, partner: PartnerScope, body: bytes) -> tuple[bytes, int] | None:
-        """The body of the route's answer to the batch in ``body`` and its cost (the number of
-        signals), or None to hand it on."""
-        queries = _batch(json.loads(body))
-        if queries is None:
-            return None
-        # The search releases the GIL: in a worker thread (as the route's), the event loop
-        # reads and writes other requests meanwhile.
-        results = await anyio.to_thread.run_sync(self._results, queries, partner.bank_ids)
+    def _results(self, queries: list[SignalQuery], scope: frozenset[int]) -> list[ItemResult]:
+        """The route's results for ``queries``: every hash searched in one index call
+        (``Matcher.match_in_memory``); the signals answered there with matches or a
+        suppression are answered again by ``Matcher.match`` (the database's check and labels,
+        as the route answers them). A matcher that cannot answer from memory (not refreshed,
+        or failing there) answers them all as the route does."""
+        try:
+            results = self._matcher.match_in_memory([[q] for q in queries], scope=scope)
+        except Exception:
+            log.exception("the index could not answer a batch in memory; asked as the route asks")
+            results = None
         if results is None:
-            return None
-        return match_answer(queries, results), len(queries)
-
-    def _results(
-        self, queries: list[SignalQuery], scope: frozenset[int]
-    ) -> list[ItemResult] | None:
-        """The route's results for ``queries``, or None when the matcher cannot answer from
-        memory: every hash searched in one index call (``Matcher.match_in_memory``); the
-        signals answered there with matches or a suppression are answered again by
-        ``Matcher.match`` (the database's check and labels, as the route answers them)."""
-        results = self._matcher.match_in_memory([[q] for q in queries], scope=scope)
-        if results is None:
-            return None
+            return self._matcher.match([[q] for q in queries], scope=scope)
         asked = [i for i, r in enumerate(results) if r.matches or r.suppressed]
         if not asked:
             return results
