@@ -630,6 +630,7 @@ def web(
             headers=headers,
             answer_error=errors.answerer(app),
             max_json_bytes=settings.max_json_bytes,
+            threads=settings.intake_threads,
         )
         # Partners' batches of PDQ signals as well (hashing.fast_match; issue 16).
         batches = MatchFastPath(

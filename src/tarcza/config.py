@@ -97,6 +97,10 @@ class Settings(BaseSettings):
     # reports (a backend started, its caches filled, its statements prepared again; issue 16).
     db_pool_size: int = 20
     db_max_overflow: int = 10
+    # Plain JSON reports a server process submits at once (intake.fast_path); more wait in the
+    # process. Each holds a connection, and its audit entry waits for the chain's lock: a few
+    # at once keep the database busy, many only queue there (issue 16, bench/README.md).
+    intake_threads: int = Field(default=3, ge=1, le=64)
     trusted_proxies: list[str] = Field(default_factory=list)
     # The agency whose queue new public reports join (an agency code).
     intake_agency: str = "hotline"

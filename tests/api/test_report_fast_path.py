@@ -10,7 +10,11 @@ else reaches the route with its body intact.
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import pytest
@@ -167,3 +171,44 @@ def test_the_limits_apply_on_the_fast_path(settings: Settings, db: Database) -> 
         assert refused.headers["x-frame-options"] == "DENY"
         with db.reading() as session:
             assert len(session.scalars(select(Report)).all()) == 2
+
+
+class Concurrency:
+    """Wraps a function to count how many calls of it run at once, each held 0.15 s."""
+
+    def __init__(self, func: Any) -> None:
+        self.func = func
+        self.lock = threading.Lock()
+        self.running = 0
+        self.most = 0
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        time.sleep(0.15)
+        try:
+            return self.func(*args, **kwargs)
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+def test_a_process_submits_at_most_its_intake_threads_reports_at_once(
+    settings: Settings, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More reports than ``intake_threads`` wait in the process (not at the database), and are
+    all taken."""
+    few = settings.model_copy(update={"intake_threads": 2})
+    for client, framework in _client(make_app(few, db)):
+        intake = _fast_path(client.app)._intake  # type: ignore[arg-type]
+        counted = Concurrency(intake.submit)
+        monkeypatch.setattr(intake, "submit", counted)
+        with ThreadPoolExecutor(6) as senders:
+            sent = [senders.submit(partial(client.post, REPORTS, json=REPORT)) for _ in range(6)]
+            answers = [s.result() for s in sent]
+        assert [a.status_code for a in answers] == [201] * 6
+        assert framework.paths == []
+        assert counted.most == 2
+        with db.reading() as session:
+            assert len(session.scalars(select(Report)).all()) == 6

@@ -13,7 +13,11 @@ the route does, in the same order:
 - the body is read and validated (``ReportIn``, the route's model), then submitted in one worker
   thread (``IntakeService.submit``): acknowledged only after the commit. The thread is one of
   this module's pool (asyncio's ``run_in_executor``): anyio's ``run_in_threadpool`` cost some
-  50 us of CPU per call (cancel scopes, its queue's condition), the pool 15-20 us;
+  50 us of CPU per call (cancel scopes, its queue's condition), the pool 15-20 us. The pool is
+  small (``Settings.intake_threads``, 3 by default): reports beyond it wait in the process, not
+  at the database, where every report's audit entry queues for the chain's lock (with 40
+  threads a process, 64 clients at 500 reports/s kept 13 backends waiting on that lock on
+  average, p99 200-3,000 ms; with 3, p99 13-52 ms: bench/README.md);
 - the answer is the route's byte for byte (201, ``ReportCreated``'s JSON), with the security
   headers every answer carries; the access log (outside) names the route's path.
 
@@ -27,6 +31,7 @@ would be.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -52,19 +57,18 @@ PATH: Final = "/api/v1/reports"
 #: Headers that send a request the route's way (a partner's key; a retry's key; a stream).
 _HANDED_ON: Final = frozenset({b"authorization", b"idempotency-key", b"transfer-encoding"})
 
-#: Threads that submit reports, one process's: as many as anyio's default pool had (the
-#: database pool's connections, 30 by default, bound how many work at once in any case).
-THREADS: Final = 40
-_pool: ThreadPoolExecutor | None = None
+# The threads that submit reports, one pool per size (made on first use, shared by every
+# application of the process: tests make many).
+_pools: dict[int, ThreadPoolExecutor] = {}
+_pools_lock = threading.Lock()
 _T = TypeVar("_T")
 
 
-async def _in_thread(func: Callable[..., _T], *args: object) -> _T:
-    """``func(*args)`` in one of the process's report threads (made on first use)."""
-    global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(THREADS, thread_name_prefix="tarcza-report")
-    return await asyncio.get_running_loop().run_in_executor(_pool, partial(func, *args))
+def _pool(threads: int) -> ThreadPoolExecutor:
+    with _pools_lock:
+        if threads not in _pools:
+            _pools[threads] = ThreadPoolExecutor(threads, thread_name_prefix="tarcza-report")
+        return _pools[threads]
 
 
 _ROUTE: Final = RouteTemplate(PATH)
@@ -74,7 +78,8 @@ class ReportFastPath:
     """ASGI middleware: takes the plain JSON reports it can (see the module), hands on the rest.
 
     ``headers``: added to every answer given here (the security headers); ``answer_error``: the
-    application's answer to an exception; ``max_json_bytes``: the JSON body limit.
+    application's answer to an exception; ``max_json_bytes``: the JSON body limit;
+    ``threads``: how many reports the process submits at once (``Settings.intake_threads``).
     """
 
     def __init__(
@@ -85,9 +90,11 @@ class ReportFastPath:
         headers: list[tuple[bytes, bytes]],
         answer_error: ErrorAnswer,
         max_json_bytes: int,
+        threads: int,
     ) -> None:
         self.app = app
         self._intake = intake
+        self._pool = _pool(threads)
         self._headers = headers
         self._answer_error = answer_error
         self._limit = max_json_bytes
@@ -106,7 +113,7 @@ class ReportFastPath:
         reporter = Reporter(network=client_network(str(client[0]) if client else ""))
         try:
             if intake.limits_reports_of(reporter):
-                await _in_thread(intake.check_report_rate, reporter)
+                await self._in_thread(intake.check_report_rate, reporter)
         except Exception as exc:  # noqa: BLE001 - answered by the application's handlers
             await self._error(scope, receive, send, exc)
             return
@@ -116,11 +123,15 @@ class ReportFastPath:
             await self.app(scope, replaying(received, receive), send)
             return
         try:
-            receipt = await _in_thread(intake.submit, new, (), None, reporter)
+            receipt = await self._in_thread(intake.submit, new, (), None, reporter)
         except Exception as exc:  # noqa: BLE001 - answered by the application's handlers
             await self._error(scope, receive, send, exc)
             return
         await self._created(scope, send, receipt)
+
+    async def _in_thread(self, func: Callable[..., _T], *args: object) -> _T:
+        """``func(*args)`` in one of the report threads (waiting for one when all are busy)."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, partial(func, *args))
 
     async def _report(self, receive: Receive, received: list[Message]) -> NewReport | None:
         """The report in the body, or None to hand the request on (every message read is kept
