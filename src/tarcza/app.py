@@ -62,7 +62,7 @@ from tarcza.platforms.service import PlatformsService
 from tarcza.schema import registry
 from tarcza.selfprotect.service import ProtectPolicy, SelfProtectService
 from tarcza.services import Services
-from tarcza.store.engine import Database, make_database
+from tarcza.store.engine import Database
 from tarcza.store.rates import DatabaseStorage, Quota, SharedRates, make_storage
 
 if TYPE_CHECKING:
@@ -215,10 +215,9 @@ class Application:
 def build(settings: Settings | None = None) -> Application:
     """Build the application for ``settings`` (read from the environment when not given)."""
     settings = settings or load_settings()
-    registry.metadata()  # every concept's tables are mapped before any session runs
     keys = load_keys(settings)
     keyring = KeyRing(keys)
-    db = make_database(settings.resolved_database_url, settings)
+    db = registry.application_database(settings)
     evidence = EvidenceStore(Path(settings.resolved_evidence_dir), keyring)
     limits = ImageLimits(max_bytes=settings.max_file_bytes, max_pixels=settings.max_image_pixels)
     # One pixel budget per process bounds the memory of every image being decoded; freed

@@ -1,10 +1,13 @@
 """``tarcza``: serve, jobs, db, demo, hash, scan, audit, evidence, keys, bank, partner, agency,
 user.
 
-Every command receives ``services``: a function that builds the application through the one
-composition root (``tarcza.app``) the first time it is called, from settings read once after
-the command line has decided what this process is. Commands that need no application (``hash``,
-``audit verify-export``) never build one; the application is closed when the command ends.
+Every command receives ``services``: called, it builds the application through the one
+composition root (``tarcza.app``) the first time, from settings read once after the command line
+has decided what this process is; ``services.database()`` gives the application's database
+alone, made as the root makes it (``schema.registry.application_database``), for the commands
+that need nothing else (``bank``: importing the whole application cost each a second or two).
+Commands that need no application (``hash``, ``audit verify-export``) never build one; what was
+built is closed when the command ends.
 """
 
 from __future__ import annotations
@@ -741,28 +744,51 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Root:
+    """The ``services`` every command is given (``ServicesFactory``): the application built
+    through the composition root on first call, or its database alone (``database()``: made
+    as the root makes it, without importing the application). Closes what it made."""
+
+    def __init__(self) -> None:
+        self._application: Any = None
+        self._database: Database | None = None
+
+    def __call__(self) -> Services:
+        if self._application is None:
+            from tarcza import app as root
+
+            self._application = root.build()
+        services = self._application.services
+        assert isinstance(services, Services)
+        return services
+
+    def database(self) -> Database:
+        if self._application is not None:
+            return self().get(Database)
+        if self._database is None:
+            from tarcza.schema import registry
+
+            self._database = registry.application_database(load_settings())
+        return self._database
+
+    def close(self) -> None:
+        if self._application is not None:
+            self._application.close()
+        if self._database is not None:
+            self._database.dispose()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; the exit code is the command's."""
     args = build_parser().parse_args(argv)
-    built: list[Any] = []
-
-    def services() -> Services:
-        if not built:
-            from tarcza import app as root
-
-            built.append(root.build())
-        application = built[0]
-        assert isinstance(application.services, Services)
-        return application.services
-
+    services = _Root()
     try:
         code: int = args.func(args, services)
     except ConfigError as exc:
         print(f"tarcza: configuration error: {exc}", file=sys.stderr)
         return 2
     finally:
-        if built:
-            built[0].close()
+        services.close()
     return code
 
 

@@ -7,8 +7,11 @@ uses by its class and never sees the root.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from tarcza.store.engine import Database
 
 T = TypeVar("T")
 
@@ -33,5 +36,12 @@ class Services:
         return kind in self._items
 
 
-# Builds the application's services on first call (commands that need none never build them).
-ServicesFactory = Callable[[], Services]
+class ServicesFactory(Protocol):
+    """What a CLI command is given: called, it builds the application's services through the
+    composition root on first call (commands that need none never build them); ``database()``
+    is the application's database alone, made as the root makes it, for a command that needs
+    nothing else (importing the whole application costs such a command a second or two)."""
+
+    def __call__(self) -> Services: ...
+
+    def database(self) -> Database: ...

@@ -33,8 +33,9 @@ def _actor() -> str:
 
 @contextmanager
 def _database(services: ServicesFactory) -> Iterator[Database]:
-    """The application's database (the CLI's root closes it)."""
-    yield services().get(Database)
+    """The application's database alone, the application itself not built (the CLI's root
+    closes it)."""
+    yield services.database()
 
 
 def _guarded(handler: Handler) -> Handler:

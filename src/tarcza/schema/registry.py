@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import MetaData
+
+if TYPE_CHECKING:
+    from tarcza.config import Settings
+    from tarcza.store.engine import Database
 
 
 def metadata() -> MetaData:
@@ -24,3 +30,13 @@ def metadata() -> MetaData:
     from tarcza.store.base import Base
 
     return Base.metadata
+
+
+def application_database(settings: Settings) -> Database:
+    """The application's database for ``settings``, every concept's tables mapped: what the
+    composition root (``tarcza.app.build``) makes, and what a CLI command that needs nothing
+    else is given (``ServicesFactory.database``) without importing the whole application."""
+    from tarcza.store.engine import make_database
+
+    metadata()  # every concept's tables are mapped before any session runs
+    return make_database(settings.resolved_database_url, settings)
