@@ -81,6 +81,15 @@ class Tally:
     references: list[str] = field(default_factory=list)
     cpu: float = 0.0  # the server's CPU seconds over the round
 
+    def note(self, status: int, answer: bytes, since: float, counted: bool) -> None:
+        """One answer: its reference kept (every 201), its status and the seconds since
+        ``since`` counted when the report is within the recorded seconds."""
+        if status == 201:
+            self.references.append(json.loads(answer)["reference"])
+        if counted:
+            self.lat.append(time.perf_counter() - since)
+            self.codes.append(status)
+
 
 async def exchange(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, payload: bytes
@@ -110,11 +119,7 @@ async def client(
         n += 1
         start = time.perf_counter()
         status, answer = await exchange(reader, writer, payload)
-        if status == 201:
-            tally.references.append(json.loads(answer)["reference"])
-        if start >= record:
-            tally.lat.append(time.perf_counter() - start)
-            tally.codes.append(status)
+        tally.note(status, answer, start, start >= record)
     writer.close()
 
 
@@ -130,11 +135,7 @@ async def paced_client(
         payload = body(variant, me, n)
         n += 1
         status, answer = await exchange(reader, writer, payload)
-        if status == 201:
-            tally.references.append(json.loads(answer)["reference"])
-        if scheduled >= record:
-            tally.lat.append(time.perf_counter() - scheduled)
-            tally.codes.append(status)
+        tally.note(status, answer, scheduled, scheduled >= record)
     writer.close()
 
 

@@ -16,8 +16,8 @@ the route does, in the same order:
   50 us of CPU per call (cancel scopes, its queue's condition), the pool 15-20 us. The pool is
   small (``Settings.intake_threads``, 3 by default): reports beyond it wait in the process, not
   at the database, where every report's audit entry queues for the chain's lock (with 40
-  threads a process, 64 clients at 500 reports/s kept 13 backends waiting on that lock on
-  average, p99 200-3,000 ms; with 3, p99 13-52 ms: bench/README.md);
+  threads a process, 500 reports/s over 64 connections kept 13 backends waiting on that lock
+  on average, p99 0.9-1.1 s; with 3, p99 32-65 ms: bench/README.md);
 - the answer is the route's byte for byte (201, ``ReportCreated``'s JSON), with the security
   headers every answer carries; the access log (outside) names the route's path.
 
