@@ -9,7 +9,11 @@ query in one process on the same hashes and queries, so that all see the same lo
   every threshold, as before the pair plan (every candidate row verified; see the module
   docstring of :mod:`tarcza.hashing.index`),
 - ``PDQIndex``: python-threatexchange's ``PDQIndex`` (faiss IndexBinaryMultiHash, what
-  Hasher-Matcher-Actioner deploys), on one thread.
+  Hasher-Matcher-Actioner deploys), on one thread,
+- ``tree=SRC``: the index of another tree of tarcza (its ``src`` folder, say a checkout of an
+  earlier commit), loaded beside this one under another module name: a change to the index
+  measured against what it changes, on the same tables (``--cache``: the same saved index,
+  loaded by each tree's own code) and queries.
 
 Timing: the queries are taken in groups of one per implementation, each implementation timing a
 different query of the group (rotating which), so that none finds the cache lines another just
@@ -35,6 +39,8 @@ Data (``--data``):
         [--references single,tarcza16] [--queries 2000] [--cache /tmp/pdq-bench]
     PYTHONPATH=src .venv/bin/python bench/pdq_index_interleaved.py --n 1000000 \
         --references PDQIndex,tarcza16
+    PYTHONPATH=src .venv/bin/python bench/pdq_index_interleaved.py --n 10000000 \
+        --references tree=/tmp/ref/src --cache /tmp/pdq-bench
 
 ``--cache DIR`` keeps the hashes, queries and built indexes in ``DIR`` (about 0.8 GB per index
 at 10M) and reuses them in later runs with the same ``--n``, ``--data``, ``--queries`` and
@@ -48,6 +54,7 @@ from __future__ import annotations
 import argparse
 import copy
 import gc
+import importlib.util
 import os
 import resource
 import sys
@@ -196,6 +203,27 @@ def single_plan(index: PdqIndex) -> tuple[Callable[[U8], Found], Any]:
     return (lambda q: single.search(q, THRESHOLD)), single
 
 
+def tree_index(
+    src: str, hashes: U8, ids: I64, cache: Path | None
+) -> tuple[Callable[[U8], Found], Any]:
+    """The index of the tree at ``src`` (a ``src`` folder), its module loaded under its own
+    name; built by that tree, or loaded from ``--cache`` by that tree's code."""
+    path = Path(src) / "tarcza" / "hashing" / "index.py"
+    spec = importlib.util.spec_from_file_location("reference_tree_index", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"no index module at {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    saved = None if cache is None else cache / "index-auto"
+    if saved is not None and saved.exists():
+        index = module.PdqIndex.load(saved, mmap=False)
+    else:
+        index = module.PdqIndex().build(hashes, ids)
+    index.search(hashes[0], THRESHOLD)  # compiled (or loaded from numba's cache) untimed
+    return (lambda q: index.search(q, THRESHOLD)), index
+
+
 def cached_data(
     args: argparse.Namespace, rng: np.random.Generator
 ) -> tuple[U8, U8, I64, Path | None]:
@@ -245,7 +273,9 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=2000)
     parser.add_argument("--data", choices=["uniform", "pdq-like"], default="uniform")
     parser.add_argument(
-        "--references", default="single", help="comma-separated: single,tarcza16,PDQIndex"
+        "--references",
+        default="single",
+        help="comma-separated: single,tarcza16,PDQIndex,tree=SRC",
     )
     parser.add_argument("--cache", help="a folder keeping the data and indexes between runs")
     parser.add_argument("--threshold", type=int, default=31)
@@ -277,12 +307,14 @@ def main() -> None:
                 impls[name], keep[name] = build_tarcza(hashes, ids, 16, cache)
             elif name == "PDQIndex":
                 impls[name], keep[name] = build_pdqindex(hashes, ids)
+            elif name.startswith("tree="):
+                impls[name], keep[name] = tree_index(name[5:], hashes, ids, cache)
             else:
                 raise SystemExit(f"unknown reference {name}")
             seconds = time.perf_counter() - start
         gc.collect()
         extra = ""
-        if isinstance(keep[name], PdqIndex):
+        if hasattr(keep[name], "chunk_count"):  # tarcza's index, of this tree or another
             extra = f", {keep[name].chunk_count} chunks, arrays {mib(keep[name].nbytes)}"
             plan = "pairs" if keep[name]._pairs[min(THRESHOLD, 47)] else "single"
             extra += f", {plan} plan at threshold {THRESHOLD}"

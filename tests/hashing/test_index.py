@@ -202,19 +202,26 @@ def test_results_sorted_by_distance_then_id(built: PdqIndex, data: Data) -> None
     assert keys == sorted(keys)
 
 
-def test_batch_larger_than_the_first_result_buffer(data: Data) -> None:
-    # Every query matches every one of 1500 identical hashes: the kernel must resume with
-    # bigger buffers, twice over, and still return everything once.
-    hashes = np.repeat(data.queries[:1], 1500, axis=0)
-    ids = np.arange(1500, dtype=np.int64)
-    index = PdqIndex.build(hashes, ids)
+@pytest.mark.parametrize("name", PLANS)
+def test_batch_larger_than_the_first_result_buffer(data: Data, name: str) -> None:
+    # Every query matches every one of 2,500 identical hashes: more rows than one block of
+    # verification (index_module._BLOCK), so blocks are verified while candidates are still
+    # being read, and more matches than the first result buffer holds, so the kernel must
+    # resume with bigger buffers, twice over, and still return everything once.
+    count = 2500
+    assert count > index_module._BLOCK
+    hashes = np.repeat(data.queries[:1], count, axis=0)
+    ids = np.arange(count, dtype=np.int64)
+    with plan(name):
+        index = PdqIndex.build(hashes, ids)
     queries = np.repeat(data.queries[:1], 3, axis=0)
     qs, found, ds = index.search_batch(queries, 0)
-    assert len(qs) == 4500
-    assert qs.tolist() == [0] * 1500 + [1] * 1500 + [2] * 1500
-    assert found.tolist() == list(range(1500)) * 3
+    assert len(qs) == 3 * count
+    assert qs.tolist() == [0] * count + [1] * count + [2] * count
+    assert found.tolist() == list(range(count)) * 3
     assert not ds.any()
-    assert index.search(queries[0], 0) == [(i, 0) for i in range(1500)]
+    assert index.search(queries[0], 0) == [(i, 0) for i in range(count)]
+    assert index.search(queries[0], 31) == [(i, 0) for i in range(count)]
 
 
 def test_four_byte_postings(monkeypatch: pytest.MonkeyPatch, data: Data) -> None:

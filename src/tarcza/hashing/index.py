@@ -27,13 +27,15 @@ How it works (multi-index hashing, Norouzi et al. 2012):
   hash within ``t`` bits lies within the radius in *two* chunks at least (were it within in one
   chunk only, the others alone would differ by more than ``t`` bits). Then a candidate found
   through one chunk only, nearly all of them, need not be read: each candidate's row number is
-  looked up in a table of the rows this query has seen (2**17 bytes, in cache; a slot per row
-  hash, so two rows may share one: a false alarm, one verification more, never a miss), and
-  only rows seen twice are verified. At 10M hashes and t = 31 (12 chunks, radii 2 but one
-  1): 2,662 probes and about 10,300 candidates counted, 400 rows verified, rather than 2,032
-  probes and 7,300 rows read. Each index takes, per threshold, the plan that costs fewer memory
+  looked up in a table of the rows this query has seen (a bit per slot, 2**19 slots: 64 KiB,
+  in cache, cleared for each query; a row's slot is its low 19 bits, so two rows may share
+  one: a false alarm, one verification more, never a miss), and only rows seen twice are
+  verified. At 10M hashes and t = 31 (12 chunks, radii 2 but one 1): 2,662 probes and about
+  10,300 candidates counted, about 100 rows verified, rather than 2,032 probes and 7,300 rows
+  read. Each index takes, per threshold, the plan that costs fewer memory
   reads at its size (see ``_Layout.costs``): the pair plan from about 225,000 hashes at t = 31.
-  Exact either way; measured 1.2-1.4x faster at 1M and 10M on this machine (bench README).
+  Exact either way. Measured side by side on this machine (bench README_pdq_index.md): at 10M,
+  the pair plan 1.14-1.16x faster than the single plan; at 1M, as fast.
 - A row found through several chunks is reported once (the rows found are deduplicated per
   query, which costs nothing when nothing matched, nearly always).
 - Thresholds 48 and above would need radius 3 or more on 16 chunks, as many candidates as
@@ -42,8 +44,9 @@ How it works (multi-index hashing, Norouzi et al. 2012):
 
 Speed: memory latency is the cost, so the kernel (1) computes every probe and prefetches its
 offsets, (2) reads the offsets and prefetches the postings of non-empty buckets, (3) decodes
-blocks of candidate rows, prefetching their hashes, then (4) verifies a block at once, so that
-many cache misses are in flight together. Hash rows are aligned on 64-byte cache lines so that
+blocks of candidate rows, prefetching their hashes (with the pair plan: counts every candidate,
+prefetching the hashes of those seen twice), then (4) verifies a block at once, so that many
+cache misses are in flight together. Hash rows are aligned on 64-byte cache lines so that
 each costs one miss. The first call in a new environment compiles the kernels (about 10 s);
 numba caches them on disk. Building sorts with a two-pass counting sort that stays in cache.
 
@@ -124,9 +127,14 @@ _BLOCK: Final = 2048  # candidate rows verified together (32 KiB of scratch)
 _MAX_RADIUS: Final = 3  # the largest probe radius of any layout, at threshold 47
 _MAX_CHUNK_BITS: Final = 24
 _CHUNK_CHOICES: Final = (14, 13, 12)  # besides 16 (see _choose_chunks)
-_STAMP_BITS: Final = 17  # the table of rows seen once per query: 2**17 bytes, in L2 cache
+#: The table of rows a query has seen (pair plan): 2**_SEEN_BITS one-bit slots (64 KiB).
+_SEEN_BITS: Final = 19
+_SEEN_MASK: Final = (1 << _SEEN_BITS) - 1
 #: What counting one candidate row in that table costs, in memory reads (measured: about 1/20).
 _COUNT_COST: float = 0.05
+#: What clearing that table for a query costs, in memory reads (64 KiB written in cache, about
+#: 0.4 us; a read from memory costs about 16 ns in a 10M query).
+_CLEAR_COST: float = 25.0
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -336,14 +344,16 @@ class _Layout:
         of the pair plan: two reads per probe, ``_COUNT_COST`` per candidate counted (in a table
         in cache) and one per row verified, those seen twice: nearly all false alarms of the
         table, since each candidate falls on a slot another one took with odds of about
-        candidates / 2 / 2**_STAMP_BITS."""
+        candidates / 2 / 2**_SEEN_BITS, and ``_CLEAR_COST`` for clearing the table."""
         plan = 1 if pairs else 0
         probes = self._probes[plan]
         candidates = rows * self._per_row[plan]
         if not pairs:
             return 2 * probes + candidates  # type: ignore[no-any-return]
-        verified = candidates * candidates / 2.0 ** (_STAMP_BITS + 1)
-        return 2 * probes + _COUNT_COST * candidates + verified  # type: ignore[no-any-return]
+        verified = candidates * candidates / 2.0 ** (_SEEN_BITS + 1)
+        return (  # type: ignore[no-any-return]
+            2 * probes + _COUNT_COST * candidates + verified + _CLEAR_COST
+        )
 
 
 def _widths(chunks: int) -> list[int]:
@@ -577,26 +587,19 @@ def _fill_chunks(
 
 
 @_jit
-def _next_stamp(stamps: U8) -> np.uint8:
-    """The stamp marking this query's rows in ``stamps`` (its last byte holds the last one
-    given): 1..255, the table cleared once every 255 queries instead of after each."""
-    last = np.int64(stamps[stamps.shape[0] - 1])
-    if last == 255:
-        stamps[:] = 0
-        last = np.int64(0)
-    stamps[stamps.shape[0] - 1] = last + 1
-    return np.uint8(last + 1)
+def _seen_before(seen: U8, row: int | np.int64) -> bool:
+    """Whether this query has seen ``row``'s slot of ``seen`` before (a row of its own, or
+    another one: a false alarm, which costs a verification and nothing else); marks it seen.
 
-
-@_jit
-def _seen_before(stamps: U8, row: int | np.int64, stamp: np.uint8) -> bool:
-    """Whether this query has seen ``row``'s slot of ``stamps`` before (a row of its own, or
-    another one: a false alarm, which costs a verification and nothing else); marks it seen."""
-    slot = (np.uint64(row) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - _STAMP_BITS)
-    if stamps[slot] == stamp:
-        return True
-    stamps[slot] = stamp
-    return False
+    The slot is the row's low bits: the rows of one bucket are spread over the index, and rows
+    next to each other (chunk 0's buckets) take slots next to each other, never the same one.
+    A multiplicative hash measured no fewer false alarms and cost its multiply."""
+    slot = np.uint64(row) & np.uint64(_SEEN_MASK)
+    byte = slot >> np.uint64(3)
+    bit = np.uint8(1) << np.uint8(slot & np.uint64(7))
+    old = seen[byte]
+    seen[byte] = old | bit
+    return (old & bit) != 0  # type: ignore[no-any-return]
 
 
 @_jit
@@ -732,7 +735,7 @@ def _search_kernel(
     dwords: U64,
     dids: I64,
     dcount: int,
-    stamps: U8,
+    seen: U8,
     capacity: int,
 ) -> tuple[I64, int, int]:
     """Every live hash within ``threshold`` bits of each query.
@@ -743,9 +746,11 @@ def _search_kernel(
     the number of queries when ``capacity`` results did not suffice: search the rest again.
 
     ``pairs``: ``radii`` is a pair plan (see :meth:`_Layout._pair_radii`), so only the rows
-    found through two chunks (or more) are verified; ``stamps`` (2**_STAMP_BITS + 1 bytes,
-    this thread's own) tells which were already found by this query. A row seen twice is
-    verified twice, and reported once like any row found through several chunks.
+    found through two chunks (or more) are verified; ``seen`` (2**_SEEN_BITS bits, this
+    thread's own) tells which were already found by this query. A row seen twice is verified
+    twice, and reported once like any row found through several chunks. Its loop (3') is
+    simpler than the single plan's: nearly every candidate is only counted, so it walks the
+    buckets one by one and keeps a row only when seen again.
 
     No array is ever reassigned here: numba would then pay an atomic reference count per loop
     iteration, which triples the cost of a query.
@@ -809,24 +814,28 @@ def _search_kernel(
                     b_lo[nb] = lo
                     b_hi[nb] = hi
                     nb += 1
-            # 3. Blocks of candidate rows (prefetching their hashes), 4. verified together.
-            stamp = _next_stamp(stamps) if pairs else np.uint8(0)
-            b = 0
-            pos = b_lo[0] if nb > 0 else 0
-            while b < nb and n >= 0:
+            if pairs:
+                # 3'. Every candidate row counted in ``seen``; a row seen again is kept (its
+                #     hash prefetched) and, 4., the rows kept verified together.
+                seen[:] = 0
                 j = 0
-                while j < _BLOCK and b < nb:
+                for b in range(nb):
                     c = b_chunk[b]
-                    take = min(b_hi[b] - pos, _BLOCK - j)
+                    lo = b_lo[b]
+                    hi = b_hi[b]
                     if c == 0:
-                        for k in range(pos, pos + take):
-                            if not pairs or _seen_before(stamps, k, stamp):
+                        for k in range(lo, hi):
+                            if _seen_before(seen, k):
                                 _prefetch(flat_words, k * 4)
+                                if j == _BLOCK:  # a block full (or out full: n < 0)
+                                    if n >= 0:
+                                        n = _verify(words, query, threshold, rows, j, qi, out, n)
+                                    j = 0
                                 rows[j] = k
                                 j += 1
                     else:
                         first_byte = (c - 1) * stride
-                        for k in range(pos, pos + take):
+                        for k in range(lo, hi):
                             base = first_byte + k * width
                             if base + 4 <= total_bytes:  # one unaligned load
                                 row = _load_u32(flat_postings, base) & posting_mask
@@ -836,18 +845,53 @@ def _search_kernel(
                                     | (np.int64(flat_postings[base + 1]) << 8)
                                     | (np.int64(flat_postings[base + 2]) << 16)
                                 )
-                            if row < nmain and (  # a damaged saved posting is skipped
-                                not pairs or _seen_before(stamps, row, stamp)
-                            ):
+                            # a damaged saved posting is skipped
+                            if row < nmain and _seen_before(seen, row):
                                 _prefetch(flat_words, row * 4)
+                                if j == _BLOCK:  # a block full (or out full: n < 0)
+                                    if n >= 0:
+                                        n = _verify(words, query, threshold, rows, j, qi, out, n)
+                                    j = 0
                                 rows[j] = row
                                 j += 1
-                    pos += take
-                    if pos == b_hi[b]:
-                        b += 1
-                        if b < nb:
-                            pos = b_lo[b]
-                n = _verify(words, query, threshold, rows, j, qi, out, n)
+                if n >= 0:
+                    n = _verify(words, query, threshold, rows, j, qi, out, n)
+            else:
+                # 3. Blocks of candidate rows (prefetching their hashes), 4. verified together.
+                b = 0
+                pos = b_lo[0] if nb > 0 else 0
+                while b < nb and n >= 0:
+                    j = 0
+                    while j < _BLOCK and b < nb:
+                        c = b_chunk[b]
+                        take = min(b_hi[b] - pos, _BLOCK - j)
+                        if c == 0:
+                            for k in range(pos, pos + take):
+                                _prefetch(flat_words, k * 4)
+                                rows[j] = k
+                                j += 1
+                        else:
+                            first_byte = (c - 1) * stride
+                            for k in range(pos, pos + take):
+                                base = first_byte + k * width
+                                if base + 4 <= total_bytes:  # one unaligned load
+                                    row = _load_u32(flat_postings, base) & posting_mask
+                                else:  # the very last posting of 3 bytes
+                                    row = (
+                                        np.int64(flat_postings[base])
+                                        | (np.int64(flat_postings[base + 1]) << 8)
+                                        | (np.int64(flat_postings[base + 2]) << 16)
+                                    )
+                                if row < nmain:  # a damaged saved posting is skipped
+                                    _prefetch(flat_words, row * 4)
+                                    rows[j] = row
+                                    j += 1
+                        pos += take
+                        if pos == b_hi[b]:
+                            b += 1
+                            if b < nb:
+                                pos = b_lo[b]
+                    n = _verify(words, query, threshold, rows, j, qi, out, n)
             if n > start_n:
                 n = _finish(out, start_n, n, ids, tombs)
         if n >= 0 and dcount > 0:
@@ -881,12 +925,12 @@ def _structure_ok(offsets: U32, nrows: int, bases: I64) -> bool:
 _SCRATCH = threading.local()
 
 
-def _stamps() -> U8:
+def _seen() -> U8:
     """This thread's table of rows seen by the query being answered (see _seen_before)."""
-    stamps: U8 | None = getattr(_SCRATCH, "stamps", None)
-    if stamps is None:
-        stamps = _SCRATCH.stamps = np.zeros((1 << _STAMP_BITS) + 1, dtype=np.uint8)
-    return stamps
+    seen: U8 | None = getattr(_SCRATCH, "seen", None)
+    if seen is None:
+        seen = _SCRATCH.seen = np.zeros(1 << (_SEEN_BITS - 3), dtype=np.uint8)
+    return seen
 
 
 class _BuildMethod:
@@ -1110,7 +1154,7 @@ class PdqIndex:
                 self._dwords,
                 self._dids,
                 self._dcount,
-                _stamps(),
+                _seen(),
                 capacity,
             )
             found: I64 = out[:, :n]
