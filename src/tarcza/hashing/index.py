@@ -587,6 +587,19 @@ def _fill_chunks(
 
 
 @_jit
+def _posting(flat_postings: U8, base: int, total_bytes: int, mask: np.int64) -> np.int64:
+    """The row number in the posting at byte ``base`` of ``flat_postings`` (``mask``: its
+    width, 3 or 4 bytes): one unaligned load, but for the very last posting of 3 bytes."""
+    if base + 4 <= total_bytes:
+        return _load_u32(flat_postings, base) & mask
+    return (
+        np.int64(flat_postings[base])
+        | (np.int64(flat_postings[base + 1]) << 8)
+        | (np.int64(flat_postings[base + 2]) << 16)
+    )
+
+
+@_jit
 def _seen_before(seen: U8, row: int | np.int64) -> bool:
     """Whether this query has seen ``row``'s slot of ``seen`` before (a row of its own, or
     another one: a false alarm, which costs a verification and nothing else); marks it seen.
@@ -837,14 +850,7 @@ def _search_kernel(
                         first_byte = (c - 1) * stride
                         for k in range(lo, hi):
                             base = first_byte + k * width
-                            if base + 4 <= total_bytes:  # one unaligned load
-                                row = _load_u32(flat_postings, base) & posting_mask
-                            else:  # the very last posting of 3 bytes
-                                row = (
-                                    np.int64(flat_postings[base])
-                                    | (np.int64(flat_postings[base + 1]) << 8)
-                                    | (np.int64(flat_postings[base + 2]) << 16)
-                                )
+                            row = _posting(flat_postings, base, total_bytes, posting_mask)
                             # a damaged saved posting is skipped
                             if row < nmain and _seen_before(seen, row):
                                 _prefetch(flat_words, row * 4)
@@ -874,14 +880,7 @@ def _search_kernel(
                             first_byte = (c - 1) * stride
                             for k in range(pos, pos + take):
                                 base = first_byte + k * width
-                                if base + 4 <= total_bytes:  # one unaligned load
-                                    row = _load_u32(flat_postings, base) & posting_mask
-                                else:  # the very last posting of 3 bytes
-                                    row = (
-                                        np.int64(flat_postings[base])
-                                        | (np.int64(flat_postings[base + 1]) << 8)
-                                        | (np.int64(flat_postings[base + 2]) << 16)
-                                    )
+                                row = _posting(flat_postings, base, total_bytes, posting_mask)
                                 if row < nmain:  # a damaged saved posting is skipped
                                     _prefetch(flat_words, row * 4)
                                     rows[j] = row
