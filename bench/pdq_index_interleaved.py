@@ -13,7 +13,8 @@ query in one process on the same hashes and queries, so that all see the same lo
 - ``tree=SRC``: the index of another tree of tarcza (its ``src`` folder, say a checkout of an
   earlier commit), loaded beside this one under another module name: a change to the index
   measured against what it changes, on the same tables (``--cache``: the same saved index,
-  loaded by each tree's own code) and queries.
+  loaded by each tree's own code) and queries; its build time includes compiling its kernels
+  (it keeps no numba cache).
 
 Timing: the queries are taken in groups of one per implementation, each implementation timing a
 different query of the group (rotating which), so that none finds the cache lines another just
@@ -53,6 +54,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import gc
 import importlib.util
 import os
@@ -64,6 +66,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numba
 import numpy as np
 import numpy.typing as npt
 
@@ -203,6 +206,10 @@ def single_plan(index: PdqIndex) -> tuple[Callable[[U8], Found], Any]:
     return (lambda q: single.search(q, THRESHOLD)), single
 
 
+def _uncached(njit: Any, *args: Any, **options: Any) -> Any:
+    return njit(*args, **{**options, "cache": False})
+
+
 def tree_index(
     src: str, hashes: U8, ids: I64, cache: Path | None
 ) -> tuple[Callable[[U8], Found], Any]:
@@ -214,7 +221,15 @@ def tree_index(
         raise SystemExit(f"no index module at {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    # Compiled here without numba's disk cache: that cache is keyed by the file, and entries
+    # written under this module's name would break that tree's own processes (a server of
+    # that tree, say, in another benchmark), which load the file as tarcza.hashing.index.
+    njit = numba.njit
+    numba.njit = functools.partial(_uncached, njit)
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        numba.njit = njit
     saved = None if cache is None else cache / "index-auto"
     if saved is not None and saved.exists():
         index = module.PdqIndex.load(saved, mmap=False)
