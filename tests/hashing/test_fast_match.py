@@ -18,6 +18,7 @@ from tarcza.config import Settings
 from tarcza.hashing import bank_service
 from tarcza.hashing.banks import SignalType
 from tarcza.hashing.fast_match import MatchFastPath
+from tarcza.hashing.index import PdqIndex
 from tarcza.hashing.matcher import ItemResult, Matcher, SignalQuery
 from tarcza.store.engine import Database
 from tests.hashing.test_fast_lookup import refreshed_client, refreshed_or_plain
@@ -215,31 +216,57 @@ def test_a_removed_signal_the_index_still_holds_is_not_answered(
         matcher._refresher = None
 
 
-def test_a_failure_in_memory_is_answered_as_the_route_answers(
+def test_a_failure_in_the_search_is_answered_as_the_route_answers(
     fast: tuple[TestClient, Fixture], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The quota is spent before the search: a batch the index cannot answer in memory is
-    answered by ``Matcher.match`` here (handed on, the route would spend it again)."""
+    """The quota is spent before the search: a batch is answered here from then on (handed on,
+    the route would spend it again), a failure with the application's own 500."""
     client, world = fast
     body = batch(("pdq", flip(world.known_pdq, 2)), ("pdq", secrets.token_hex(32)))
-    reference = post(client, world, body)
+    assert post(client, world, body).status_code == 200  # the key is remembered from now on
     matcher = client.app.state.services.get(Matcher)  # type: ignore[attr-defined]
 
     def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("broken")
 
-    monkeypatch.setattr(matcher, "match_in_memory", broken)
+    monkeypatch.setattr(matcher, "match", broken)
     path = fast_path(client.app)  # type: ignore[arg-type]
     before = path.answered
-    answer = post(client, world, body)
-    same(answer, reference)
-    assert answer.json()["results"][0]["matches"] != []
-    assert path.answered == before + 1
-    monkeypatch.setattr(matcher, "match", broken)
     failed = post(client, world, body)
     assert failed.status_code == 500
     assert failed.json() == {"detail": "Internal error. The request was not completed."}
     assert failed.headers["x-content-type-options"] == "nosniff"
+    assert path.answered == before + 1
+
+
+def test_a_batch_with_hits_is_searched_once(
+    fast: tuple[TestClient, Fixture], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One index search per batch, hits or not: the database checks the candidates that
+    search found (the batch was once searched a second time for its signals with hits)."""
+    client, world = fast
+    searches: list[int] = []
+    for name in ("search_batch", "search_batch_with_hashes"):
+        real = getattr(PdqIndex, name)
+
+        def counted(self: PdqIndex, queries: Any, *args: Any, _real: Any = real) -> Any:
+            searches.append(len(queries))
+            return _real(self, queries, *args)
+
+        monkeypatch.setattr(PdqIndex, name, counted)
+    body = batch(
+        ("pdq", flip(world.known_pdq, 2)),
+        ("pdq", secrets.token_hex(32)),
+        ("pdq", world.known_pdq),
+    )
+    assert post(client, world, body).status_code == 200  # the key is remembered from now on
+    searches.clear()
+    path = fast_path(client.app)  # type: ignore[arg-type]
+    before = path.answered
+    answer = post(client, world, body)
+    assert answer.status_code == 200 and path.answered == before + 1
+    assert [bool(r["matches"]) for r in answer.json()["results"]] == [True, False, True]
+    assert searches == [3]
 
 
 def test_a_batch_over_the_quota_is_refused_before_any_search(
@@ -270,5 +297,5 @@ def test_a_batch_over_the_quota_is_refused_before_any_search(
         assert over.status_code == 429 and over.headers["retry-after"].isdigit()
         assert searched == [] and path.answered == before
         within = post(client, world, batch(*(("pdq", secrets.token_hex(32)) for _ in range(100))))
-        assert within.status_code == 200 and searched == ["match_in_memory"]
+        assert within.status_code == 200 and searched == ["match"]
         assert path.answered == before + 1

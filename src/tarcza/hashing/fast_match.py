@@ -15,18 +15,12 @@ layer, outside the application like ``hashing.fast_lookup``, answers a batch its
 The quota is then charged first, as the route charges it (``LookupQuota.take``: N units for N
 signals, before any search): from the process's lease on the event loop, else from the shared
 store in a worker thread; a refusal is answered with the application's own 429, having searched
-nothing. From then on the batch is answered here (the route would charge it again):
-
-- all the batch's hashes are searched in one index call (``Matcher.match_in_memory``). A
-  signal whose answer in memory is empty and not suppressed (no candidate, or only block
-  matches outside the key's banks) is answered from memory: the route's answer for it is the
-  same (its database check only ever removes candidates, and its live banks are the same
-  in-memory ones). A signal whose answer in memory has matches or was suppressed is answered
-  by ``Matcher.match`` as the route answers it (every hit checked against the database, the
-  label read there);
-- a matcher that cannot answer from memory (not refreshed yet, or failing there) answers the
-  whole batch by ``Matcher.match``, as the route does; a failure there is the application's
-  answer to it (a 500), as the route's would be.
+nothing. From then on the batch is answered here (the route would charge it again), by
+``Matcher.match`` as the route answers it: every hash searched in one index call, and only when
+some signal has a candidate, one database round trip checking those candidates (the label read
+there). A failure there is the application's answer to it (a 500), as the route's would be.
+(Until 2026-12-04 the batch was searched in memory first and its signals with matches searched
+again by ``Matcher.match``: two searches and the same round trip.)
 
 The search (which releases the GIL) and that check run in one worker thread, as the route runs,
 so that the event loop reads and writes other requests meanwhile.
@@ -162,26 +156,8 @@ class MatchFastPath:
         return self._keys.remembered(key) if key else None
 
     def _results(self, queries: list[SignalQuery], scope: frozenset[int]) -> list[ItemResult]:
-        """The route's results for ``queries``: every hash searched in one index call
-        (``Matcher.match_in_memory``); the signals answered there with matches or a
-        suppression are answered again by ``Matcher.match`` (the database's check and labels,
-        as the route answers them). A matcher that cannot answer from memory (not refreshed,
-        or failing there) answers them all as the route does."""
-        try:
-            results = self._matcher.match_in_memory([[q] for q in queries], scope=scope)
-        except Exception:
-            log.exception("the index could not answer a batch in memory; asked as the route asks")
-            results = None
-        if results is None:
-            return self._matcher.match([[q] for q in queries], scope=scope)
-        asked = [i for i, r in enumerate(results) if r.matches or r.suppressed]
-        if not asked:
-            return results
-        checked = self._matcher.match([[queries[i]] for i in asked], scope=scope)
-        answered = list(results)
-        for i, result in zip(asked, checked, strict=True):
-            answered[i] = result
-        return answered
+        """The route's results for ``queries``, asked as the route asks them."""
+        return self._matcher.match([[q] for q in queries], scope=scope)
 
     async def _error(self, scope: Scope, receive: Receive, send: Send, exc: Exception) -> None:
         """The application's answer to ``exc``, with the security headers."""
