@@ -61,14 +61,14 @@ import math
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 import numpy as np
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from tarcza.hashing import banks, vpdq
@@ -710,11 +710,9 @@ class Matcher:
         out: list[tuple[int, Match]] = []
         for signal_type, keys in by_type.items():
             for start in range(0, len(keys), _CHUNK):
-                condition = and_(
-                    BankSignal.signal_type == signal_type,
-                    BankSignal.lookup_key.in_(keys[start : start + _CHUNK]),
-                )
-                for row in _live_signal_rows(session, condition, live):
+                chunk = keys[start : start + _CHUNK]
+                params = {"signal_type": signal_type, "keys": chunk}
+                for row in _live_signal_rows(session, _LIVE_BY_KEY, params, live):
                     for number in wanted[(row.signal_type, banks.lookup_key(row.value))]:
                         out.append((number, _match(row, live[row.bank_id], 0)))
         return out
@@ -732,8 +730,8 @@ class Matcher:
         candidates = list(by_signal)
         rows: list[_Signal] = []
         for start in range(0, len(candidates), _CHUNK):
-            condition = BankSignal.id.in_(candidates[start : start + _CHUNK])
-            rows.extend(_live_signal_rows(session, condition, live))
+            params = {"ids": candidates[start : start + _CHUNK]}
+            rows.extend(_live_signal_rows(session, _LIVE_BY_ID, params, live))
         for row in rows:
             bank = live[row.bank_id]
             for number, distance in by_signal[row.id]:
@@ -775,8 +773,8 @@ class Matcher:
         out: list[tuple[int, Match]] = []
         candidates = list(wanted)
         for start in range(0, len(candidates), _CHUNK):
-            condition = BankSignal.id.in_(candidates[start : start + _CHUNK])
-            for row in _live_signal_rows(session, condition, live):
+            params = {"ids": candidates[start : start + _CHUNK]}
+            for row in _live_signal_rows(session, _LIVE_BY_ID, params, live):
                 bank = live[row.bank_id]
                 stored = _usable_frames(row.value)
                 for k in wanted[row.id]:
@@ -858,22 +856,40 @@ def _match(row: _Signal, bank: _BankRow, distance: int) -> Match:
 
 
 def _live_signal_rows(
-    session: Session, condition: ColumnElement[bool], live: dict[int, _BankRow]
+    session: Session,
+    statement: Select[int, int, str, str, str | None],
+    params: Mapping[str, object],
+    live: dict[int, _BankRow],
 ) -> list[_Signal]:
-    # The bank's enabled flag is read here too: the matcher's list of banks may be stale.
+    """The rows ``statement`` (``_LIVE_BY_ID`` or ``_LIVE_BY_KEY``) finds with ``params``,
+    those of the banks among ``live``."""
     # Its bank among ``live`` is checked here, not in SQL: with ``bank_id IN`` there, SQLite
     # walks the bank's every signal instead of looking the ids up by primary key.
+    return [_Signal._make(row) for row in session.execute(statement, params) if row[1] in live]
+
+
+def _live_signals(condition: ColumnElement[bool]) -> Select[int, int, str, str, str | None]:
+    """The live signals meeting ``condition``: not removed, their bank enabled (read here too:
+    the matcher's list of banks may be stale)."""
     enabled = select(Bank.id).where(Bank.id == BankSignal.bank_id, Bank.enabled.is_(True))
-    rows = session.execute(
-        select(
-            BankSignal.id,
-            BankSignal.bank_id,
-            BankSignal.signal_type,
-            BankSignal.value,
-            BankSignal.label,
-        ).where(condition, BankSignal.removed_at.is_(None), enabled.exists())
+    return select(
+        BankSignal.id,
+        BankSignal.bank_id,
+        BankSignal.signal_type,
+        BankSignal.value,
+        BankSignal.label,
+    ).where(condition, BankSignal.removed_at.is_(None), enabled.exists())
+
+
+# Built once: a statement made for every batch cost about 0.2 ms of CPU in making it and its
+# cache key (measured on PostgreSQL, 10 ids: 536 us of CPU a check, 311 us with these).
+_LIVE_BY_ID: Final = _live_signals(BankSignal.id.in_(bindparam("ids", expanding=True)))
+_LIVE_BY_KEY: Final = _live_signals(
+    and_(
+        BankSignal.signal_type == bindparam("signal_type"),
+        BankSignal.lookup_key.in_(bindparam("keys", expanding=True)),
     )
-    return [_Signal(*row) for row in rows if row[1] in live]
+)
 
 
 def _enabled_banks(session: Session) -> dict[int, _BankRow]:
