@@ -8,9 +8,11 @@ from __future__ import annotations
 import json
 import secrets
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -356,3 +358,37 @@ def test_a_due_merge_is_built_aside_while_lookups_go_on_then_swapped_in(
     after = matcher._pdq
     assert after is not before and after._dcount == 0 and len(after) == 12
     assert found(matcher, *values) == [True] * 12
+
+
+def test_nothing_is_answered_from_memory_before_the_start_has_caught_up(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refreshed matcher answers from memory once started: its index loaded, its banks read
+    and the changes since the snapshot applied. A lookup in between is told to ask the
+    database (None), never "no match" for a banked hash, which it once was (the banks were
+    read after the matcher said it had started; found by bench/worker_start.py at 10M)."""
+    stored, later = secrets.token_hex(32), secrets.token_hex(32)
+    bank(db, "known", Entry(SignalType.PDQ, stored))
+    Matcher(db, tmp_path / "index").start()  # the snapshot
+    add(db, "known", later)  # one change after it
+    matcher = no_build(Matcher(db, tmp_path / "index", staleness=60), monkeypatch)
+    asked = [pdq_query(stored), pdq_query(later)]
+    during: list[object] = []
+    real = matcher_module._enabled_banks
+
+    def observed(session: Any) -> Any:
+        during.append(matcher.match_in_memory(asked))
+        return real(session)
+
+    monkeypatch.setattr(matcher_module, "_enabled_banks", observed)
+    matcher.start_refreshing()
+    try:
+        deadline = time.monotonic() + 30
+        while not matcher.refreshing and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert matcher.refreshing and matcher.source == "loaded"
+        assert during[:1] == [None]  # while the start read the banks
+        answers = matcher.match_in_memory(asked)
+        assert answers is not None and [bool(r.matches) for r in answers] == [True, True]
+    finally:
+        matcher.stop_refreshing()

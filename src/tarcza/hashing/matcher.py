@@ -279,6 +279,10 @@ class Matcher:
     def start(self) -> None:
         """Load the saved index (or build it from the database), then catch up.
 
+        Only then is the matcher started (``refreshing``, so that ``match_in_memory``
+        answers): a lookup answered from memory in between would have found no bank at all, or
+        missed what changed since the snapshot, and said "no match" for a banked hash. Until
+        then lookups are answered as without a refresher: ``match`` waits for the start.
         A start that loaded a snapshot writes none: only a built index is saved at once."""
         with self._update:
             if self._started:
@@ -288,8 +292,8 @@ class Matcher:
             # The vPDQ frame index is not saved: built at or after the PDQ index's change, it is
             # brought to the same point by replaying the log (applying a change is idempotent).
             self._build_videos()
+            caught_up = self._catch_up()
             self._started = True
-            caught_up = self.catch_up()
             log.info(
                 "the matcher started in %.2f s: PDQ index %s, %d hashes; %d changes caught up "
                 "to change %d",
@@ -429,23 +433,27 @@ class Matcher:
             if not self._started:
                 self.start()
                 return 0
-            applied = 0
-            while True:
-                with self._db.reading() as session:
-                    if applied == 0:
-                        self._banks = _enabled_banks(session)
-                    rows = _changes_after(session, self._seq)
-                with self._lock:
-                    self._apply_changes(rows)
-                self._merge_if_due()
-                applied += len(rows)
-                if len(rows) < _CATCH_UP_BATCH:
-                    break
-            self.caught_up_at = time.monotonic()
-            self._unsaved += applied
-            if self._unsaved >= self._save_every:
-                self._write(only_if_behind=True)
-            return applied
+            return self._catch_up()
+
+    def _catch_up(self) -> int:
+        """:meth:`catch_up`'s work; the caller holds ``_update``."""
+        applied = 0
+        while True:
+            with self._db.reading() as session:
+                if applied == 0:
+                    self._banks = _enabled_banks(session)
+                rows = _changes_after(session, self._seq)
+            with self._lock:
+                self._apply_changes(rows)
+            self._merge_if_due()
+            applied += len(rows)
+            if len(rows) < _CATCH_UP_BATCH:
+                break
+        self.caught_up_at = time.monotonic()
+        self._unsaved += applied
+        if self._unsaved >= self._save_every:
+            self._write(only_if_behind=True)
+        return applied
 
     def start_refreshing(self) -> None:
         """Start (once) the background thread that starts the matcher and then catches up
