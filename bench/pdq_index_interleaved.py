@@ -235,7 +235,7 @@ def tree_index(
         index = module.PdqIndex.load(saved, mmap=False)
     else:
         index = module.PdqIndex().build(hashes, ids)
-    index.search(hashes[0], THRESHOLD)  # compiled (or loaded from numba's cache) untimed
+    index.search(hashes[0], THRESHOLD)  # its kernels compiled here, untimed
     return (lambda q: index.search(q, THRESHOLD)), index
 
 
