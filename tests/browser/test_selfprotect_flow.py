@@ -8,6 +8,7 @@ feed, equal to what tarcza's own hasher computes for the file; withdrawing takes
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,8 @@ def _partner_key(server: Server) -> str:
             _, key = create_partner(
                 session,
                 KeyRing(load_keys(settings)),
-                f"platform-{datetime.now(UTC).timestamp():.0f}",
+                # Unique per call: both languages share one server, often within a second.
+                f"platform-{secrets.token_hex(6)}",
                 ["SELF_PROTECTION"],
                 actor="test",
                 now=datetime.now(UTC),
